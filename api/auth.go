@@ -1,0 +1,75 @@
+package api
+
+import (
+	"context"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/auth"
+)
+
+// principal is the verified caller: an admin of one active organization.
+type principal struct {
+	Claims auth.Claims
+	Org    *orgd.Organization
+}
+
+type principalKey struct{}
+
+// caller returns the verified caller, or nil for an anonymous request.
+func caller(ctx context.Context) *principal {
+	p, _ := ctx.Value(principalKey{}).(*principal)
+	return p
+}
+
+// requireAdmin lets a request through only with a valid token of the admin of
+// an existing organization; the organization comes from the token alone.
+func (s *Server) requireAdmin(ctx huma.Context, next func(huma.Context)) {
+	s.authenticate(ctx, next, true)
+}
+
+// optionalAdmin identifies the caller when a token is presented; a presented
+// but invalid token is still refused, so that a client learns it is bad.
+func (s *Server) optionalAdmin(ctx huma.Context, next func(huma.Context)) {
+	s.authenticate(ctx, next, false)
+}
+
+func (s *Server) authenticate(ctx huma.Context, next func(huma.Context), required bool) {
+	h := ctx.Header("Authorization")
+	if h == "" && !required {
+		next(ctx)
+		return
+	}
+	p, err := s.verify(ctx.Context(), h)
+	if err != nil {
+		if orgd.ErrorCode(err) == orgd.EUNAUTHORIZED {
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="orgd", error="invalid_token"`)
+		}
+		s.writeErr(ctx, s.problem(ctx.Context(), err))
+		return
+	}
+	next(huma.WithValue(ctx, principalKey{}, p))
+}
+
+// verify checks an Authorization header and the organization it names.
+func (s *Server) verify(ctx context.Context, header string) (*principal, error) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if header == "" {
+		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "Missing bearer token: send Authorization: Bearer <token>.")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "Malformed Authorization header: expected Bearer <token>.")
+	}
+	claims, err := s.Tokens.Verify(strings.TrimSpace(token))
+	if err != nil {
+		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "Invalid or expired token.")
+	}
+	org, err := s.Store.OrganizationByID(ctx, claims.OrgID)
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (org.Status == orgd.StatusCreating || org.AdminID != claims.AdminID) {
+		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "The token's organization or admin no longer exists.")
+	} else if err != nil {
+		return nil, err
+	}
+	return &principal{Claims: claims, Org: org}, nil
+}

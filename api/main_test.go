@@ -1,0 +1,169 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd/api"
+	"github.com/orgd/orgd/auth"
+	"github.com/orgd/orgd/mongodb"
+	"github.com/orgd/orgd/mongotest"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
+
+// env is one test's running orgd: a real HTTP server over a fresh database.
+type env struct {
+	t      *testing.T
+	srv    *httptest.Server
+	db     *mongotest.DB
+	store  *mongodb.Store
+	tokens *auth.Tokens
+	logs   *syncBuffer
+}
+
+const testSecret = "test-secret-0123456789abcdef-0123456789"
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db := mongotest.New(t)
+	return newEnvOn(t, db, db.Client)
+}
+
+// newEnvOn is newEnv with the store using client, which may point elsewhere.
+func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client) *env {
+	t.Helper()
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	store := mongodb.NewStore(client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger})
+	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwords, err := auth.NewPasswords(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := api.NewServer(api.Deps{Store: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test"})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: logs}
+}
+
+// response is an HTTP answer with its body decoded as JSON (when it is).
+type response struct {
+	Status int
+	Header http.Header
+	Raw    string
+	JSON   map[string]any
+}
+
+// call sends a request; body is marshalled to JSON unless it is a string.
+func (e *env) call(method, path, token string, body any) response {
+	e.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, e.srv.URL+path, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.do(req)
+}
+
+func (e *env) do(req *http.Request) response {
+	e.t.Helper()
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	_ = json.Unmarshal(raw, &out.JSON)
+	return out
+}
+
+// mustStatus fails the test unless r has status want.
+func (r response) mustStatus(t *testing.T, want int) response {
+	t.Helper()
+	if r.Status != want {
+		t.Fatalf("status %d, want %d; body: %s", r.Status, want, r.Raw)
+	}
+	return r
+}
+
+// isProblem checks that r is an RFC 9457 problem with the given status.
+func (r response) isProblem(t *testing.T, status int) {
+	t.Helper()
+	r.mustStatus(t, status)
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type %q, want application/problem+json", ct)
+	}
+	if r.JSON["status"] != float64(status) || r.JSON["title"] == nil {
+		t.Errorf("not a problem document: %s", r.Raw)
+	}
+	if d, _ := r.JSON["detail"].(string); d == "" {
+		t.Errorf("problem without detail: %s", r.Raw)
+	}
+}
+
+type org struct{ name, email, password string }
+
+func (e *env) create(o org) response {
+	e.t.Helper()
+	return e.call("POST", "/org/create", "", map[string]string{
+		"organization_name": o.name, "email": o.email, "password": o.password,
+	})
+}
+
+func (e *env) login(email, password string) string {
+	e.t.Helper()
+	r := e.call("POST", "/admin/login", "", map[string]string{"email": email, "password": password}).mustStatus(e.t, 200)
+	tok, _ := r.JSON["access_token"].(string)
+	return tok
+}
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,158 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/orgd/orgd"
+)
+
+// The JSON shapes of the organization endpoints. Patterns and lengths here
+// document the rules in the OpenAPI schema; package orgd enforces them.
+type (
+	createOrgInput struct {
+		Body struct {
+			OrganizationName string `json:"organization_name" minLength:"3" maxLength:"48" pattern:"^[A-Za-z0-9][A-Za-z0-9_-]*$" doc:"3-48 of A-Z a-z 0-9 _ -, starting with a letter or digit; unique case-insensitively" example:"acme"`
+			Email            string `json:"email" maxLength:"254" format:"email" doc:"The admin's email; unique case-insensitively across all admins" example:"admin@acme.test"`
+			Password         string `json:"password" minLength:"1" doc:"8 to 72 bytes (bcrypt's limit: longer is refused, never truncated)" example:"correct horse battery"`
+		}
+	}
+	createOrgOutput struct {
+		Body struct {
+			OrganizationName string    `json:"organization_name"`
+			CollectionName   string    `json:"collection_name"`
+			Database         string    `json:"database"`
+			AdminEmail       string    `json:"admin_email"`
+			CreatedAt        time.Time `json:"created_at"`
+		}
+	}
+	getOrgInput struct {
+		OrganizationName string `query:"organization_name" required:"true" doc:"The organization's name (case-insensitive)" example:"acme"`
+	}
+	orgOutput struct {
+		Body orgBody
+	}
+	orgBody struct {
+		OrganizationName string    `json:"organization_name"`
+		CollectionName   string    `json:"collection_name"`
+		Database         string    `json:"database"`
+		AdminEmail       string    `json:"admin_email,omitempty" doc:"Present only for the organization's own admin"`
+		CreatedAt        time.Time `json:"created_at"`
+		UpdatedAt        time.Time `json:"updated_at"`
+	}
+	updateOrgInput struct {
+		Body struct {
+			OrganizationName *string `json:"organization_name,omitempty" minLength:"3" maxLength:"48" pattern:"^[A-Za-z0-9][A-Za-z0-9_-]*$" doc:"New name: renames the tenant collection"`
+			Email            *string `json:"email,omitempty" maxLength:"254" format:"email" doc:"New admin email"`
+			Password         *string `json:"password,omitempty" minLength:"1" doc:"New password, 8 to 72 bytes"`
+		}
+	}
+	deleteOrgInput struct {
+		OrganizationName string `query:"organization_name" required:"true" doc:"The organization to delete: must be the caller's own" example:"acme"`
+	}
+)
+
+func (s *Server) handleCreateOrg(ctx context.Context, in *createOrgInput) (*createOrgOutput, error) {
+	b := &in.Body
+	var v orgd.Validation
+	v.Check("organization_name", orgd.ValidateName(b.OrganizationName))
+	v.Check("email", orgd.ValidateEmail(b.Email))
+	v.Check("password", orgd.ValidatePassword(b.Password))
+	if err := v.Err(); err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	hash, err := s.Passwords.Hash(ctx, b.Password)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	org, err := s.Store.CreateOrganization(ctx, b.OrganizationName, b.Email, hash)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out := &createOrgOutput{}
+	out.Body.OrganizationName = org.Name
+	out.Body.CollectionName = org.Collection
+	out.Body.Database = org.Database
+	out.Body.AdminEmail = b.Email
+	out.Body.CreatedAt = org.CreatedAt.UTC()
+	return out, nil
+}
+
+func (s *Server) handleGetOrg(ctx context.Context, in *getOrgInput) (*orgOutput, error) {
+	org, err := s.Store.OrganizationByName(ctx, in.OrganizationName)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	email := ""
+	if p := caller(ctx); p != nil && p.Org.ID == org.ID {
+		a, err := s.Store.AdminByID(ctx, org.AdminID)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		email = a.Email
+	}
+	return &orgOutput{Body: orgView(org, email)}, nil
+}
+
+func (s *Server) handleUpdateOrg(ctx context.Context, in *updateOrgInput) (*orgOutput, error) {
+	b := &in.Body
+	var v orgd.Validation
+	if b.OrganizationName != nil {
+		v.Check("organization_name", orgd.ValidateName(*b.OrganizationName))
+	}
+	if b.Email != nil {
+		v.Check("email", orgd.ValidateEmail(*b.Email))
+	}
+	if b.Password != nil {
+		v.Check("password", orgd.ValidatePassword(*b.Password))
+	}
+	if b.OrganizationName == nil && b.Email == nil && b.Password == nil {
+		v.Check("body", "must set at least one of organization_name, email, password")
+	}
+	if err := v.Err(); err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	upd := orgd.OrganizationUpdate{Name: b.OrganizationName, Email: b.Email}
+	if b.Password != nil {
+		hash, err := s.Passwords.Hash(ctx, *b.Password)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		upd.PasswordHash = &hash
+	}
+	p := caller(ctx)
+	org, err := s.Store.UpdateOrganization(ctx, p.Org.ID, upd)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	a, err := s.Store.AdminByID(ctx, org.AdminID)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return &orgOutput{Body: orgView(org, a.Email)}, nil
+}
+
+func (s *Server) handleDeleteOrg(ctx context.Context, in *deleteOrgInput) (*struct{}, error) {
+	org, err := s.Store.OrganizationByName(ctx, in.OrganizationName)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	if p := caller(ctx); p.Org.ID != org.ID {
+		return nil, s.problem(ctx, orgd.Errorf(orgd.EFORBIDDEN, "Your token is not for organization %q.", in.OrganizationName))
+	}
+	if err := s.Store.DeleteOrganization(ctx, org.ID); err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return nil, nil
+}
+
+func orgView(o *orgd.Organization, adminEmail string) orgBody {
+	return orgBody{
+		OrganizationName: o.Name,
+		CollectionName:   o.Collection,
+		Database:         o.Database,
+		AdminEmail:       adminEmail,
+		CreatedAt:        o.CreatedAt.UTC(),
+		UpdatedAt:        o.UpdatedAt.UTC(),
+	}
+}

@@ -1,0 +1,140 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/orgd/orgd"
+)
+
+// codes maps each orgd error code to its HTTP status: the one such table.
+var codes = map[string]int{
+	orgd.EINVALID:      http.StatusUnprocessableEntity,
+	orgd.ECONFLICT:     http.StatusConflict,
+	orgd.ENOTFOUND:     http.StatusNotFound,
+	orgd.EUNAUTHORIZED: http.StatusUnauthorized,
+	orgd.EFORBIDDEN:    http.StatusForbidden,
+	orgd.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	orgd.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// problem turns an application error into a huma error; internal errors are
+// logged and answered with a generic message.
+func (s *Server) problem(ctx context.Context, err error) error {
+	code := orgd.ErrorCode(err)
+	if code == orgd.EINTERNAL {
+		s.Logger.ErrorContext(ctx, "internal error", "err", err)
+	}
+	var details []error
+	for _, f := range orgd.ErrorFields(err) {
+		details = append(details, &huma.ErrorDetail{Location: "body." + f.Field, Message: f.Message})
+	}
+	status := codes[code]
+	if status == http.StatusServiceUnavailable {
+		return retryLater(huma.NewError(status, orgd.ErrorMessage(err), details...))
+	}
+	return huma.NewError(status, orgd.ErrorMessage(err), details...)
+}
+
+// retryLater adds Retry-After to a 503: the database is expected back.
+func retryLater(err error) error {
+	return huma.ErrorWithHeaders(err, http.Header{"Retry-After": {"1"}})
+}
+
+// writeErr writes err from a middleware, where huma does not do it for us.
+func (s *Server) writeErr(ctx huma.Context, err error) {
+	var he huma.HeadersError
+	if errors.As(err, &he) {
+		for k, vs := range he.GetHeaders() {
+			for _, v := range vs {
+				ctx.AppendHeader(k, v)
+			}
+		}
+	}
+	var se huma.StatusError
+	if !errors.As(err, &se) {
+		se = huma.NewError(http.StatusInternalServerError, "Internal error.")
+	}
+	_ = huma.WriteErr(s.api, ctx, se.GetStatus(), se.Error())
+}
+
+// scrubErrors removes echoed input values from error bodies: they may hold a
+// password or a token.
+func scrubErrors(_ huma.Context, _ string, v any) (any, error) {
+	if em, ok := v.(*huma.ErrorModel); ok {
+		for _, d := range em.Errors {
+			d.Value = nil
+		}
+	}
+	return v, nil
+}
+
+// writeProblem writes an RFC 9457 problem outside huma's operations.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+}
+
+// problemMux answers unknown routes (404) and methods (405) with problem+json;
+// the standard mux would answer in plain text.
+func (s *Server) problemMux() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := s.mux.Handler(r); pattern == "" {
+			s.mux.ServeHTTP(&statusOnly{ResponseWriter: w, r: r}, r)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// statusOnly keeps the status and headers (Allow) the mux sets for a request
+// that matched no route, and replaces its plain-text 404 and 405 bodies.
+type statusOnly struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (w *statusOnly) WriteHeader(status int) {
+	switch status {
+	case http.StatusNotFound:
+		w.replaced = true
+		writeProblem(w.ResponseWriter, status, fmt.Sprintf("No route for %s %s.", w.r.Method, w.r.URL.Path))
+	case http.StatusMethodNotAllowed:
+		w.replaced = true
+		writeProblem(w.ResponseWriter, status, fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
+	default:
+		w.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (w *statusOnly) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// recoverer turns a panic into a logged 500 problem instead of a dropped connection.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.ErrorContext(r.Context(), "panic", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeProblem(w, http.StatusInternalServerError, "Internal error.")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func huma503(msg string) error { return huma.NewError(http.StatusServiceUnavailable, msg) }

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is orgd's effective configuration.
+type config struct {
+	Addr          string
+	MongoURI      string
+	DataDir       string
+	EmbeddedAddr  string
+	MasterDB      string
+	TenantDB      string
+	JWTSecret     string
+	JWTSecretFile string
+	TokenTTL      time.Duration
+	BcryptCost    int
+	LogLevel      slog.Level
+}
+
+// setting is one configuration key: its variable, flag, default and parser.
+type setting struct {
+	env, flag, def, usage string
+	parse                 func(string, *config) error
+}
+
+func settings() []setting {
+	str := func(dst func(*config) *string) func(string, *config) error {
+		return func(v string, c *config) error { *dst(c) = v; return nil }
+	}
+	return []setting{
+		{"ORGD_ADDR", "addr", ":8080", "HTTP listen address", func(v string, c *config) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return errors.New("must be host:port, e.g. :8080")
+			}
+			c.Addr = v
+			return nil
+		}},
+		{"MONGODB_URI", "mongodb-uri", "", "MongoDB deployment to use; unset starts the embedded database", func(v string, c *config) error {
+			if v != "" && !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
+				return errors.New("must start with mongodb:// or mongodb+srv://")
+			}
+			c.MongoURI = v
+			return nil
+		}},
+		{"ORGD_DATA_DIR", "data-dir", "./data", "embedded database directory", str(func(c *config) *string { return &c.DataDir })},
+		{"ORGD_EMBEDDED_ADDR", "embedded-addr", "127.0.0.1:27017", "embedded database listen address (loopback)", func(v string, c *config) error {
+			host, _, err := net.SplitHostPort(v)
+			if err != nil {
+				return errors.New("must be host:port, e.g. 127.0.0.1:27017")
+			}
+			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				return errors.New("must be a loopback address such as 127.0.0.1:27017")
+			}
+			c.EmbeddedAddr = v
+			return nil
+		}},
+		{"ORGD_MASTER_DB", "master-db", "orgd_master", "database holding orgd's metadata", dbName(func(c *config) *string { return &c.MasterDB })},
+		{"ORGD_TENANT_DB", "tenant-db", "orgd_tenants", "database holding the org_<name> collections", dbName(func(c *config) *string { return &c.TenantDB })},
+		{"ORGD_JWT_SECRET", "jwt-secret", "", "HS256 signing secret, at least 32 bytes", str(func(c *config) *string { return &c.JWTSecret })},
+		{"ORGD_JWT_SECRET_FILE", "jwt-secret-file", "", "file holding the HS256 signing secret", str(func(c *config) *string { return &c.JWTSecretFile })},
+		{"ORGD_TOKEN_TTL", "token-ttl", "15m", "access token lifetime", func(v string, c *config) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < time.Second || d > 24*time.Hour {
+				return errors.New("must be a duration between 1s and 24h, e.g. 15m")
+			}
+			c.TokenTTL = d
+			return nil
+		}},
+		{"ORGD_BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost (4-31)", func(v string, c *config) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 4 || n > 31 {
+				return errors.New("must be an integer from 4 to 31")
+			}
+			c.BcryptCost = n
+			return nil
+		}},
+		{"ORGD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(v string, c *config) error {
+			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return errors.New("must be debug, info, warn or error")
+			}
+			return nil
+		}},
+	}
+}
+
+func dbName(dst func(*config) *string) func(string, *config) error {
+	return func(v string, c *config) error {
+		if v == "" || len(v) > 63 || strings.ContainsAny(v, `/\. "$*<>:|?`) {
+			return errors.New("must be a MongoDB database name (1-63 characters, none of /\\. \"$*<>:|?)")
+		}
+		*dst(c) = v
+		return nil
+	}
+}
+
+// loadConfig reads the configuration from flags, then the environment, then defaults.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("orgd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ss := settings()
+	vals := make([]*string, len(ss))
+	for i, s := range ss {
+		def := s.def
+		if v, ok := lookup(getenv, s.env); ok {
+			def = v
+		}
+		vals[i] = fs.String(s.flag, def, s.usage+" ("+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var c config
+	for i, s := range ss {
+		if err := s.parse(*vals[i], &c); err != nil {
+			return config{}, fmt.Errorf("invalid %s (-%s) %q: %w", s.env, s.flag, redact(s.env, *vals[i]), err)
+		}
+	}
+	if c.JWTSecret != "" && c.JWTSecretFile != "" {
+		return config{}, errors.New("set only one of ORGD_JWT_SECRET and ORGD_JWT_SECRET_FILE")
+	}
+	return c, nil
+}
+
+func lookup(getenv func(string) string, key string) (string, bool) {
+	v := getenv(key)
+	return v, v != ""
+}
+
+// redact hides secret values in error messages.
+func redact(env, v string) string {
+	if env == "ORGD_JWT_SECRET" || env == "MONGODB_URI" {
+		return "(hidden)"
+	}
+	return v
+}

@@ -1,0 +1,79 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+)
+
+// Server error codes orgd reacts to.
+const (
+	codeNamespaceNotFound = 26
+	codeNamespaceExists   = 48
+)
+
+// translate turns a driver error into an *orgd.Error where the cause is known:
+// an unreachable or overloaded database is EUNAVAILABLE; anything else stays
+// an internal error (logged, never shown to clients).
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var oe *orgd.Error
+	if errors.As(err, &oe) {
+		return err
+	}
+	if unavailable(err) {
+		return &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The database is unavailable; retry shortly."}
+	}
+	return err
+}
+
+func unavailable(err error) bool {
+	var sse topology.ServerSelectionError
+	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
+		errors.As(err, &sse) || errors.Is(err, mongo.ErrClientDisconnected) ||
+		errors.Is(err, context.DeadlineExceeded) || locked(err)
+}
+
+// locked reports FerretDB's SQLite "database is locked", which concurrent
+// writers to one collection can get; the write did not happen.
+func locked(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "database is locked")
+}
+
+func hasCode(err error, code int) bool {
+	var ce mongo.CommandError
+	if errors.As(err, &ce) {
+		return ce.HasErrorCode(code)
+	}
+	var we mongo.WriteException
+	if errors.As(err, &we) {
+		return we.HasErrorCode(code)
+	}
+	return false
+}
+
+// retry runs fn until it succeeds, fails with something other than a locked
+// database, or has been tried five times.
+func retry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := range 5 {
+		if err = fn(); !locked(err) {
+			return err
+		}
+		d := time.Duration(attempt+1) * (5*time.Millisecond + rand.N(10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+	}
+	return err
+}

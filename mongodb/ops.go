@@ -1,0 +1,338 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// CreateOrganization creates an organization, its admin and its tenant
+// collection. Name and email uniqueness come from inserting their keys, so of
+// concurrent creates of one name exactly one succeeds.
+func (s *Store) CreateOrganization(ctx context.Context, name, email, passwordHash string) (*orgd.Organization, error) {
+	now := s.now()
+	d := orgDoc{
+		ID: s.newID(), Name: name, NameKey: orgd.NormalizeName(name),
+		Database: s.tenant.Name(), Collection: orgd.CollectionName(name),
+		AdminID: s.newID(), Status: stCreating, CreatedAt: now, UpdatedAt: now,
+		Op: &opDoc{ID: s.newID(), Kind: opCreate, StartedAt: now, LeaseUntil: now.Add(s.lease),
+			NewEmail: email, NewEmailKey: orgd.NormalizeEmail(email)},
+	}
+	ctx, cancel := s.detach(ctx)
+	defer cancel()
+	// The record goes first: it is the journal that lets a crash be undone.
+	if err := retry(ctx, func() error { _, err := s.orgs().InsertOne(ctx, d); return err }); err != nil {
+		return nil, translate(err)
+	}
+	r := &run{s: s, d: d}
+	if err := r.create(ctx, passwordHash); err != nil {
+		if !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) {
+			if rbErr := r.undoCreate(ctx); rbErr != nil {
+				s.log.Error("undo create", "org_id", d.ID, "err", rbErr)
+			}
+		}
+		return nil, err
+	}
+	d.Status, d.Op = stActive, nil
+	return d.domain(), nil
+}
+
+func (r *run) create(ctx context.Context, passwordHash string) error {
+	d, op := &r.d, r.op()
+	if err := r.step(ctx, "reserve_name"); err != nil {
+		return err
+	}
+	if err := r.reserve(ctx, r.s.names(), d.NameKey, "", nameTaken(d.Name)); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "reserve_email"); err != nil {
+		return err
+	}
+	if err := r.reserve(ctx, r.s.emails(), op.NewEmailKey, d.AdminID, emailTaken()); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "insert_admin"); err != nil {
+		return err
+	}
+	now := r.s.now()
+	a := adminDoc{ID: d.AdminID, OrgID: d.ID, Email: op.NewEmail, PasswordHash: passwordHash, CreatedAt: now, UpdatedAt: now}
+	err := retry(ctx, func() error { _, err := r.s.admins().InsertOne(ctx, a); return err })
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return translate(err)
+	}
+	if err := r.step(ctx, "create_collection"); err != nil {
+		return err
+	}
+	if err := r.s.createCollection(ctx, d.Database, d.Collection); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "activate"); err != nil {
+		return err
+	}
+	return r.setRecord(ctx, bson.D{{Key: "status", Value: stActive}, {Key: "updated_at", Value: r.s.now()}}, "op")
+}
+
+// undoCreate removes whatever an unfinished create made, record last, so that
+// an interrupted undo is itself undone again later.
+func (r *run) undoCreate(ctx context.Context) error {
+	d, op := &r.d, r.op()
+	// The collection is this organization's only if it holds the name.
+	if held, err := r.holds(ctx, r.s.names(), d.NameKey); err != nil {
+		return err
+	} else if held {
+		if err := r.step(ctx, "undo_drop_collection"); err != nil {
+			return err
+		}
+		if err := translate(r.s.client.Database(d.Database).Collection(d.Collection).Drop(ctx)); err != nil {
+			return err
+		}
+	}
+	if err := r.step(ctx, "undo_delete_admin"); err != nil {
+		return err
+	}
+	if err := deleteID(ctx, r.s.admins(), d.AdminID); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "undo_release"); err != nil {
+		return err
+	}
+	if err := r.release(ctx, r.s.emails(), op.NewEmailKey); err != nil {
+		return err
+	}
+	if err := r.release(ctx, r.s.names(), d.NameKey); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "undo_delete_record"); err != nil {
+		return err
+	}
+	return translate(retry(ctx, func() error { _, err := r.s.orgs().DeleteOne(ctx, r.fence()); return err }))
+}
+
+func deleteID(ctx context.Context, c *mongo.Collection, id string) error {
+	return translate(retry(ctx, func() error {
+		_, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		return err
+	}))
+}
+
+// UpdateOrganization applies upd to the organization orgID: a new name renames
+// its collection, a new email moves the admin's login, a new hash replaces the
+// password. Taken names or emails are ECONFLICT and change nothing.
+func (s *Store) UpdateOrganization(ctx context.Context, orgID string, upd orgd.OrganizationUpdate) (*orgd.Organization, error) {
+	var d orgDoc
+	if ok, err := findByID(ctx, s.orgs(), orgID, &d); err != nil {
+		return nil, err
+	} else if !ok || d.Status == stCreating {
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
+	} else if d.Status != stActive {
+		return nil, busy(&d)
+	}
+	var a adminDoc
+	if ok, err := findByID(ctx, s.admins(), d.AdminID, &a); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, errors.New("organization " + d.ID + " has no admin")
+	}
+	op := &opDoc{Kind: opUpdate}
+	if upd.Name != nil && *upd.Name != d.Name {
+		op.NewName = *upd.Name
+		if key := orgd.NormalizeName(*upd.Name); key != d.NameKey {
+			op.NewNameKey, op.NewCollection, op.OldNameKey = key, orgd.CollectionName(*upd.Name), d.NameKey
+		}
+	}
+	if upd.Email != nil && *upd.Email != a.Email {
+		op.NewEmail = *upd.Email
+		if key := orgd.NormalizeEmail(*upd.Email); key != orgd.NormalizeEmail(a.Email) {
+			op.NewEmailKey, op.OldEmailKey = key, orgd.NormalizeEmail(a.Email)
+		}
+	}
+	if upd.PasswordHash != nil {
+		op.PasswordHash = *upd.PasswordHash
+	}
+	if op.NewName == "" && op.NewEmail == "" && op.PasswordHash == "" {
+		return d.domain(), nil // nothing to change
+	}
+	ctx, cancel := s.detach(ctx)
+	defer cancel()
+	r, err := s.begin(ctx, &d, stUpdating, op)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.update(ctx); err != nil {
+		return nil, err
+	}
+	return r.d.domain(), nil
+}
+
+// update runs an update forward. Until both new keys are held nothing else has
+// changed, so a taken key undoes the reservations; after that it only goes forward.
+func (r *run) update(ctx context.Context) error {
+	d, op := &r.d, r.op()
+	if op.Phase != phaseRelease {
+		if err := r.reserveUpdate(ctx); err != nil {
+			var oe *orgd.Error
+			if errors.As(err, &oe) && oe.Code == orgd.ECONFLICT && err != errLostLease {
+				if uerr := r.undoUpdate(ctx); uerr != nil {
+					r.s.log.Error("undo update", "org_id", d.ID, "err", uerr)
+				}
+			}
+			return err
+		}
+		if op.NewCollection != "" {
+			if err := r.step(ctx, "rename_collection"); err != nil {
+				return err
+			}
+			if err := r.s.renameCollection(ctx, d.Database, d.Collection, op.NewCollection); err != nil {
+				return err
+			}
+		}
+		if op.NewEmail != "" || op.PasswordHash != "" {
+			if err := r.step(ctx, "update_admin"); err != nil {
+				return err
+			}
+			set := bson.D{{Key: "updated_at", Value: r.s.now()}}
+			if op.NewEmail != "" {
+				set = append(set, bson.E{Key: "email", Value: op.NewEmail})
+			}
+			if op.PasswordHash != "" {
+				set = append(set, bson.E{Key: "password_hash", Value: op.PasswordHash})
+			}
+			err := retry(ctx, func() error {
+				_, err := r.s.admins().UpdateOne(ctx, bson.D{{Key: "_id", Value: d.AdminID}}, bson.D{{Key: "$set", Value: set}})
+				return err
+			})
+			if err != nil {
+				return translate(err)
+			}
+		}
+		if err := r.step(ctx, "commit"); err != nil {
+			return err
+		}
+		set := bson.D{{Key: "op.phase", Value: phaseRelease}, {Key: "updated_at", Value: r.s.now()}}
+		if op.NewName != "" {
+			d.Name = op.NewName
+			set = append(set, bson.E{Key: "name", Value: d.Name})
+		}
+		if op.NewCollection != "" {
+			d.NameKey, d.Collection = op.NewNameKey, op.NewCollection
+			set = append(set, bson.E{Key: "name_key", Value: d.NameKey}, bson.E{Key: "collection", Value: d.Collection})
+		}
+		if err := r.setRecord(ctx, set, "op.password_hash"); err != nil {
+			return err
+		}
+		op.Phase = phaseRelease
+	}
+	if err := r.step(ctx, "release"); err != nil {
+		return err
+	}
+	if err := r.release(ctx, r.s.names(), op.OldNameKey); err != nil {
+		return err
+	}
+	if err := r.release(ctx, r.s.emails(), op.OldEmailKey); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "finish"); err != nil {
+		return err
+	}
+	d.UpdatedAt = r.s.now()
+	if err := r.setRecord(ctx, bson.D{{Key: "status", Value: stActive}, {Key: "updated_at", Value: d.UpdatedAt}}, "op"); err != nil {
+		return err
+	}
+	d.Status, d.Op = stActive, nil
+	return nil
+}
+
+func (r *run) reserveUpdate(ctx context.Context) error {
+	op := r.op()
+	if op.NewNameKey != "" {
+		if err := r.step(ctx, "reserve_name"); err != nil {
+			return err
+		}
+		if err := r.reserve(ctx, r.s.names(), op.NewNameKey, "", nameTaken(op.NewName)); err != nil {
+			return err
+		}
+	}
+	if op.NewEmailKey != "" {
+		if err := r.step(ctx, "reserve_email"); err != nil {
+			return err
+		}
+		if err := r.reserve(ctx, r.s.emails(), op.NewEmailKey, r.d.AdminID, emailTaken()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// undoUpdate releases the new keys and returns the organization to active.
+func (r *run) undoUpdate(ctx context.Context) error {
+	op := r.op()
+	if err := r.step(ctx, "undo_release"); err != nil {
+		return err
+	}
+	if err := r.release(ctx, r.s.names(), op.NewNameKey); err != nil {
+		return err
+	}
+	if err := r.release(ctx, r.s.emails(), op.NewEmailKey); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "undo_finish"); err != nil {
+		return err
+	}
+	return r.setRecord(ctx, bson.D{{Key: "status", Value: stActive}}, "op")
+}
+
+// DeleteOrganization deletes the organization orgID with its collection,
+// admin and keys. Once started it always completes.
+func (s *Store) DeleteOrganization(ctx context.Context, orgID string) error {
+	var d orgDoc
+	if ok, err := findByID(ctx, s.orgs(), orgID, &d); err != nil {
+		return err
+	} else if !ok || d.Status == stCreating {
+		return orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
+	} else if d.Status != stActive {
+		return busy(&d)
+	}
+	var a adminDoc
+	if _, err := findByID(ctx, s.admins(), d.AdminID, &a); err != nil {
+		return err
+	}
+	ctx, cancel := s.detach(ctx)
+	defer cancel()
+	r, err := s.begin(ctx, &d, stDeleting, &opDoc{Kind: opDelete, OldNameKey: d.NameKey, OldEmailKey: orgd.NormalizeEmail(a.Email)})
+	if err != nil {
+		return err
+	}
+	return r.delete(ctx)
+}
+
+func (r *run) delete(ctx context.Context) error {
+	d, op := &r.d, r.op()
+	if err := r.step(ctx, "drop_collection"); err != nil {
+		return err
+	}
+	if err := translate(r.s.client.Database(d.Database).Collection(d.Collection).Drop(ctx)); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "delete_admin"); err != nil {
+		return err
+	}
+	if err := deleteID(ctx, r.s.admins(), d.AdminID); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "release"); err != nil {
+		return err
+	}
+	if err := r.release(ctx, r.s.emails(), op.OldEmailKey); err != nil {
+		return err
+	}
+	if err := r.release(ctx, r.s.names(), op.OldNameKey); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "delete_record"); err != nil {
+		return err
+	}
+	return translate(retry(ctx, func() error { _, err := r.s.orgs().DeleteOne(ctx, r.fence()); return err }))
+}

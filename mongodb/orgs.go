@@ -1,0 +1,174 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// orgDoc is an organization record as stored in the master database. While an
+// operation runs, Op holds its intent: enough to finish or undo it.
+type orgDoc struct {
+	ID         string    `bson:"_id"`
+	Name       string    `bson:"name"`
+	NameKey    string    `bson:"name_key"`
+	Database   string    `bson:"database"`
+	Collection string    `bson:"collection"`
+	AdminID    string    `bson:"admin_id"`
+	Status     string    `bson:"status"`
+	Op         *opDoc    `bson:"op,omitempty"`
+	CreatedAt  time.Time `bson:"created_at"`
+	UpdatedAt  time.Time `bson:"updated_at"`
+}
+
+// opDoc is the journal entry of a lifecycle operation in progress.
+type opDoc struct {
+	ID         string    `bson:"id"`   // fences every write of this run of the operation
+	Kind       string    `bson:"kind"` // create, update, delete
+	Phase      string    `bson:"phase,omitempty"`
+	StartedAt  time.Time `bson:"started_at"`
+	LeaseUntil time.Time `bson:"lease_until"`
+
+	// Changes asked for; empty when not.
+	NewName       string `bson:"new_name,omitempty"`
+	NewNameKey    string `bson:"new_name_key,omitempty"`
+	NewCollection string `bson:"new_collection,omitempty"`
+	NewEmail      string `bson:"new_email,omitempty"`
+	NewEmailKey   string `bson:"new_email_key,omitempty"`
+	PasswordHash  string `bson:"password_hash,omitempty"`
+	// Keys to release once the operation has committed.
+	OldNameKey  string `bson:"old_name_key,omitempty"`
+	OldEmailKey string `bson:"old_email_key,omitempty"`
+}
+
+// adminDoc is an admin account as stored in the master database.
+type adminDoc struct {
+	ID           string    `bson:"_id"`
+	OrgID        string    `bson:"org_id"`
+	Email        string    `bson:"email"`
+	PasswordHash string    `bson:"password_hash"`
+	CreatedAt    time.Time `bson:"created_at"`
+	UpdatedAt    time.Time `bson:"updated_at"`
+}
+
+// keyDoc reserves a normalized name or email for its owner.
+type keyDoc struct {
+	ID        string    `bson:"_id"`
+	OrgID     string    `bson:"org_id"`
+	AdminID   string    `bson:"admin_id,omitempty"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
+func (d *orgDoc) domain() *orgd.Organization {
+	return &orgd.Organization{
+		ID:         d.ID,
+		Name:       d.Name,
+		Database:   d.Database,
+		Collection: d.Collection,
+		AdminID:    d.AdminID,
+		Status:     orgd.Status(d.Status),
+		CreatedAt:  d.CreatedAt,
+		UpdatedAt:  d.UpdatedAt,
+	}
+}
+
+func (d *adminDoc) domain() *orgd.Admin {
+	return &orgd.Admin{ID: d.ID, OrgID: d.OrgID, Email: d.Email, PasswordHash: d.PasswordHash}
+}
+
+func (s *Store) orgs() *mongo.Collection   { return s.master.Collection(collOrgs) }
+func (s *Store) admins() *mongo.Collection { return s.master.Collection(collAdmins) }
+func (s *Store) names() *mongo.Collection  { return s.master.Collection(collNames) }
+func (s *Store) emails() *mongo.Collection { return s.master.Collection(collEmails) }
+
+// findByID decodes the document with _id id into v; found is false when there is none.
+func findByID(ctx context.Context, c *mongo.Collection, id string, v any) (found bool, err error) {
+	err = c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(v)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	} else if err != nil {
+		return false, translate(err)
+	}
+	return true, nil
+}
+
+func notFound(name string) error {
+	return orgd.Errorf(orgd.ENOTFOUND, "Organization %q does not exist.", name)
+}
+
+// busy is the error for a request that touches an organization mid-operation.
+func busy(d *orgDoc) error {
+	what := map[string]string{"creating": "created", "updating": "updated", "deleting": "deleted"}[d.Status]
+	if what == "" {
+		what = "changed"
+	}
+	return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being %s; retry shortly.", d.Name, what)
+}
+
+// OrganizationByID returns the organization with id in any state, or ENOTFOUND.
+func (s *Store) OrganizationByID(ctx context.Context, id string) (*orgd.Organization, error) {
+	var d orgDoc
+	if ok, err := findByID(ctx, s.orgs(), id, &d); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
+	}
+	return d.domain(), nil
+}
+
+// OrganizationByName returns the active organization called name (case-insensitively).
+// An organization mid-operation is ECONFLICT; one still being created is ENOTFOUND.
+func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Organization, error) {
+	var k keyDoc
+	if ok, err := findByID(ctx, s.names(), orgd.NormalizeName(name), &k); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, notFound(name)
+	}
+	var d orgDoc
+	if ok, err := findByID(ctx, s.orgs(), k.OrgID, &d); err != nil {
+		return nil, err
+	} else if !ok || d.Status == string(orgd.StatusCreating) {
+		return nil, notFound(name)
+	}
+	if d.Status != string(orgd.StatusActive) {
+		return nil, busy(&d)
+	}
+	if d.NameKey != k.ID { // a key left over from an earlier name
+		return nil, notFound(name)
+	}
+	return d.domain(), nil
+}
+
+// AdminByID returns the admin with id, or ENOTFOUND.
+func (s *Store) AdminByID(ctx context.Context, id string) (*orgd.Admin, error) {
+	var d adminDoc
+	if ok, err := findByID(ctx, s.admins(), id, &d); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")
+	}
+	return d.domain(), nil
+}
+
+// AdminByEmail returns the admin whose email is email (case-insensitively), or ENOTFOUND.
+func (s *Store) AdminByEmail(ctx context.Context, email string) (*orgd.Admin, error) {
+	var k keyDoc
+	if ok, err := findByID(ctx, s.emails(), orgd.NormalizeEmail(email), &k); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")
+	}
+	a, err := s.AdminByID(ctx, k.AdminID)
+	if err != nil {
+		return nil, err
+	}
+	if orgd.NormalizeEmail(a.Email) != k.ID { // the key is being released
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")
+	}
+	return a, nil
+}

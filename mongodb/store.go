@@ -1,0 +1,117 @@
+// Package mongodb stores orgd's metadata and tenant collections in MongoDB
+// (or anything that speaks its wire protocol). It is the one place where
+// organization names become collection names.
+package mongodb
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+)
+
+// Master database collections. Every document is keyed by _id: on FerretDB's
+// SQLite backend secondary indexes are not used by queries, and a unique key
+// is only reliable as an insert of an _id.
+const (
+	collOrgs   = "organizations" // _id: organization id
+	collAdmins = "admins"        // _id: admin id
+	collNames  = "org_names"     // _id: normalized organization name -> owner
+	collEmails = "admin_emails"  // _id: normalized email -> owner
+)
+
+// Config names the databases a Store uses.
+type Config struct {
+	MasterDB string
+	TenantDB string
+	// Lease is how long an operation may run before another process may take
+	// it over; zero means 30 s.
+	Lease time.Duration
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Store keeps organizations, admins and tenant collections.
+type Store struct {
+	client *mongo.Client
+	master *mongo.Database
+	tenant *mongo.Database
+	lease  time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+	hooks  Hooks
+}
+
+// Hooks lets tests interrupt a lifecycle operation before any of its steps.
+type Hooks struct {
+	// BeforeStep, when set, runs before each step; an error aborts the operation there.
+	BeforeStep func(op, step string) error
+}
+
+// NewStore returns a Store over client.
+func NewStore(client *mongo.Client, cfg Config) *Store {
+	s := &Store{
+		client: client,
+		master: client.Database(cfg.MasterDB),
+		tenant: client.Database(cfg.TenantDB),
+		lease:  cfg.Lease,
+		now:    cfg.Now,
+		log:    cfg.Logger,
+	}
+	if s.lease <= 0 {
+		s.lease = 30 * time.Second
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	clock := s.now // BSON dates hold milliseconds: keep what is returned equal to what is stored
+	s.now = func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// SetHooks installs test hooks; production code never calls it.
+func (s *Store) SetHooks(h Hooks) { s.hooks = h }
+
+// Connect opens a client to uri with the options orgd relies on: majority
+// writes, retryable writes and a bounded time for every operation.
+func Connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Client, error) {
+	opts := options.Client().ApplyURI(uri).
+		SetAppName("orgd").
+		SetRetryWrites(true).
+		SetRetryReads(true).
+		SetServerSelectionTimeout(timeout).
+		SetConnectTimeout(timeout).
+		SetTimeout(timeout)
+	if opts.WriteConcern == nil {
+		opts.SetWriteConcern(writeconcern.Majority())
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to MongoDB: %w", err)
+	}
+	return client, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return translate(s.client.Ping(ctx, readpref.Primary()))
+}
+
+// TenantDatabase is the name of the database holding tenant collections.
+func (s *Store) TenantDatabase() string { return s.tenant.Name() }
+
+// newID returns a new unique, time-ordered identifier.
+func (s *Store) newID() string {
+	return ulid.MustNew(ulid.Timestamp(s.now()), rand.Reader).String()
+}

@@ -1,0 +1,98 @@
+// Package mongotest gives tests a real database: one embedded FerretDB per
+// test binary, and a fresh pair of master and tenant databases per test,
+// dropped at cleanup.
+package mongotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd/embeddb"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// server is the embedded database shared by the tests of one binary.
+type server struct {
+	once   sync.Once
+	dir    string
+	db     *embeddb.Server
+	client *mongo.Client
+	err    error
+}
+
+var shared server // one per test binary, started on first use, stopped by Main
+
+// Main runs the tests of a package and then stops the shared server; call it
+// from TestMain: os.Exit(mongotest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if shared.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = shared.client.Disconnect(ctx)
+		_ = shared.db.Stop(ctx)
+		_ = os.RemoveAll(shared.dir)
+	}
+	return code
+}
+
+// URI returns the address of the shared database: MONGODB_URI when set, so
+// the suite can run against a real MongoDB, else the embedded server.
+func URI(t testing.TB) string {
+	t.Helper()
+	if uri := os.Getenv("MONGODB_URI"); uri != "" {
+		return uri
+	}
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "orgd-mongotest-")
+		if shared.err != nil {
+			return
+		}
+		shared.db, shared.err = embeddb.Start(embeddb.Config{Dir: shared.dir, Addr: "127.0.0.1:0"})
+		if shared.err != nil {
+			return
+		}
+		shared.client, shared.err = mongo.Connect(options.Client().ApplyURI(shared.db.URI()))
+	})
+	if shared.err != nil {
+		t.Fatalf("start embedded database: %v", shared.err)
+	}
+	return shared.db.URI()
+}
+
+// DB is a fresh pair of databases for one test.
+type DB struct {
+	Client   *mongo.Client
+	URI      string
+	MasterDB string
+	TenantDB string
+}
+
+// New returns a client and two new database names, both dropped when the test ends.
+func New(t testing.TB) *DB {
+	t.Helper()
+	uri := URI(t)
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(30 * time.Second))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	suffix := hex.EncodeToString(b)
+	d := &DB{Client: client, URI: uri, MasterDB: fmt.Sprintf("t_%s_master", suffix), TenantDB: fmt.Sprintf("t_%s_tenants", suffix)}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = client.Database(d.MasterDB).Drop(ctx)
+		_ = client.Database(d.TenantDB).Drop(ctx)
+		_ = client.Disconnect(ctx)
+	})
+	return d
+}

@@ -1,0 +1,143 @@
+// Package orgd holds the domain of the organization service: its types,
+// validation rules and error codes. It depends on nothing but the standard library.
+package orgd
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Organization is a tenant: its metadata and where its data lives.
+type Organization struct {
+	ID         string
+	Name       string // as the user spelled it
+	Database   string // database holding the tenant collection
+	Collection string // "org_" + lower-cased name
+	AdminID    string
+	AdminEmail string
+	Status     Status
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Status is where an organization is in its lifecycle.
+type Status string
+
+// Lifecycle states: only an active organization serves requests.
+const (
+	StatusCreating Status = "creating"
+	StatusActive   Status = "active"
+	StatusRenaming Status = "renaming"
+	StatusDeleting Status = "deleting"
+)
+
+// Admin is an organization's administrator account.
+type Admin struct {
+	ID           string
+	OrgID        string
+	Email        string
+	PasswordHash string // bcrypt; never leaves the service
+}
+
+// OrganizationUpdate lists the changes asked of an organization; nil means unchanged.
+type OrganizationUpdate struct {
+	Name         *string
+	Email        *string
+	PasswordHash *string
+}
+
+// Limits on user input.
+const (
+	NameMinLen       = 3
+	NameMaxLen       = 48
+	EmailMaxLen      = 254
+	PasswordMinBytes = 8
+	PasswordMaxBytes = 72 // bcrypt ignores bytes past 72; longer is refused, never truncated
+	CollectionPrefix = "org_"
+	NamePattern      = `^[A-Za-z0-9][A-Za-z0-9_-]*$`
+)
+
+func validName(s string) bool {
+	if len(s) < NameMinLen || len(s) > NameMaxLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// NormalizeName returns the case-insensitive key of an organization name.
+func NormalizeName(name string) string { return strings.ToLower(name) }
+
+// NormalizeEmail returns the case-insensitive key of an email address.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// CollectionName returns the tenant collection of an organization name.
+func CollectionName(name string) string { return CollectionPrefix + NormalizeName(name) }
+
+// ValidateName checks an organization name.
+func ValidateName(name string) string {
+	if !validName(name) {
+		return "must be 3 to 48 characters of A-Z, a-z, 0-9, '_' or '-', starting with a letter or digit"
+	}
+	return ""
+}
+
+// ValidateEmail checks an admin email address.
+func ValidateEmail(email string) string {
+	if email == "" {
+		return "is required"
+	}
+	if len(email) > EmailMaxLen {
+		return "must be at most 254 characters"
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" {
+		return "must be a plain email address such as admin@example.com"
+	}
+	at := strings.LastIndexByte(email, '@')
+	if !strings.Contains(email[at+1:], ".") && email[at+1:] != "localhost" {
+		return "must have a domain such as example.com"
+	}
+	return ""
+}
+
+// ValidatePassword checks a password against bcrypt's limits.
+func ValidatePassword(pw string) string {
+	switch {
+	case !utf8.ValidString(pw):
+		return "must be valid UTF-8"
+	case strings.IndexByte(pw, 0) >= 0:
+		return "must not contain a NUL byte"
+	case len(pw) < PasswordMinBytes:
+		return "must be at least 8 bytes"
+	case len(pw) > PasswordMaxBytes:
+		return "must be at most 72 bytes (bcrypt's limit); longer passwords are refused, not truncated"
+	}
+	return ""
+}
+
+// Validation collects field errors.
+type Validation []FieldError
+
+// Check records msg against field when msg is not empty.
+func (v *Validation) Check(field, msg string) {
+	if msg != "" {
+		*v = append(*v, FieldError{Field: field, Message: msg})
+	}
+}
+
+// Err returns an EINVALID *Error listing the field errors, or nil.
+func (v Validation) Err() error {
+	if len(v) == 0 {
+		return nil
+	}
+	return &Error{Code: EINVALID, Message: "The request has invalid fields.", Fields: v}
+}
