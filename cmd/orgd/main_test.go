@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd/mongotest"
+)
+
+func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
+
+// start runs orgd as main does, with env as its environment, and returns the
+// API's base URL once /healthz answers, and a function that stops it and
+// returns run's error.
+func start(t *testing.T, env map[string]string) (string, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, []string{"orgd"}, func(k string) string { return env[k] }, pw, io.Discard)
+		pw.CloseWithError(io.EOF)
+		done <- err
+	}()
+	base := ""
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if api, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "API:"); ok {
+			base = strings.TrimSpace(api)
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if base == "" {
+		cancel()
+		t.Fatalf("orgd did not start: %v", <-done)
+	}
+	waitHealthy(t, base)
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("orgd did not stop within 30 s")
+			return nil
+		}
+	}
+	return base, stop
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(base + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("/healthz did not answer 200 within 10 s")
+}
+
+func post(t *testing.T, url, body string) int {
+	t.Helper()
+	res, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestEmbeddedRun boots orgd on its embedded database, creates an
+// organization, stops, starts again on the same data and finds it there.
+func TestEmbeddedRun(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": dir, "ORGD_BCRYPT_COST": "4"}
+	base, stop := start(t, env)
+	if s := post(t, base+"/org/create", `{"organization_name":"acme","email":"a@acme.test","password":"correct horse"}`); s != 201 {
+		t.Fatalf("create: %d", s)
+	}
+	res, err := http.Get(base + "/readyz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", res, err)
+	}
+	res.Body.Close()
+	if err := stop(); err != nil {
+		t.Fatalf("run returned %v after shutdown, want nil", err)
+	}
+
+	fi, err := os.Stat(filepath.Join(dir, secretFileName))
+	if err != nil {
+		t.Fatalf("generated secret: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file mode %v, want 0600", fi.Mode().Perm())
+	}
+	secret, _ := os.ReadFile(filepath.Join(dir, secretFileName))
+
+	base, stop = start(t, env)
+	defer stop()
+	if s := post(t, base+"/admin/login", `{"email":"a@acme.test","password":"correct horse"}`); s != 200 {
+		t.Fatalf("login after restart: %d", s)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, secretFileName)); string(again) != string(secret) {
+		t.Error("the generated secret changed across restarts")
+	}
+}
+
+// TestExternalDatabase runs orgd against MONGODB_URI (here the test server).
+func TestExternalDatabase(t *testing.T) {
+	db := mongotest.New(t)
+	env := map[string]string{"ORGD_ADDR": "127.0.0.1:0", "MONGODB_URI": db.URI, "ORGD_MASTER_DB": db.MasterDB,
+		"ORGD_TENANT_DB": db.TenantDB, "ORGD_JWT_SECRET": strings.Repeat("s", 32), "ORGD_BCRYPT_COST": "4",
+		"ORGD_DATA_DIR": filepath.Join(t.TempDir(), "unused")}
+	base, stop := start(t, env)
+	defer stop()
+	if s := post(t, base+"/org/create", `{"organization_name":"acme","email":"a@acme.test","password":"correct horse"}`); s != 201 {
+		t.Fatalf("create: %d", s)
+	}
+	if _, err := os.Stat(env["ORGD_DATA_DIR"]); err == nil {
+		t.Error("an embedded database was started although MONGODB_URI is set")
+	}
+}
+
+// TestStartupErrors checks that bad configuration stops startup with a
+// message naming the setting.
+func TestStartupErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	base := map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": dir}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"bad ttl", map[string]string{"ORGD_TOKEN_TTL": "soon"}, nil, "ORGD_TOKEN_TTL"},
+		{"bad cost", map[string]string{"ORGD_BCRYPT_COST": "99"}, nil, "ORGD_BCRYPT_COST"},
+		{"bad level", map[string]string{"ORGD_LOG_LEVEL": "loud"}, nil, "ORGD_LOG_LEVEL"},
+		{"bad addr", map[string]string{"ORGD_ADDR": "8080"}, nil, "ORGD_ADDR"},
+		{"bad db name", map[string]string{"ORGD_MASTER_DB": "a.b"}, nil, "ORGD_MASTER_DB"},
+		{"bad uri", map[string]string{"MONGODB_URI": "http://x"}, nil, "MONGODB_URI"},
+		{"public embedded addr", map[string]string{"ORGD_EMBEDDED_ADDR": "0.0.0.0:27017"}, nil, "ORGD_EMBEDDED_ADDR"},
+		{"taken embedded port", map[string]string{"ORGD_EMBEDDED_ADDR": taken.Addr().String()}, nil, "ORGD_EMBEDDED_ADDR"},
+		{"taken api port", map[string]string{"ORGD_ADDR": taken.Addr().String()}, nil, "ORGD_ADDR"},
+		{"short secret", map[string]string{"ORGD_JWT_SECRET": "short"}, nil, "ORGD_JWT_SECRET"},
+		{"missing secret file", map[string]string{"ORGD_JWT_SECRET_FILE": filepath.Join(dir, "nope")}, nil, "ORGD_JWT_SECRET_FILE"},
+		{"external without secret", map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1"}, nil, "ORGD_JWT_SECRET"},
+		{"bad flag value", nil, []string{"-token-ttl", "x"}, "ORGD_TOKEN_TTL (-token-ttl)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			err := run(context.Background(), append([]string{"orgd"}, tt.args...), func(k string) string { return env[k] }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("run error %v, want one naming %s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "short") && tt.name == "short secret" {
+				t.Errorf("the error shows the secret: %v", err)
+			}
+		})
+	}
+}
+
+// TestFlagsOverrideEnvironment checks the precedence flag > environment > default.
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	env := map[string]string{"ORGD_TOKEN_TTL": "5m", "ORGD_MASTER_DB": "from_env"}
+	cfg, err := loadConfig([]string{"-token-ttl", "7m"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TokenTTL != 7*time.Minute || cfg.MasterDB != "from_env" || cfg.TenantDB != "orgd_tenants" || cfg.Addr != ":8080" || cfg.BcryptCost != 12 {
+		t.Errorf("config %+v", cfg)
+	}
+}
