@@ -17,6 +17,7 @@ const (
 	opDelete = "delete"
 
 	phaseRelease = "release" // committed; old keys are being released
+	phaseUndo    = "undo"    // refused; the reservations are being undone
 )
 
 // Statuses as stored.

@@ -141,6 +141,10 @@ func (s *Store) UpdateOrganization(ctx context.Context, orgID string, upd orgd.O
 		op.NewName = *upd.Name
 		if key := orgd.NormalizeName(*upd.Name); key != d.NameKey {
 			op.NewNameKey, op.NewCollection, op.OldNameKey = key, orgd.CollectionName(*upd.Name), d.NameKey
+			op.OldDatabase, op.OldCollection = d.Database, d.Collection
+			if d.Database != s.tenant.Name() { // the tenant database was reconfigured: move there
+				op.NewDatabase = s.tenant.Name()
+			}
 		}
 	}
 	if upd.Email != nil && *upd.Email != a.Email {
@@ -170,60 +174,97 @@ func (s *Store) UpdateOrganization(ctx context.Context, orgID string, upd orgd.O
 // update runs an update forward. Until both new keys are held nothing else has
 // changed, so a taken key undoes the reservations; after that it only goes forward.
 func (r *run) update(ctx context.Context) error {
-	d, op := &r.d, r.op()
+	op := r.op()
+	if op.Phase == phaseUndo {
+		return r.undoUpdate(ctx)
+	}
 	if op.Phase != phaseRelease {
 		if err := r.reserveUpdate(ctx); err != nil {
-			var oe *orgd.Error
-			if errors.As(err, &oe) && oe.Code == orgd.ECONFLICT && err != errLostLease {
+			if orgd.ErrorCode(err) == orgd.ECONFLICT && err != errLostLease {
 				if uerr := r.undoUpdate(ctx); uerr != nil {
-					r.s.log.Error("undo update", "org_id", d.ID, "err", uerr)
+					r.s.log.Error("undo update", "org_id", r.d.ID, "err", uerr)
 				}
 			}
 			return err
 		}
-		if op.NewCollection != "" {
-			if err := r.step(ctx, "rename_collection"); err != nil {
-				return err
-			}
-			if err := r.s.renameCollection(ctx, d.Database, d.Collection, op.NewCollection); err != nil {
-				return err
-			}
-		}
-		if op.NewEmail != "" || op.PasswordHash != "" {
-			if err := r.step(ctx, "update_admin"); err != nil {
-				return err
-			}
-			set := bson.D{{Key: "updated_at", Value: r.s.now()}}
-			if op.NewEmail != "" {
-				set = append(set, bson.E{Key: "email", Value: op.NewEmail})
-			}
-			if op.PasswordHash != "" {
-				set = append(set, bson.E{Key: "password_hash", Value: op.PasswordHash})
-			}
-			err := retry(ctx, func() error {
-				_, err := r.s.admins().UpdateOne(ctx, bson.D{{Key: "_id", Value: d.AdminID}}, bson.D{{Key: "$set", Value: set}})
-				return err
-			})
-			if err != nil {
-				return translate(err)
-			}
-		}
-		if err := r.step(ctx, "commit"); err != nil {
+		if err := r.applyUpdate(ctx); err != nil {
 			return err
 		}
-		set := bson.D{{Key: "op.phase", Value: phaseRelease}, {Key: "updated_at", Value: r.s.now()}}
-		if op.NewName != "" {
-			d.Name = op.NewName
-			set = append(set, bson.E{Key: "name", Value: d.Name})
-		}
-		if op.NewCollection != "" {
-			d.NameKey, d.Collection = op.NewNameKey, op.NewCollection
-			set = append(set, bson.E{Key: "name_key", Value: d.NameKey}, bson.E{Key: "collection", Value: d.Collection})
-		}
-		if err := r.setRecord(ctx, set, "op.password_hash"); err != nil {
+	}
+	return r.finishUpdate(ctx)
+}
+
+// applyUpdate moves the collection, updates the admin and commits the new
+// values on the record; every step is safe to repeat.
+func (r *run) applyUpdate(ctx context.Context) error {
+	d, op := &r.d, r.op()
+	if op.NewCollection != "" {
+		if err := r.step(ctx, "move_collection"); err != nil {
 			return err
 		}
-		op.Phase = phaseRelease
+		var err error
+		if op.NewDatabase != "" {
+			err = r.copyCollection(ctx)
+		} else {
+			err = r.s.renameCollection(ctx, d.Database, op.OldCollection, op.NewCollection)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if op.NewEmail != "" || op.PasswordHash != "" {
+		if err := r.step(ctx, "update_admin"); err != nil {
+			return err
+		}
+		set := bson.D{{Key: "updated_at", Value: r.s.now()}}
+		if op.NewEmail != "" {
+			set = append(set, bson.E{Key: "email", Value: op.NewEmail})
+		}
+		if op.PasswordHash != "" {
+			set = append(set, bson.E{Key: "password_hash", Value: op.PasswordHash})
+		}
+		err := retry(ctx, func() error {
+			_, err := r.s.admins().UpdateOne(ctx, bson.D{{Key: "_id", Value: d.AdminID}}, bson.D{{Key: "$set", Value: set}})
+			return err
+		})
+		if err != nil {
+			return translate(err)
+		}
+	}
+	if err := r.step(ctx, "commit"); err != nil {
+		return err
+	}
+	set := bson.D{{Key: "op.phase", Value: phaseRelease}, {Key: "updated_at", Value: r.s.now()}}
+	if op.NewName != "" {
+		d.Name = op.NewName
+		set = append(set, bson.E{Key: "name", Value: d.Name})
+	}
+	if op.NewCollection != "" {
+		d.NameKey, d.Collection = op.NewNameKey, op.NewCollection
+		set = append(set, bson.E{Key: "name_key", Value: d.NameKey}, bson.E{Key: "collection", Value: d.Collection})
+	}
+	if op.NewDatabase != "" {
+		d.Database = op.NewDatabase
+		set = append(set, bson.E{Key: "database", Value: d.Database})
+	}
+	if err := r.setRecord(ctx, set, "op.password_hash"); err != nil {
+		return err
+	}
+	op.Phase = phaseRelease
+	return nil
+}
+
+// finishUpdate releases what the committed update no longer needs and marks
+// the organization active.
+func (r *run) finishUpdate(ctx context.Context) error {
+	d, op := &r.d, r.op()
+	if op.NewDatabase != "" {
+		if err := r.step(ctx, "drop_source"); err != nil {
+			return err
+		}
+		if err := translate(r.s.client.Database(op.OldDatabase).Collection(op.OldCollection).Drop(ctx)); err != nil {
+			return err
+		}
 	}
 	if err := r.step(ctx, "release"); err != nil {
 		return err
@@ -267,8 +308,15 @@ func (r *run) reserveUpdate(ctx context.Context) error {
 }
 
 // undoUpdate releases the new keys and returns the organization to active.
+// It journals its decision first, so that a resumed run undoes too.
 func (r *run) undoUpdate(ctx context.Context) error {
 	op := r.op()
+	if op.Phase != phaseUndo {
+		if err := r.setRecord(ctx, bson.D{{Key: "op.phase", Value: phaseUndo}}); err != nil {
+			return err
+		}
+		op.Phase = phaseUndo
+	}
 	if err := r.step(ctx, "undo_release"); err != nil {
 		return err
 	}

@@ -37,12 +37,17 @@ type opDoc struct {
 	NewName       string `bson:"new_name,omitempty"`
 	NewNameKey    string `bson:"new_name_key,omitempty"`
 	NewCollection string `bson:"new_collection,omitempty"`
+	NewDatabase   string `bson:"new_database,omitempty"` // set when the collection moves by copy
 	NewEmail      string `bson:"new_email,omitempty"`
 	NewEmailKey   string `bson:"new_email_key,omitempty"`
 	PasswordHash  string `bson:"password_hash,omitempty"`
 	// Keys to release once the operation has committed.
 	OldNameKey  string `bson:"old_name_key,omitempty"`
 	OldEmailKey string `bson:"old_email_key,omitempty"`
+	// Where the collection was, for a rename; the source of a copy is dropped last.
+	OldDatabase   string `bson:"old_database,omitempty"`
+	OldCollection string `bson:"old_collection,omitempty"`
+	Copied        int64  `bson:"copied,omitempty"` // documents copied so far, in _id order
 }
 
 // adminDoc is an admin account as stored in the master database.

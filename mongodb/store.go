@@ -31,9 +31,16 @@ const (
 type Config struct {
 	MasterDB string
 	TenantDB string
-	// Lease is how long an operation may run before another process may take
-	// it over; zero means 30 s.
+	// Lease is how long an operation may run before it must renew its claim;
+	// zero means 30 s.
 	Lease time.Duration
+	// Grace is how long past an expired lease another process waits before
+	// taking the operation over, so that writes a dead process had already
+	// sent have landed; zero means 10 s. Set it above the driver timeout.
+	Grace time.Duration
+	// CopyBatch is the number of documents copied per batch when a collection
+	// moves between databases; zero means 1,000.
+	CopyBatch int
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -45,6 +52,8 @@ type Store struct {
 	master *mongo.Database
 	tenant *mongo.Database
 	lease  time.Duration
+	grace  time.Duration
+	batch  int
 	now    func() time.Time
 	log    *slog.Logger
 	hooks  Hooks
@@ -63,11 +72,19 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		master: client.Database(cfg.MasterDB),
 		tenant: client.Database(cfg.TenantDB),
 		lease:  cfg.Lease,
+		grace:  cfg.Grace,
+		batch:  cfg.CopyBatch,
 		now:    cfg.Now,
 		log:    cfg.Logger,
 	}
 	if s.lease <= 0 {
 		s.lease = 30 * time.Second
+	}
+	if s.grace <= 0 {
+		s.grace = 10 * time.Second
+	}
+	if s.batch <= 0 {
+		s.batch = 1000
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -25,6 +25,9 @@ type config struct {
 	TokenTTL      time.Duration
 	BcryptCost    int
 	LogLevel      slog.Level
+	DBTimeout     time.Duration
+	OpLease       time.Duration
+	Reconcile     time.Duration
 }
 
 // setting is one configuration key: its variable, flag, default and parser.
@@ -84,12 +87,26 @@ func settings() []setting {
 			c.BcryptCost = n
 			return nil
 		}},
+		{"ORGD_DB_TIMEOUT", "db-timeout", "10s", "longest wait for any one database operation", duration(func(c *config) *time.Duration { return &c.DBTimeout }, 100*time.Millisecond, 5*time.Minute)},
+		{"ORGD_OP_LEASE", "op-lease", "30s", "lease of a running create/rename/delete; another instance may take it over once it has expired for ORGD_DB_TIMEOUT", duration(func(c *config) *time.Duration { return &c.OpLease }, 100*time.Millisecond, time.Hour)},
+		{"ORGD_RECONCILE_INTERVAL", "reconcile-interval", "30s", "how often interrupted operations are looked for and repaired", duration(func(c *config) *time.Duration { return &c.Reconcile }, 100*time.Millisecond, 24*time.Hour)},
 		{"ORGD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(v string, c *config) error {
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 				return errors.New("must be debug, info, warn or error")
 			}
 			return nil
 		}},
+	}
+}
+
+func duration(dst func(*config) *time.Duration, min, max time.Duration) func(string, *config) error {
+	return func(v string, c *config) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < min || d > max {
+			return fmt.Errorf("must be a duration from %v to %v, e.g. 30s", min, max)
+		}
+		*dst(c) = d
+		return nil
 	}
 }
 
@@ -103,9 +120,9 @@ func dbName(dst func(*config) *string) func(string, *config) error {
 	}
 }
 
-// loadConfig reads the configuration from flags, then the environment, then defaults.
-func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("orgd", flag.ContinueOnError)
+// loadConfig reads the configuration from flags, then the environment, then
+// defaults; fs may already hold a command's own flags.
+func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	ss := settings()
 	vals := make([]*string, len(ss))

@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,46 +35,36 @@ func main() {
 	}
 }
 
-// Timeouts that bound how long orgd waits.
-const (
-	dbTimeout       = 10 * time.Second // any one database operation
-	shutdownTimeout = 15 * time.Second // in-flight requests on shutdown
-)
+// shutdownTimeout bounds how long in-flight requests may run on shutdown.
+const shutdownTimeout = 15 * time.Second
 
 // run starts orgd and serves until ctx is cancelled.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig(args[1:], getenv, stderr)
+	if len(args) > 1 && args[1] == "doctor" {
+		return doctor(ctx, args[2:], getenv, stdout, stderr)
+	}
+	cfg, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), args[1:], getenv, stderr)
 	if err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	uri, where := cfg.MongoURI, ""
+	uri, where := cfg.MongoURI, redactURI(cfg.MongoURI)
 	if uri == "" {
-		edb, err := embeddb.Start(embeddb.Config{Dir: cfg.DataDir, Addr: cfg.EmbeddedAddr, Logger: logger.With("component", "ferretdb")})
-		if errors.Is(err, embeddb.ErrAddrInUse) {
-			return fmt.Errorf("ORGD_EMBEDDED_ADDR (-embedded-addr) %s is already in use: stop what holds it or choose another loopback address, e.g. ORGD_EMBEDDED_ADDR=127.0.0.1:27018", cfg.EmbeddedAddr)
-		} else if err != nil {
+		edb, err := startEmbedded(cfg, logger)
+		if err != nil {
 			return err
 		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := edb.Stop(ctx); err != nil {
-				logger.Error("stop embedded database", "err", err)
-			}
-		}()
+		defer stopEmbedded(edb, logger)
 		dir, _ := filepath.Abs(cfg.DataDir)
 		uri, where = edb.URI(), fmt.Sprintf("%s (embedded FerretDB, data in %s)", edb.URI(), dir)
-	} else {
-		where = redactURI(uri)
 	}
 
 	secret, err := jwtSecret(cfg, logger)
 	if err != nil {
 		return err
 	}
-	client, err := mongodb.Connect(ctx, uri, dbTimeout)
+	client, err := mongodb.Connect(ctx, uri, cfg.DBTimeout)
 	if err != nil {
 		return err
 	}
@@ -82,7 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer cancel()
 		_ = client.Disconnect(ctx)
 	}()
-	store := mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB, Logger: logger})
+	store := mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
+		Lease: cfg.OpLease, Grace: cfg.DBTimeout, Logger: logger})
 	tokens, err := auth.NewTokens(secret, cfg.TokenTTL, time.Now)
 	if err != nil {
 		return err
@@ -107,6 +99,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	base := "http://" + displayAddr(ln.Addr())
 	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Database: %s\n", version, base, base, where)
 
+	// The reconciler repairs operations that a crashed instance (this one's
+	// previous life, or another sharing the database) left unfinished.
+	rctx, stopReconciler := context.WithCancel(ctx)
+	reconciled := make(chan struct{})
+	go func() {
+		defer close(reconciled)
+		store.RunReconciler(rctx, cfg.Reconcile, logger)
+	}()
+	defer func() { stopReconciler(); <-reconciled }()
+
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -121,6 +123,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Warn("requests still running at shutdown were cut off", "err", err)
 	}
 	return nil
+}
+
+// startEmbedded starts the embedded database, turning a taken port into an
+// error that says which setting to change.
+func startEmbedded(cfg config, logger *slog.Logger) (*embeddb.Server, error) {
+	edb, err := embeddb.Start(embeddb.Config{Dir: cfg.DataDir, Addr: cfg.EmbeddedAddr, Logger: logger.With("component", "ferretdb")})
+	if errors.Is(err, embeddb.ErrAddrInUse) {
+		return nil, fmt.Errorf("ORGD_EMBEDDED_ADDR (-embedded-addr) %s is already in use: stop what holds it or choose another loopback address, e.g. ORGD_EMBEDDED_ADDR=127.0.0.1:27018", cfg.EmbeddedAddr)
+	}
+	return edb, err
+}
+
+func stopEmbedded(edb *embeddb.Server, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := edb.Stop(ctx); err != nil {
+		logger.Error("stop embedded database", "err", err)
+	}
 }
 
 // displayAddr turns a listen address into one a browser can open.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"io"
 	"net"
 	"net/http"
@@ -189,7 +190,7 @@ func TestStartupErrors(t *testing.T) {
 // TestFlagsOverrideEnvironment checks the precedence flag > environment > default.
 func TestFlagsOverrideEnvironment(t *testing.T) {
 	env := map[string]string{"ORGD_TOKEN_TTL": "5m", "ORGD_MASTER_DB": "from_env"}
-	cfg, err := loadConfig([]string{"-token-ttl", "7m"}, func(k string) string { return env[k] }, io.Discard)
+	cfg, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), []string{"-token-ttl", "7m"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

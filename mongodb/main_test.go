@@ -1,0 +1,115 @@
+package mongodb_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
+	"github.com/orgd/orgd/mongotest"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
+
+// clock is a test clock that only moves when told.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+const (
+	lease = 30 * time.Second
+	grace = 10 * time.Second
+)
+
+// fixture is one test's databases and a store over them.
+type fixture struct {
+	t     *testing.T
+	db    *mongotest.DB
+	clock *clock
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return &fixture{t: t, db: mongotest.New(t), clock: &clock{now: time.Now()}}
+}
+
+// store returns a new Store, as a restarted process would have, over tenantDB
+// (the fixture's own when empty).
+func (f *fixture) store(tenantDB string) *mongodb.Store {
+	if tenantDB == "" {
+		tenantDB = f.db.TenantDB
+	}
+	return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: tenantDB,
+		Lease: lease, Grace: grace, CopyBatch: 10, Now: f.clock.Now})
+}
+
+// restartLater moves the clock past every lease and its grace period.
+func (f *fixture) restartLater() { f.clock.Advance(lease + grace + time.Second) }
+
+// mustHold fails the test when the store's invariant check finds anything.
+func (f *fixture) mustHold(s *mongodb.Store) {
+	f.t.Helper()
+	probs, err := s.Check(context.Background())
+	if err != nil {
+		f.t.Fatalf("check: %v", err)
+	}
+	for _, p := range probs {
+		f.t.Errorf("invariant broken: %s", p.Text)
+	}
+}
+
+// insertDocs puts n documents, and an index, into the organization's collection.
+func (f *fixture) insertDocs(o *orgd.Organization, n int) {
+	f.t.Helper()
+	c := f.db.Client.Database(o.Database).Collection(o.Collection)
+	docs := make([]any, n)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i * i}, {Key: "tag", Value: "t"}}
+	}
+	ctx := context.Background()
+	if _, err := c.InsertMany(ctx, docs); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := c.Database().RunCommand(ctx, bson.D{{Key: "createIndexes", Value: o.Collection},
+		{Key: "indexes", Value: bson.A{bson.D{{Key: "key", Value: bson.D{{Key: "tag", Value: 1}}}, {Key: "name", Value: "tag_1"}}}}}).Err(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// docs returns the sum of n over the documents of db.coll, and their count.
+func (f *fixture) docs(db, coll string) (count, sum int) {
+	f.t.Helper()
+	cur, err := f.db.Client.Database(db).Collection(coll).Find(context.Background(), bson.D{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var all []struct {
+		N int `bson:"n"`
+	}
+	if err := cur.All(context.Background(), &all); err != nil {
+		f.t.Fatal(err)
+	}
+	for _, d := range all {
+		sum += d.N
+	}
+	return len(all), sum
+}
+
+func ptr[T any](v T) *T { return &v }
