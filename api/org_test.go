@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -175,11 +176,11 @@ func stringify(v any) string {
 // database: of concurrent creates of one name exactly one wins.
 func TestConcurrentCreatesOfOneName(t *testing.T) {
 	e := newEnv(t)
-	const n = 10
+	const n = 50
 	statuses := make(chan int, n)
 	for i := range n {
 		go func() {
-			o := org{[]string{"Race", "race", "RACE"}[i%3], "admin" + string(rune('a'+i)) + "@race.test", "correct horse"}
+			o := org{[]string{"Race", "race", "RACE"}[i%3], fmt.Sprintf("admin%d@race.test", i), "correct horse"}
 			statuses <- e.create(o).Status
 		}()
 	}

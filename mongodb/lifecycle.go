@@ -2,7 +2,6 @@ package mongodb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/orgd/orgd"
@@ -30,7 +29,7 @@ const (
 
 // ErrAbort, returned by a test hook, stops an operation where it is, as if the
 // process had died: nothing is undone, and the reconciler must repair it.
-var ErrAbort = errors.New("operation aborted")
+var ErrAbort error = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The operation was interrupted; it will be finished or undone shortly."}
 
 // errLostLease means another process took the operation over; this run stops.
 var errLostLease = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The operation was interrupted; retry shortly."}
