@@ -62,8 +62,12 @@ func TestConcurrentRenamesToOneName(t *testing.T) {
 	for round := range 5 {
 		target := fmt.Sprintf("Target%d", round)
 		got := parallel(
-			func() int { return e.call("PUT", "/org/update", ta, map[string]string{"organization_name": target}).Status },
-			func() int { return e.call("PUT", "/org/update", tb, map[string]string{"organization_name": target}).Status },
+			func() int {
+				return e.call("PUT", "/org/update", ta, map[string]string{"organization_name": target}).Status
+			},
+			func() int {
+				return e.call("PUT", "/org/update", tb, map[string]string{"organization_name": target}).Status
+			},
 		)
 		if !(got[0] == 200 && got[1] == 409 || got[0] == 409 && got[1] == 200) {
 			t.Fatalf("round %d: statuses %v, want one 200 and one 409", round, got)
@@ -92,7 +96,9 @@ func TestRenameRacingDelete(t *testing.T) {
 		}
 		tok := e.login(name+"@x.test", "correct horse")
 		got := parallel(
-			func() int { return e.call("PUT", "/org/update", tok, map[string]string{"organization_name": name + "-new"}).Status },
+			func() int {
+				return e.call("PUT", "/org/update", tok, map[string]string{"organization_name": name + "-new"}).Status
+			},
 			func() int { return e.call("DELETE", "/org/delete?organization_name="+name, tok, nil).Status },
 		)
 		renamed, deleted := got[0] == 200, got[1] == 204

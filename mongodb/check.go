@@ -32,6 +32,7 @@ type snapshot struct {
 	emails      []keyDoc
 	admins      []adminDoc
 	orgs        []orgDoc
+	ops         []opDoc
 }
 
 func all[T any](ctx context.Context, c *mongo.Collection) ([]T, error) {
@@ -49,11 +50,18 @@ func (s *Store) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	preOps, err := all[opDoc](ctx, s.ops())
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range pre {
-		for _, db := range []string{d.Database, opField(d, func(o *opDoc) string { return o.NewDatabase })} {
-			if db != "" && !slices.Contains(dbs, db) {
-				dbs = append(dbs, db)
-			}
+		if !slices.Contains(dbs, d.Database) {
+			dbs = append(dbs, d.Database)
+		}
+	}
+	for _, o := range preOps {
+		if o.NewDatabase != "" && !slices.Contains(dbs, o.NewDatabase) {
+			dbs = append(dbs, o.NewDatabase)
 		}
 	}
 	sn := &snapshot{collections: map[string][]string{}}
@@ -80,14 +88,12 @@ func (s *Store) snapshot(ctx context.Context) (*snapshot, error) {
 	if sn.orgs, err = all[orgDoc](ctx, s.orgs()); err != nil {
 		return nil, err
 	}
-	return sn, nil
-}
-
-func opField(d orgDoc, f func(*opDoc) string) string {
-	if d.Op == nil {
-		return ""
+	// The journal last: an operation's entry is written before anything it
+	// touches and deleted after.
+	if sn.ops, err = all[opDoc](ctx, s.ops()); err != nil {
+		return nil, err
 	}
-	return f(d.Op)
+	return sn, nil
 }
 
 // Check reads the whole master database and the tenant collections and
@@ -123,18 +129,28 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 	for i := range sn.emails {
 		emails[sn.emails[i].ID] = &sn.emails[i]
 	}
+	ops := map[string]*opDoc{}
+	for i := range sn.ops {
+		ops[sn.ops[i].OrgID] = &sn.ops[i]
+	}
 	var probs []Problem
 	add := func(p Problem) { probs = append(probs, p) }
 
+	for _, o := range sn.ops {
+		if o.LeaseUntil.Before(now.Add(-s.grace)) {
+			name := o.NewName
+			if d := byID[o.OrgID]; d != nil {
+				name = d.Name
+			}
+			add(Problem{Auto: true, Text: fmt.Sprintf("organization %q (%s) has an interrupted %s operation, started %s",
+				name, o.OrgID, o.Kind, o.StartedAt.Format("2006-01-02 15:04:05Z07:00")), Repair: s.resumeFix(o)})
+		}
+	}
 	for i := range sn.orgs {
 		d := sn.orgs[i]
 		label := fmt.Sprintf("organization %q (%s)", d.Name, d.ID)
-		if d.Op != nil {
-			if d.Op.LeaseUntil.Before(now.Add(-s.grace)) {
-				add(Problem{Auto: true, Text: fmt.Sprintf("%s has an interrupted %s operation, started %s",
-					label, d.Op.Kind, d.Op.StartedAt.Format("2006-01-02 15:04:05Z07:00")), Repair: s.resumeFix(d)})
-			}
-			continue
+		if ops[d.ID] != nil {
+			continue // an operation holds it: checked once it ends
 		}
 		if d.Status != stActive {
 			add(Problem{Text: fmt.Sprintf("%s is %s but journals no operation: inspect it by hand", label, d.Status)})
@@ -170,25 +186,21 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 	}
 
 	for _, k := range sn.names {
-		d := byID[k.OrgID]
-		if d != nil && (d.NameKey == k.ID || opField(*d, func(o *opDoc) string { return o.NewNameKey }) == k.ID || opField(*d, func(o *opDoc) string { return o.OldNameKey }) == k.ID) {
+		if o := ops[k.OrgID]; o != nil && (o.NewNameKey == k.ID || o.OldNameKey == k.ID) {
 			continue
 		}
-		if k.CreatedAt.After(settled) {
+		if d := byID[k.OrgID]; d != nil && d.NameKey == k.ID || k.CreatedAt.After(settled) {
 			continue
 		}
 		add(Problem{Auto: true, Text: fmt.Sprintf("name key %q is held by organization %s, which does not claim it", k.ID, k.OrgID),
 			Repair: s.deleteKeyFix(s.names(), k, "name")})
 	}
 	for _, k := range sn.emails {
-		d := byID[k.OrgID]
-		if d != nil && d.AdminID == k.AdminID {
-			if a := admins[k.AdminID]; a != nil && orgd.NormalizeEmail(a.Email) == k.ID {
-				continue
-			}
-			if opField(*d, func(o *opDoc) string { return o.NewEmailKey }) == k.ID || opField(*d, func(o *opDoc) string { return o.OldEmailKey }) == k.ID {
-				continue
-			}
+		if o := ops[k.OrgID]; o != nil && (o.NewEmailKey == k.ID || o.OldEmailKey == k.ID) {
+			continue
+		}
+		if d, a := byID[k.OrgID], admins[k.AdminID]; d != nil && a != nil && d.AdminID == a.ID && orgd.NormalizeEmail(a.Email) == k.ID {
+			continue
 		}
 		if k.CreatedAt.After(settled) {
 			continue
@@ -200,12 +212,15 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 		if d := byAdmin[a.ID]; d != nil && d.ID == a.OrgID {
 			continue
 		}
-		if a.CreatedAt.After(settled) {
+		if o := ops[a.OrgID]; o != nil && o.AdminID == a.ID || a.CreatedAt.After(settled) {
 			continue
 		}
 		add(Problem{Auto: true, Text: fmt.Sprintf("admin %s (organization %s) belongs to no organization", a.ID, a.OrgID),
 			Repair: func(ctx context.Context) (string, error) {
 				if ok, err := findByID(ctx, s.orgs(), a.OrgID, &orgDoc{}); err != nil || ok {
+					return "", err
+				}
+				if ok, err := findByID(ctx, s.ops(), a.OrgID, &opDoc{}); err != nil || ok {
 					return "", err
 				}
 				return "deleted orphan admin " + a.ID, deleteID(ctx, s.admins(), a.ID)
@@ -214,14 +229,14 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 	claimed := map[string]bool{}
 	for _, d := range sn.orgs {
 		claimed[d.Database+"."+d.Collection] = true
-		if o := d.Op; o != nil {
-			db := d.Database
-			if o.NewDatabase != "" {
-				db = o.NewDatabase
-			}
-			claimed[db+"."+o.NewCollection] = true
-			claimed[o.OldDatabase+"."+o.OldCollection] = true
+	}
+	for _, o := range sn.ops {
+		db := o.NewDatabase
+		if db == "" {
+			db = o.OldDatabase
 		}
+		claimed[db+"."+o.NewCollection] = true
+		claimed[o.OldDatabase+"."+o.OldCollection] = true
 	}
 	for db, colls := range sn.collections {
 		for _, c := range colls {
@@ -250,9 +265,9 @@ func (s *Store) orphanCollection(ctx context.Context, db, name string) Problem {
 		}}
 }
 
-func (s *Store) resumeFix(d orgDoc) func(context.Context) (string, error) {
+func (s *Store) resumeFix(o opDoc) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
-		r, err := s.adopt(ctx, d)
+		r, err := s.adopt(ctx, o)
 		if err != nil || r == nil {
 			return "", err
 		}
@@ -273,13 +288,16 @@ func (s *Store) insertKeyFix(c *mongo.Collection, k keyDoc) func(context.Context
 // deleteKeyFix deletes an orphan key, checking first that its owner still does not claim it.
 func (s *Store) deleteKeyFix(c *mongo.Collection, k keyDoc, what string) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
+		if busy, err := findByID(ctx, s.ops(), k.OrgID, &opDoc{}); err != nil || busy {
+			return "", err // its owner is in an operation: checked again once it ends
+		}
 		var d orgDoc
 		ok, err := findByID(ctx, s.orgs(), k.OrgID, &d)
 		if err != nil {
 			return "", err
 		}
-		if ok && (d.Op != nil || d.NameKey == k.ID) {
-			return "", nil // its owner is busy with it, or claims it now
+		if ok && d.NameKey == k.ID {
+			return "", nil // its owner claims it now
 		}
 		if ok && what == "email" {
 			var a adminDoc

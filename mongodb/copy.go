@@ -16,7 +16,7 @@ import (
 // run starts from the last batch. The source is frozen meanwhile (the
 // organization is busy), and is dropped only after the record has switched.
 func (r *run) copyCollection(ctx context.Context) error {
-	op := r.op()
+	op := r.op
 	src := r.s.client.Database(op.OldDatabase).Collection(op.OldCollection)
 	dst := r.s.client.Database(op.NewDatabase).Collection(op.NewCollection)
 	if err := r.step(ctx, "copy_indexes"); err != nil {
@@ -52,7 +52,7 @@ func (r *run) copyCollection(ctx context.Context) error {
 			return translate(err)
 		}
 		op.Copied += int64(len(docs))
-		if err := r.setRecord(ctx, bson.D{{Key: "op.copied", Value: op.Copied}}); err != nil {
+		if err := r.setOp(ctx, bson.D{{Key: "copied", Value: op.Copied}}); err != nil {
 			return err
 		}
 	}

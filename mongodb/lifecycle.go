@@ -3,13 +3,14 @@ package mongodb
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// Operation kinds and phases, as journaled in orgDoc.Op.
+// Operation kinds and phases, as journaled in opDoc.
 const (
 	opCreate = "create"
 	opUpdate = "update"
@@ -34,85 +35,103 @@ var ErrAbort error = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The operatio
 // errLostLease means another process took the operation over; this run stops.
 var errLostLease = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The operation was interrupted; retry shortly."}
 
-// run is one execution of a journaled operation. Every write to the
-// organization record is fenced by the op id, so a run that lost its lease
-// cannot commit.
+// run is one execution of a journaled operation: the process that inserted
+// or took over the journal entry, and nobody else, writes the record.
 type run struct {
-	s *Store
-	d orgDoc
+	s  *Store
+	d  orgDoc // the record, as this run knows it
+	op *opDoc
 }
 
-func (r *run) op() *opDoc { return r.d.Op }
-
-// fence is the filter every write to the record of this run matches.
-func (r *run) fence() bson.D {
-	return bson.D{{Key: "_id", Value: r.d.ID}, {Key: "op.id", Value: r.op().ID}}
-}
-
-// step runs the test hook and keeps the lease: when half of it has passed it
-// is renewed, and a run that can no longer renew stops.
+// step runs the test hook, checks that the operation is still this run's and
+// keeps its lease: when half of it has passed it is renewed.
 func (r *run) step(ctx context.Context, name string) error {
 	if h := r.s.hooks.BeforeStep; h != nil {
-		if err := h(r.op().Kind, name); err != nil {
+		if err := h(r.op.Kind, name); err != nil {
 			return err
 		}
 	}
-	now := r.s.now()
-	if now.Before(r.op().LeaseUntil.Add(-r.s.lease / 2)) {
-		return nil
-	}
-	until := now.Add(r.s.lease)
-	if err := r.setRecord(ctx, bson.D{{Key: "op.lease_until", Value: until}}); err != nil {
+	var cur opDoc
+	if ok, err := findByID(ctx, r.s.ops(), r.op.OrgID, &cur); err != nil {
 		return err
-	}
-	r.op().LeaseUntil = until
-	return nil
-}
-
-// setRecord applies $set to the record, fenced; errLostLease if it is not ours.
-func (r *run) setRecord(ctx context.Context, set bson.D, unset ...string) error {
-	u := bson.D{{Key: "$set", Value: set}}
-	if len(unset) > 0 {
-		un := bson.D{}
-		for _, f := range unset {
-			un = append(un, bson.E{Key: f, Value: ""})
-		}
-		u = append(u, bson.E{Key: "$unset", Value: un})
-	}
-	var res *mongo.UpdateResult
-	err := retry(ctx, func() (err error) {
-		res, err = r.s.orgs().UpdateOne(ctx, r.fence(), u)
-		return err
-	})
-	if err != nil {
-		return translate(err)
-	}
-	if res.MatchedCount == 0 {
+	} else if !ok || cur.ID != r.op.ID || cur.Epoch != r.op.Epoch {
 		return errLostLease
 	}
-	return nil
+	now := r.s.now()
+	if now.Before(r.op.LeaseUntil.Add(-r.s.lease / 2)) {
+		return nil
+	}
+	r.op.LeaseUntil = now.Add(r.s.lease)
+	return r.setOp(ctx, bson.D{{Key: "lease_until", Value: r.op.LeaseUntil}})
+}
+
+// setOp updates the journal entry.
+func (r *run) setOp(ctx context.Context, set bson.D) error {
+	return updateID(ctx, r.s.ops(), r.op.OrgID, bson.D{{Key: "$set", Value: set}})
+}
+
+// setOrg updates the organization record.
+func (r *run) setOrg(ctx context.Context, set bson.D) error {
+	return updateID(ctx, r.s.orgs(), r.d.ID, bson.D{{Key: "$set", Value: set}})
+}
+
+func updateID(ctx context.Context, c *mongo.Collection, id string, update bson.D) error {
+	return translate(retry(ctx, func() error {
+		_, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update)
+		return err
+	}))
+}
+
+func deleteID(ctx context.Context, c *mongo.Collection, id string) error {
+	return translate(retry(ctx, func() error {
+		_, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		return err
+	}))
+}
+
+func insert(ctx context.Context, c *mongo.Collection, doc any) error {
+	return retry(ctx, func() error { _, err := c.InsertOne(ctx, doc); return err })
+}
+
+// end deletes the journal entry, and the takeover markers of its epochs.
+func (r *run) end(ctx context.Context) error {
+	for e := 1; e <= r.op.Epoch; e++ {
+		if err := deleteID(ctx, r.s.takes(), takeID(r.op.ID, e)); err != nil {
+			return err
+		}
+	}
+	return deleteID(ctx, r.s.ops(), r.op.OrgID)
+}
+
+func takeID(opID string, epoch int) string { return fmt.Sprintf("%s/%d", opID, epoch) }
+
+// acquire journals a new operation of kind on organization orgID. The insert
+// of the entry fails when another operation holds the organization: busy.
+func (s *Store) acquire(ctx context.Context, orgID, kind string) (*opDoc, error) {
+	now := s.now()
+	op := &opDoc{OrgID: orgID, ID: s.newID(), Kind: kind, StartedAt: now, LeaseUntil: now.Add(s.lease)}
+	if err := insert(ctx, s.ops(), op); mongo.IsDuplicateKeyError(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, translate(err)
+	}
+	return op, nil
 }
 
 // reserve inserts the key _id=key into c for this organization. It is
 // idempotent: a key this organization already holds counts as reserved.
 func (r *run) reserve(ctx context.Context, c *mongo.Collection, key, adminID string, taken error) error {
-	doc := keyDoc{ID: key, OrgID: r.d.ID, AdminID: adminID, CreatedAt: r.s.now()}
-	err := retry(ctx, func() error { _, err := c.InsertOne(ctx, doc); return err })
+	err := insert(ctx, c, keyDoc{ID: key, OrgID: r.d.ID, AdminID: adminID, CreatedAt: r.s.now()})
 	if err == nil {
 		return nil
 	}
 	if !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
-	var cur keyDoc
-	ok, err := findByID(ctx, c, key, &cur)
-	if err != nil {
+	if held, err := r.holds(ctx, c, key); err != nil || held {
 		return err
 	}
-	if ok && cur.OrgID == r.d.ID {
-		return nil
-	}
-	return taken // held by another organization (or released and retaken: retry decides)
+	return taken
 }
 
 // release deletes key from c if this organization holds it.
@@ -141,38 +160,10 @@ func emailTaken() error {
 	return orgd.Errorf(orgd.ECONFLICT, "Email address is already used by another admin.")
 }
 
-// begin journals op on the record of an active organization: from here on
-// the organization is busy and the operation can be finished by anyone.
-func (s *Store) begin(ctx context.Context, d *orgDoc, status string, op *opDoc) (*run, error) {
-	now := s.now()
-	op.ID, op.StartedAt, op.LeaseUntil = s.newID(), now, now.Add(s.lease)
-	filter := bson.D{{Key: "_id", Value: d.ID}, {Key: "status", Value: stActive}, {Key: "op", Value: bson.D{{Key: "$exists", Value: false}}}}
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: status}, {Key: "op", Value: op}}}}
-	var res *mongo.UpdateResult
-	err := retry(ctx, func() (err error) {
-		res, err = s.orgs().UpdateOne(ctx, filter, update)
-		return err
-	})
-	if err != nil {
-		return nil, translate(err)
-	}
-	if res.MatchedCount == 0 { // someone else's operation got there first
-		var cur orgDoc
-		if ok, err := findByID(ctx, s.orgs(), d.ID, &cur); err != nil {
-			return nil, err
-		} else if !ok {
-			return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization %q does not exist.", d.Name)
-		}
-		return nil, busy(&cur)
-	}
-	d.Status, d.Op = status, op
-	return &run{s: s, d: *d}, nil
-}
-
 // detach gives an operation its own deadline, so that a client hanging up
 // does not leave it half done for the reconciler.
 func (s *Store) detach(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), s.lease/2)
+	return context.WithTimeout(context.WithoutCancel(ctx), max(10*s.lease, time.Minute))
 }
 
 // renameCollection renames the tenant collection from to to, within db, and

@@ -13,35 +13,41 @@ import (
 // collection. Name and email uniqueness come from inserting their keys, so of
 // concurrent creates of one name exactly one succeeds.
 func (s *Store) CreateOrganization(ctx context.Context, name, email, passwordHash string) (*orgd.Organization, error) {
+	ctx, cancel := s.detach(ctx)
+	defer cancel()
 	now := s.now()
 	d := orgDoc{
 		ID: s.newID(), Name: name, NameKey: orgd.NormalizeName(name),
 		Database: s.tenant.Name(), Collection: orgd.CollectionName(name),
 		AdminID: s.newID(), Status: stCreating, CreatedAt: now, UpdatedAt: now,
-		Op: &opDoc{ID: s.newID(), Kind: opCreate, StartedAt: now, LeaseUntil: now.Add(s.lease),
-			NewEmail: email, NewEmailKey: orgd.NormalizeEmail(email)},
 	}
-	ctx, cancel := s.detach(ctx)
-	defer cancel()
-	// The record goes first: it is the journal that lets a crash be undone.
-	if err := retry(ctx, func() error { _, err := s.orgs().InsertOne(ctx, d); return err }); err != nil {
+	// The journal entry goes first, with everything needed to undo the create.
+	op := &opDoc{OrgID: d.ID, ID: s.newID(), Kind: opCreate, Planned: true, StartedAt: now, LeaseUntil: now.Add(s.lease),
+		NewName: d.Name, NewNameKey: d.NameKey, NewDatabase: d.Database, NewCollection: d.Collection,
+		NewEmail: email, NewEmailKey: orgd.NormalizeEmail(email), AdminID: d.AdminID}
+	if err := insert(ctx, s.ops(), op); err != nil {
 		return nil, translate(err)
 	}
-	r := &run{s: s, d: d}
+	r := &run{s: s, d: d, op: op}
 	if err := r.create(ctx, passwordHash); err != nil {
 		if !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) {
-			if rbErr := r.undoCreate(ctx); rbErr != nil {
-				s.log.Error("undo create", "org_id", d.ID, "err", rbErr)
+			if uerr := r.undoCreate(ctx); uerr != nil {
+				s.log.Error("undo create", "org_id", d.ID, "err", uerr)
 			}
 		}
 		return nil, err
 	}
-	d.Status, d.Op = stActive, nil
-	return d.domain(), nil
+	return r.d.domain(), nil
 }
 
 func (r *run) create(ctx context.Context, passwordHash string) error {
-	d, op := &r.d, r.op()
+	d, op := &r.d, r.op
+	if err := r.step(ctx, "insert_record"); err != nil {
+		return err
+	}
+	if err := insert(ctx, r.s.orgs(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return translate(err)
+	}
 	if err := r.step(ctx, "reserve_name"); err != nil {
 		return err
 	}
@@ -59,8 +65,7 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 	}
 	now := r.s.now()
 	a := adminDoc{ID: d.AdminID, OrgID: d.ID, Email: op.NewEmail, PasswordHash: passwordHash, CreatedAt: now, UpdatedAt: now}
-	err := retry(ctx, func() error { _, err := r.s.admins().InsertOne(ctx, a); return err })
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := insert(ctx, r.s.admins(), a); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
 	if err := r.step(ctx, "create_collection"); err != nil {
@@ -72,28 +77,32 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 	if err := r.step(ctx, "activate"); err != nil {
 		return err
 	}
-	return r.setRecord(ctx, bson.D{{Key: "status", Value: stActive}, {Key: "updated_at", Value: r.s.now()}}, "op")
+	if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}}); err != nil {
+		return err
+	}
+	d.Status = stActive
+	return r.end(ctx)
 }
 
-// undoCreate removes whatever an unfinished create made, record last, so that
-// an interrupted undo is itself undone again later.
+// undoCreate removes whatever an unfinished create made, journal last, so
+// that an interrupted undo is itself undone again later.
 func (r *run) undoCreate(ctx context.Context) error {
-	d, op := &r.d, r.op()
+	d, op := &r.d, r.op
 	// The collection is this organization's only if it holds the name.
-	if held, err := r.holds(ctx, r.s.names(), d.NameKey); err != nil {
+	if held, err := r.holds(ctx, r.s.names(), op.NewNameKey); err != nil {
 		return err
 	} else if held {
 		if err := r.step(ctx, "undo_drop_collection"); err != nil {
 			return err
 		}
-		if err := translate(r.s.client.Database(d.Database).Collection(d.Collection).Drop(ctx)); err != nil {
+		if err := translate(r.s.client.Database(op.NewDatabase).Collection(op.NewCollection).Drop(ctx)); err != nil {
 			return err
 		}
 	}
 	if err := r.step(ctx, "undo_delete_admin"); err != nil {
 		return err
 	}
-	if err := deleteID(ctx, r.s.admins(), d.AdminID); err != nil {
+	if err := deleteID(ctx, r.s.admins(), op.AdminID); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "undo_release"); err != nil {
@@ -102,41 +111,119 @@ func (r *run) undoCreate(ctx context.Context) error {
 	if err := r.release(ctx, r.s.emails(), op.NewEmailKey); err != nil {
 		return err
 	}
-	if err := r.release(ctx, r.s.names(), d.NameKey); err != nil {
+	if err := r.release(ctx, r.s.names(), op.NewNameKey); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "undo_delete_record"); err != nil {
 		return err
 	}
-	return translate(retry(ctx, func() error { _, err := r.s.orgs().DeleteOne(ctx, r.fence()); return err }))
+	if err := deleteID(ctx, r.s.orgs(), d.ID); err != nil {
+		return err
+	}
+	return r.end(ctx)
 }
 
-func deleteID(ctx context.Context, c *mongo.Collection, id string) error {
-	return translate(retry(ctx, func() error {
-		_, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+// begin journals an operation of kind on organization orgID and reads the
+// organization, now that no other operation can change it.
+func (s *Store) begin(ctx context.Context, orgID, kind string) (*run, adminDoc, error) {
+	op, err := s.acquire(ctx, orgID, kind)
+	if err != nil {
+		return nil, adminDoc{}, err
+	}
+	if op == nil { // another operation holds it
+		var d orgDoc
+		if ok, err := findByID(ctx, s.orgs(), orgID, &d); err != nil {
+			return nil, adminDoc{}, err
+		} else if !ok || d.Status == stCreating {
+			return nil, adminDoc{}, orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
+		}
+		return nil, adminDoc{}, busy(&d)
+	}
+	r := &run{s: s, op: op}
+	d, a, err := s.loadActive(ctx, orgID)
+	if err != nil {
+		if eerr := r.end(ctx); eerr != nil {
+			s.log.Error("end operation", "org_id", orgID, "err", eerr)
+		}
+		return nil, a, err
+	}
+	r.d = d
+	return r, a, nil
+}
+
+// plan records the operation's intent in the journal, then marks the
+// organization busy with status.
+func (r *run) plan(ctx context.Context, status string) error {
+	r.op.Planned = true
+	set := bson.D{{Key: "planned", Value: true}}
+	raw, err := bson.Marshal(r.op)
+	if err != nil {
 		return err
-	}))
+	}
+	var all bson.D
+	if err := bson.Unmarshal(raw, &all); err != nil {
+		return err
+	}
+	for _, e := range all {
+		if e.Key != "_id" && e.Key != "planned" {
+			set = append(set, e)
+		}
+	}
+	if err := r.setOp(ctx, set); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "mark_busy"); err != nil {
+		return err
+	}
+	r.d.Status = status
+	return r.setOrg(ctx, bson.D{{Key: "status", Value: status}})
 }
 
 // UpdateOrganization applies upd to the organization orgID: a new name renames
 // its collection, a new email moves the admin's login, a new hash replaces the
 // password. Taken names or emails are ECONFLICT and change nothing.
 func (s *Store) UpdateOrganization(ctx context.Context, orgID string, upd orgd.OrganizationUpdate) (*orgd.Organization, error) {
+	ctx, cancel := s.detach(ctx)
+	defer cancel()
+	r, a, err := s.begin(ctx, orgID, opUpdate)
+	if err != nil {
+		return nil, err
+	}
+	if !s.planUpdate(r, &a, upd) {
+		return r.d.domain(), r.end(ctx) // nothing to change
+	}
+	if err := r.plan(ctx, stUpdating); err != nil {
+		return nil, err
+	}
+	if err := r.update(ctx); err != nil {
+		return nil, err
+	}
+	return r.d.domain(), nil
+}
+
+// loadActive reads an active organization and its admin.
+func (s *Store) loadActive(ctx context.Context, orgID string) (orgDoc, adminDoc, error) {
 	var d orgDoc
-	if ok, err := findByID(ctx, s.orgs(), orgID, &d); err != nil {
-		return nil, err
-	} else if !ok || d.Status == stCreating {
-		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
-	} else if d.Status != stActive {
-		return nil, busy(&d)
-	}
 	var a adminDoc
-	if ok, err := findByID(ctx, s.admins(), d.AdminID, &a); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, errors.New("organization " + d.ID + " has no admin")
+	if ok, err := findByID(ctx, s.orgs(), orgID, &d); err != nil {
+		return d, a, err
+	} else if !ok || d.Status == stCreating {
+		return d, a, orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
+	} else if d.Status != stActive {
+		return d, a, busy(&d)
 	}
-	op := &opDoc{Kind: opUpdate}
+	if ok, err := findByID(ctx, s.admins(), d.AdminID, &a); err != nil {
+		return d, a, err
+	} else if !ok {
+		return d, a, errors.New("organization " + d.ID + " has no admin")
+	}
+	return d, a, nil
+}
+
+// planUpdate fills the run's operation with the changes asked for, and
+// reports whether anything would change.
+func (s *Store) planUpdate(r *run, a *adminDoc, upd orgd.OrganizationUpdate) bool {
+	d, op := &r.d, r.op
 	if upd.Name != nil && *upd.Name != d.Name {
 		op.NewName = *upd.Name
 		if key := orgd.NormalizeName(*upd.Name); key != d.NameKey {
@@ -156,25 +243,13 @@ func (s *Store) UpdateOrganization(ctx context.Context, orgID string, upd orgd.O
 	if upd.PasswordHash != nil {
 		op.PasswordHash = *upd.PasswordHash
 	}
-	if op.NewName == "" && op.NewEmail == "" && op.PasswordHash == "" {
-		return d.domain(), nil // nothing to change
-	}
-	ctx, cancel := s.detach(ctx)
-	defer cancel()
-	r, err := s.begin(ctx, &d, stUpdating, op)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.update(ctx); err != nil {
-		return nil, err
-	}
-	return r.d.domain(), nil
+	return op.NewName != "" || op.NewEmail != "" || op.PasswordHash != ""
 }
 
 // update runs an update forward. Until both new keys are held nothing else has
 // changed, so a taken key undoes the reservations; after that it only goes forward.
 func (r *run) update(ctx context.Context) error {
-	op := r.op()
+	op := r.op
 	if op.Phase == phaseUndo {
 		return r.undoUpdate(ctx)
 	}
@@ -194,10 +269,31 @@ func (r *run) update(ctx context.Context) error {
 	return r.finishUpdate(ctx)
 }
 
+func (r *run) reserveUpdate(ctx context.Context) error {
+	op := r.op
+	if op.NewNameKey != "" {
+		if err := r.step(ctx, "reserve_name"); err != nil {
+			return err
+		}
+		if err := r.reserve(ctx, r.s.names(), op.NewNameKey, "", nameTaken(op.NewName)); err != nil {
+			return err
+		}
+	}
+	if op.NewEmailKey != "" {
+		if err := r.step(ctx, "reserve_email"); err != nil {
+			return err
+		}
+		if err := r.reserve(ctx, r.s.emails(), op.NewEmailKey, r.d.AdminID, emailTaken()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // applyUpdate moves the collection, updates the admin and commits the new
 // values on the record; every step is safe to repeat.
 func (r *run) applyUpdate(ctx context.Context) error {
-	d, op := &r.d, r.op()
+	d, op := &r.d, r.op
 	if op.NewCollection != "" {
 		if err := r.step(ctx, "move_collection"); err != nil {
 			return err
@@ -206,7 +302,7 @@ func (r *run) applyUpdate(ctx context.Context) error {
 		if op.NewDatabase != "" {
 			err = r.copyCollection(ctx)
 		} else {
-			err = r.s.renameCollection(ctx, d.Database, op.OldCollection, op.NewCollection)
+			err = r.s.renameCollection(ctx, op.OldDatabase, op.OldCollection, op.NewCollection)
 		}
 		if err != nil {
 			return err
@@ -223,18 +319,14 @@ func (r *run) applyUpdate(ctx context.Context) error {
 		if op.PasswordHash != "" {
 			set = append(set, bson.E{Key: "password_hash", Value: op.PasswordHash})
 		}
-		err := retry(ctx, func() error {
-			_, err := r.s.admins().UpdateOne(ctx, bson.D{{Key: "_id", Value: d.AdminID}}, bson.D{{Key: "$set", Value: set}})
+		if err := updateID(ctx, r.s.admins(), d.AdminID, bson.D{{Key: "$set", Value: set}}); err != nil {
 			return err
-		})
-		if err != nil {
-			return translate(err)
 		}
 	}
 	if err := r.step(ctx, "commit"); err != nil {
 		return err
 	}
-	set := bson.D{{Key: "op.phase", Value: phaseRelease}, {Key: "updated_at", Value: r.s.now()}}
+	set := bson.D{{Key: "updated_at", Value: r.s.now()}}
 	if op.NewName != "" {
 		d.Name = op.NewName
 		set = append(set, bson.E{Key: "name", Value: d.Name})
@@ -247,17 +339,17 @@ func (r *run) applyUpdate(ctx context.Context) error {
 		d.Database = op.NewDatabase
 		set = append(set, bson.E{Key: "database", Value: d.Database})
 	}
-	if err := r.setRecord(ctx, set, "op.password_hash"); err != nil {
+	if err := r.setOrg(ctx, set); err != nil {
 		return err
 	}
 	op.Phase = phaseRelease
-	return nil
+	return r.setOp(ctx, bson.D{{Key: "phase", Value: phaseRelease}, {Key: "password_hash", Value: ""}})
 }
 
 // finishUpdate releases what the committed update no longer needs and marks
 // the organization active.
 func (r *run) finishUpdate(ctx context.Context) error {
-	d, op := &r.d, r.op()
+	d, op := &r.d, r.op
 	if op.NewDatabase != "" {
 		if err := r.step(ctx, "drop_source"); err != nil {
 			return err
@@ -278,44 +370,22 @@ func (r *run) finishUpdate(ctx context.Context) error {
 	if err := r.step(ctx, "finish"); err != nil {
 		return err
 	}
-	d.UpdatedAt = r.s.now()
-	if err := r.setRecord(ctx, bson.D{{Key: "status", Value: stActive}, {Key: "updated_at", Value: d.UpdatedAt}}, "op"); err != nil {
+	d.Status, d.UpdatedAt = stActive, r.s.now()
+	if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}, {Key: "updated_at", Value: d.UpdatedAt}}); err != nil {
 		return err
 	}
-	d.Status, d.Op = stActive, nil
-	return nil
-}
-
-func (r *run) reserveUpdate(ctx context.Context) error {
-	op := r.op()
-	if op.NewNameKey != "" {
-		if err := r.step(ctx, "reserve_name"); err != nil {
-			return err
-		}
-		if err := r.reserve(ctx, r.s.names(), op.NewNameKey, "", nameTaken(op.NewName)); err != nil {
-			return err
-		}
-	}
-	if op.NewEmailKey != "" {
-		if err := r.step(ctx, "reserve_email"); err != nil {
-			return err
-		}
-		if err := r.reserve(ctx, r.s.emails(), op.NewEmailKey, r.d.AdminID, emailTaken()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.end(ctx)
 }
 
 // undoUpdate releases the new keys and returns the organization to active.
 // It journals its decision first, so that a resumed run undoes too.
 func (r *run) undoUpdate(ctx context.Context) error {
-	op := r.op()
+	op := r.op
 	if op.Phase != phaseUndo {
-		if err := r.setRecord(ctx, bson.D{{Key: "op.phase", Value: phaseUndo}}); err != nil {
+		op.Phase = phaseUndo
+		if err := r.setOp(ctx, bson.D{{Key: "phase", Value: phaseUndo}}); err != nil {
 			return err
 		}
-		op.Phase = phaseUndo
 	}
 	if err := r.step(ctx, "undo_release"); err != nil {
 		return err
@@ -329,35 +399,30 @@ func (r *run) undoUpdate(ctx context.Context) error {
 	if err := r.step(ctx, "undo_finish"); err != nil {
 		return err
 	}
-	return r.setRecord(ctx, bson.D{{Key: "status", Value: stActive}}, "op")
+	if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}}); err != nil {
+		return err
+	}
+	return r.end(ctx)
 }
 
 // DeleteOrganization deletes the organization orgID with its collection,
 // admin and keys. Once started it always completes.
 func (s *Store) DeleteOrganization(ctx context.Context, orgID string) error {
-	var d orgDoc
-	if ok, err := findByID(ctx, s.orgs(), orgID, &d); err != nil {
-		return err
-	} else if !ok || d.Status == stCreating {
-		return orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
-	} else if d.Status != stActive {
-		return busy(&d)
-	}
-	var a adminDoc
-	if _, err := findByID(ctx, s.admins(), d.AdminID, &a); err != nil {
-		return err
-	}
 	ctx, cancel := s.detach(ctx)
 	defer cancel()
-	r, err := s.begin(ctx, &d, stDeleting, &opDoc{Kind: opDelete, OldNameKey: d.NameKey, OldEmailKey: orgd.NormalizeEmail(a.Email)})
+	r, a, err := s.begin(ctx, orgID, opDelete)
 	if err != nil {
+		return err
+	}
+	r.op.OldNameKey, r.op.OldEmailKey = r.d.NameKey, orgd.NormalizeEmail(a.Email)
+	if err := r.plan(ctx, stDeleting); err != nil {
 		return err
 	}
 	return r.delete(ctx)
 }
 
 func (r *run) delete(ctx context.Context) error {
-	d, op := &r.d, r.op()
+	d, op := &r.d, r.op
 	if err := r.step(ctx, "drop_collection"); err != nil {
 		return err
 	}
@@ -382,5 +447,8 @@ func (r *run) delete(ctx context.Context) error {
 	if err := r.step(ctx, "delete_record"); err != nil {
 		return err
 	}
-	return translate(retry(ctx, func() error { _, err := r.s.orgs().DeleteOne(ctx, r.fence()); return err }))
+	if err := deleteID(ctx, r.s.orgs(), d.ID); err != nil {
+		return err
+	}
+	return r.end(ctx)
 }

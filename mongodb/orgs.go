@@ -10,8 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// orgDoc is an organization record as stored in the master database. While an
-// operation runs, Op holds its intent: enough to finish or undo it.
+// orgDoc is an organization record as stored in the master database.
 type orgDoc struct {
 	ID         string    `bson:"_id"`
 	Name       string    `bson:"name"`
@@ -19,17 +18,23 @@ type orgDoc struct {
 	Database   string    `bson:"database"`
 	Collection string    `bson:"collection"`
 	AdminID    string    `bson:"admin_id"`
-	Status     string    `bson:"status"`
-	Op         *opDoc    `bson:"op,omitempty"`
+	Status     string    `bson:"status"` // active, or what the journaled operation is doing
 	CreatedAt  time.Time `bson:"created_at"`
 	UpdatedAt  time.Time `bson:"updated_at"`
 }
 
-// opDoc is the journal entry of a lifecycle operation in progress.
+// opDoc is the journal entry of a lifecycle operation in progress. Its _id is
+// the organization's id, so inserting it is the one atomic step that gives an
+// operation the organization to itself (FerretDB's updates are not atomic
+// compare-and-sets; inserts of an _id are). It holds enough to finish or undo
+// the operation, and is deleted when the operation ends.
 type opDoc struct {
-	ID         string    `bson:"id"`   // fences every write of this run of the operation
-	Kind       string    `bson:"kind"` // create, update, delete
+	OrgID      string    `bson:"_id"`
+	ID         string    `bson:"op_id"`
+	Epoch      int       `bson:"epoch"` // incremented by each takeover
+	Kind       string    `bson:"kind"`  // create, update, delete
 	Phase      string    `bson:"phase,omitempty"`
+	Planned    bool      `bson:"planned"` // the intent below is recorded
 	StartedAt  time.Time `bson:"started_at"`
 	LeaseUntil time.Time `bson:"lease_until"`
 
@@ -41,6 +46,7 @@ type opDoc struct {
 	NewEmail      string `bson:"new_email,omitempty"`
 	NewEmailKey   string `bson:"new_email_key,omitempty"`
 	PasswordHash  string `bson:"password_hash,omitempty"`
+	AdminID       string `bson:"admin_id,omitempty"` // a create's new admin
 	// Keys to release once the operation has committed.
 	OldNameKey  string `bson:"old_name_key,omitempty"`
 	OldEmailKey string `bson:"old_email_key,omitempty"`
@@ -89,6 +95,8 @@ func (s *Store) orgs() *mongo.Collection   { return s.master.Collection(collOrgs
 func (s *Store) admins() *mongo.Collection { return s.master.Collection(collAdmins) }
 func (s *Store) names() *mongo.Collection  { return s.master.Collection(collNames) }
 func (s *Store) emails() *mongo.Collection { return s.master.Collection(collEmails) }
+func (s *Store) ops() *mongo.Collection    { return s.master.Collection(collOps) }
+func (s *Store) takes() *mongo.Collection  { return s.master.Collection(collTakes) }
 
 // findByID decodes the document with _id id into v; found is false when there is none.
 func findByID(ctx context.Context, c *mongo.Collection, id string, v any) (found bool, err error) {

@@ -6,15 +6,15 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // Reconcile finishes or undoes every operation whose owner has stopped
 // renewing its lease (crashed, killed, cut off), then repairs what a dead
 // process's late writes can leave behind. It is safe on several instances at
-// once: an operation is adopted by compare-and-set on its journal entry. It
-// returns one line per thing it did.
+// once: an abandoned operation is taken over by inserting a takeover marker,
+// which only one instance can do. It returns one line per thing it did.
 func (s *Store) Reconcile(ctx context.Context) ([]string, error) {
 	probs, err := s.Check(ctx)
 	if err != nil {
@@ -58,40 +58,70 @@ func (s *Store) RunReconciler(ctx context.Context, interval time.Duration, log *
 }
 
 // adopt takes over an operation whose lease expired more than the grace
-// period ago. It returns nil when another process adopted it first or it
-// finished meanwhile.
-func (s *Store) adopt(ctx context.Context, d orgDoc) (*run, error) {
+// period ago. It returns nil when another process took it first or it ended.
+func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 	now := s.now()
-	oldID, newID, until := d.Op.ID, s.newID(), now.Add(s.lease)
-	filter := bson.D{{Key: "_id", Value: d.ID}, {Key: "op.id", Value: oldID}, {Key: "op.lease_until", Value: bson.D{{Key: "$lt", Value: now.Add(-s.grace)}}}}
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: "op.id", Value: newID}, {Key: "op.lease_until", Value: until}}}}
-	res, err := s.orgs().UpdateOne(ctx, filter, update)
-	if err != nil {
-		return nil, translate(err)
-	}
-	if res.MatchedCount == 0 {
+	if !op.LeaseUntil.Before(now.Add(-s.grace)) {
 		return nil, nil
 	}
-	d.Op.ID, d.Op.LeaseUntil = newID, until
-	return &run{s: s, d: d}, nil
+	next := op.Epoch + 1
+	err := insert(ctx, s.takes(), bson.D{{Key: "_id", Value: takeID(op.ID, next)}, {Key: "at", Value: now}})
+	if mongo.IsDuplicateKeyError(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, translate(err)
+	}
+	var cur opDoc
+	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {
+		return nil, err
+	} else if !ok || cur.ID != op.ID || cur.Epoch != op.Epoch { // it ended or moved on meanwhile
+		return nil, deleteID(ctx, s.takes(), takeID(op.ID, next))
+	}
+	op.Epoch, op.LeaseUntil = next, now.Add(s.lease)
+	if err := updateID(ctx, s.ops(), op.OrgID, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}}); err != nil {
+		return nil, err
+	}
+	r := &run{s: s, op: &op, d: orgDoc{ID: op.OrgID}}
+	if _, err := findByID(ctx, s.orgs(), op.OrgID, &r.d); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // resume carries an adopted operation to its end: an interrupted create is
 // undone (its client never got a 201), an update is finished unless a key it
 // needs is taken, a delete is finished.
 func (r *run) resume(ctx context.Context) (string, error) {
-	name := fmt.Sprintf("organization %q (%s)", r.d.Name, r.d.ID)
-	switch r.op().Kind {
-	case opCreate:
-		return "undid the interrupted create of " + name, r.undoCreate(ctx)
-	case opUpdate:
-		err := r.update(ctx)
-		if orgd.ErrorCode(err) == orgd.ECONFLICT {
-			return "undid the interrupted update of " + name + ": " + orgd.ErrorMessage(err), nil
-		}
-		return "finished the interrupted update of " + name, err
-	case opDelete:
-		return "finished the interrupted delete of " + name, r.delete(ctx)
+	name := fmt.Sprintf("organization %q (%s)", r.d.Name, r.op.OrgID)
+	if r.op.Kind == opCreate {
+		name = fmt.Sprintf("organization %q (%s)", r.op.NewName, r.op.OrgID)
 	}
-	return "", fmt.Errorf("%s: unknown operation %q", name, r.op().Kind)
+	exists := r.d.Name != ""
+	switch {
+	case !r.op.Planned: // it had not changed anything yet
+		return "dropped the unstarted " + r.op.Kind + " of " + name, r.end(ctx)
+	case r.op.Kind == opCreate:
+		return "undid the interrupted create of " + name, r.undoCreate(ctx)
+	case r.op.Kind == opUpdate && exists:
+		if err := r.update(ctx); err != nil && err != errLostLease && r.op.Phase == phaseUndo {
+			return "undid the interrupted update of " + name, nil
+		} else if err != nil {
+			return "", err
+		}
+		if r.op.Phase == phaseUndo {
+			return "undid the interrupted update of " + name + ": a name or email it needed was taken", nil
+		}
+		return "finished the interrupted update of " + name, nil
+	case r.op.Kind == opDelete && exists:
+		return "finished the interrupted delete of " + name, r.delete(ctx)
+	case r.op.Kind == opDelete:
+		if err := r.release(ctx, r.s.emails(), r.op.OldEmailKey); err != nil {
+			return "", err
+		}
+		if err := r.release(ctx, r.s.names(), r.op.OldNameKey); err != nil {
+			return "", err
+		}
+		return "finished the interrupted delete of " + name, r.end(ctx)
+	}
+	return "ended the " + r.op.Kind + " of " + name + ", whose record is gone", r.end(ctx)
 }

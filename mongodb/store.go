@@ -25,6 +25,8 @@ const (
 	collAdmins = "admins"        // _id: admin id
 	collNames  = "org_names"     // _id: normalized organization name -> owner
 	collEmails = "admin_emails"  // _id: normalized email -> owner
+	collOps    = "operations"    // _id: organization id -> the operation in progress
+	collTakes  = "takeovers"     // _id: op id/epoch: who took an abandoned operation over
 )
 
 // Config names the databases a Store uses.
