@@ -36,13 +36,43 @@ func (s *Store) Reconcile(ctx context.Context) ([]string, error) {
 	return did, nil
 }
 
-// RunReconciler calls Reconcile now and then every interval until ctx ends,
-// logging what it repaired.
+// Resume finishes or undoes the operations their owners abandoned. It reads
+// only the journal, which holds just the operations in flight, so its cost
+// does not grow with the number of organizations.
+func (s *Store) Resume(ctx context.Context) ([]string, error) {
+	ops, err := all[opDoc](ctx, s.ops())
+	if err != nil {
+		return nil, err
+	}
+	var did []string
+	for _, o := range ops {
+		msg, err := s.resumeFix(o)(ctx)
+		if err != nil {
+			return did, fmt.Errorf("resume the %s of organization %s: %w", o.Kind, o.OrgID, err)
+		}
+		if msg != "" {
+			did = append(did, msg)
+		}
+	}
+	return did, nil
+}
+
+// sweepEvery is how many reconciler rounds pass between full sweeps, which
+// read every record, key and admin.
+const sweepEvery = 10
+
+// RunReconciler resumes abandoned operations now and then every interval,
+// and every tenth time also sweeps for orphans, until ctx ends, logging what
+// it repaired.
 func (s *Store) RunReconciler(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
-		did, err := s.Reconcile(ctx)
+	for round := 0; ; round++ {
+		reconcile := s.Resume
+		if round%sweepEvery == 0 {
+			reconcile = s.Reconcile
+		}
+		did, err := reconcile(ctx)
 		for _, d := range did {
 			log.Info("reconciler", "repaired", d)
 		}
