@@ -1,0 +1,73 @@
+package mongodb_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
+)
+
+// TestConcurrentReconcilers abandons operations of every kind, then lets
+// several instances reconcile at once: each operation is taken over by
+// exactly one of them, and the end state is consistent.
+func TestConcurrentReconcilers(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	var ids []string
+	for i := range 6 {
+		o, err := s.CreateOrganization(ctx, fmt.Sprintf("org%d", i), fmt.Sprintf("a%d@x.test", i), "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, o.ID)
+	}
+	abortAt := func(step string) mongodb.Hooks {
+		return mongodb.Hooks{BeforeStep: func(_, s string) error {
+			if s == step {
+				return mongodb.ErrAbort
+			}
+			return nil
+		}}
+	}
+	s.SetHooks(abortAt("move_collection"))
+	_, _ = s.UpdateOrganization(ctx, ids[0], orgd.OrganizationUpdate{Name: ptr("renamed0")})
+	_, _ = s.UpdateOrganization(ctx, ids[1], orgd.OrganizationUpdate{Name: ptr("renamed1"), Email: ptr("b1@x.test")})
+	s.SetHooks(abortAt("delete_admin"))
+	_ = s.DeleteOrganization(ctx, ids[2])
+	_ = s.DeleteOrganization(ctx, ids[3])
+	s.SetHooks(abortAt("create_collection"))
+	_, _ = s.CreateOrganization(ctx, "newco", "n@x.test", "h")
+
+	f.restartLater()
+	var mu sync.Mutex
+	var did []string
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			got, err := f.store("").Reconcile(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			did = append(did, got...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(did) != 5 {
+		t.Errorf("%d repairs, want 5 (one per abandoned operation):\n%s", len(did), strings.Join(did, "\n"))
+	}
+	s = f.store("")
+	f.mustHold(s)
+	for name, want := range map[string]bool{"renamed0": true, "renamed1": true, "org2": false, "org3": false, "newco": false, "org4": true} {
+		_, err := s.OrganizationByName(ctx, name)
+		if got := err == nil; got != want {
+			t.Errorf("organization %s exists = %v, want %v (%v)", name, got, want, err)
+		}
+	}
+}
