@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -133,4 +134,10 @@ func (s *Store) TenantDatabase() string { return s.tenant.Name() }
 // newID returns a new unique, time-ordered identifier.
 func (s *Store) newID() string {
 	return ulid.MustNew(ulid.Timestamp(s.now()), rand.Reader).String()
+}
+
+// tenantCollection is the collection holding an organization's data: every
+// access to tenant data goes through here, so that placement decides once.
+func (s *Store) tenantCollection(o *orgd.Organization) *mongo.Collection {
+	return s.client.Database(o.Database).Collection(o.Collection)
 }
