@@ -20,6 +20,9 @@ type Organization struct {
 	Status     Status
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+
+	Deployment string  // name of the MongoDB deployment holding its data
+	Tenancy    Tenancy // how its data is laid out there
 }
 
 // Status is where an organization is in its lifecycle.
@@ -31,7 +34,57 @@ const (
 	StatusActive   Status = "active"
 	StatusRenaming Status = "renaming"
 	StatusDeleting Status = "deleting"
+	// StatusMoving: the last step of a move to another deployment or tenancy
+	// model is running; reads are served, writes to its data must wait.
+	StatusMoving Status = "moving"
 )
+
+// Writable reports whether the organization's data may be written now: only
+// an active organization's may (a moving one's are paused for a short window).
+func (o *Organization) Writable() bool { return o.Status == StatusActive }
+
+// Tenancy is how an organization's data is laid out on its deployment.
+type Tenancy string
+
+// Tenancy models.
+const (
+	// TenancyCollection: one collection org_<name> in the shared tenant database.
+	TenancyCollection Tenancy = "collection"
+	// TenancyDatabase: a database of its own, <prefix>org_<name>, holding the
+	// collection org_<name> and any other collection of the organization.
+	TenancyDatabase Tenancy = "database"
+)
+
+// Placement says where an organization's data goes; an empty field leaves
+// the choice to orgd's configuration and placement policy.
+type Placement struct {
+	Deployment string
+	Tenancy    Tenancy
+}
+
+// ValidateTenancy checks a tenancy model name; empty is allowed (the default).
+func ValidateTenancy(t Tenancy) string {
+	if t != "" && t != TenancyCollection && t != TenancyDatabase {
+		return `must be "collection" or "database"`
+	}
+	return ""
+}
+
+// ValidateDeployment checks a deployment name: 1-32 characters of a-z, 0-9,
+// '_' or '-', starting with a letter or digit.
+func ValidateDeployment(name string) string {
+	if name == "" || len(name) > 32 {
+		return "must be 1 to 32 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '_' || c == '-')
+		if !ok {
+			return "must be 1 to 32 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"
+		}
+	}
+	return ""
+}
 
 // Admin is an organization's administrator account.
 type Admin struct {

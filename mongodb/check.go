@@ -3,6 +3,7 @@ package mongodb
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -27,13 +28,22 @@ type Problem struct {
 // it, so reading the owned things first and the records last never shows an
 // owned thing without its owner, except for a real orphan.
 type snapshot struct {
-	collections map[string][]string // database -> org_* collections
+	// Tenant collections found: org_* collections of the shared tenant
+	// databases, and every collection of the per-organization databases.
+	collections map[nsKey]bool
+	orgDBs      map[nsKey]bool    // per-organization databases found (coll empty)
+	down        map[string]string // deployments that could not be read, and why
 	names       []keyDoc
 	emails      []keyDoc
 	admins      []adminDoc
 	orgs        []orgDoc
 	ops         []opDoc
 }
+
+// nsKey names a collection, or with coll empty a database, on a deployment.
+type nsKey struct{ dep, db, coll string }
+
+func (p place) key() nsKey { return nsKey{p.Deployment, p.Database, p.Collection} }
 
 func all[T any](ctx context.Context, c *mongo.Collection) ([]T, error) {
 	cur, err := c.Find(ctx, bson.D{})
@@ -45,7 +55,6 @@ func all[T any](ctx context.Context, c *mongo.Collection) ([]T, error) {
 }
 
 func (s *Store) snapshot(ctx context.Context) (*snapshot, error) {
-	dbs := []string{s.tenant.Name()}
 	pre, err := all[orgDoc](ctx, s.orgs())
 	if err != nil {
 		return nil, err
@@ -54,26 +63,30 @@ func (s *Store) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range pre {
-		if !slices.Contains(dbs, d.Database) {
-			dbs = append(dbs, d.Database)
+	// The shared databases to look into on each deployment: the configured
+	// tenant database, and any other that a record or an operation names.
+	shared := map[string][]string{}
+	addShared := func(p place) {
+		if p.Database != "" && p.Tenancy != tenancyDatabase && !slices.Contains(shared[p.Deployment], p.Database) {
+			shared[p.Deployment] = append(shared[p.Deployment], p.Database)
 		}
 	}
-	for _, o := range preOps {
-		if o.NewDatabase != "" && !slices.Contains(dbs, o.NewDatabase) {
-			dbs = append(dbs, o.NewDatabase)
-		}
+	for _, dep := range s.deps.names {
+		addShared(place{Deployment: dep, Database: s.tenant.Name()})
 	}
-	sn := &snapshot{collections: map[string][]string{}}
-	for _, db := range dbs {
-		names, err := s.client.Database(db).ListCollectionNames(ctx, bson.D{})
-		if err != nil {
+	for i := range pre {
+		addShared(s.placeOf(&pre[i]))
+	}
+	for i := range preOps {
+		addShared(s.source(&preOps[i]))
+		addShared(s.target(&preOps[i]))
+	}
+	sn := &snapshot{collections: map[nsKey]bool{}, orgDBs: map[nsKey]bool{}, down: map[string]string{}}
+	for _, dep := range s.deps.names {
+		if err := s.listTenants(ctx, sn, dep, shared[dep]); unavailable(err) {
+			sn.down[dep] = orgd.ErrorMessage(translate(err))
+		} else if err != nil {
 			return nil, translate(err)
-		}
-		for _, n := range names {
-			if strings.HasPrefix(n, orgd.CollectionPrefix) {
-				sn.collections[db] = append(sn.collections[db], n)
-			}
 		}
 	}
 	if sn.names, err = all[keyDoc](ctx, s.names()); err != nil {
@@ -94,6 +107,44 @@ func (s *Store) snapshot(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	return sn, nil
+}
+
+// listTenants records the tenant collections and per-organization databases
+// of deployment dep.
+func (s *Store) listTenants(ctx context.Context, sn *snapshot, dep string, shared []string) error {
+	client := s.deps.clients[dep]
+	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return err
+	}
+	for _, db := range dbs {
+		if !strings.HasPrefix(db, s.tenantDBPrefix()) || db == s.tenant.Name() || db == s.master.Name() {
+			continue
+		}
+		sn.orgDBs[nsKey{dep: dep, db: db}] = true
+		names, err := client.Database(db).ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			sn.collections[nsKey{dep, db, n}] = true
+		}
+	}
+	for _, db := range shared {
+		if sn.orgDBs[nsKey{dep: dep, db: db}] {
+			continue
+		}
+		names, err := client.Database(db).ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if strings.HasPrefix(n, orgd.CollectionPrefix) {
+				sn.collections[nsKey{dep, db, n}] = true
+			}
+		}
+	}
+	return nil
 }
 
 // Check reads the whole master database and the tenant collections and
@@ -135,6 +186,11 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 	}
 	var probs []Problem
 	add := func(p Problem) { probs = append(probs, p) }
+	for _, dep := range s.deps.names {
+		if why := sn.down[dep]; why != "" {
+			add(Problem{Text: fmt.Sprintf("deployment %q could not be read (%s): its tenant data was not checked", dep, why)})
+		}
+	}
 
 	for _, o := range sn.ops {
 		if o.LeaseUntil.Before(now.Add(-s.grace)) {
@@ -174,13 +230,17 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 		} else if k := emails[key]; k.AdminID != a.ID {
 			add(Problem{Text: fmt.Sprintf("%s: its admin's email key %q is held by admin %s", label, key, k.AdminID)})
 		}
-		if !slices.Contains(sn.collections[d.Database], d.Collection) {
-			add(Problem{Text: fmt.Sprintf("%s: its collection %s.%s is missing", label, d.Database, d.Collection),
+		p := s.placeOf(&d)
+		if _, ok := s.deps.clients[p.Deployment]; !ok {
+			add(Problem{Text: fmt.Sprintf("%s is placed on deployment %q, which the configuration does not list: its data cannot be reached", label, p.Deployment)})
+		} else if sn.down[p.Deployment] == "" && !sn.collections[p.key()] {
+			where := s.where(p.Deployment, p.Database, p.Collection)
+			add(Problem{Text: fmt.Sprintf("%s: its collection %s is missing", label, where),
 				Repair: func(ctx context.Context) (string, error) {
-					if err := s.createCollection(ctx, d.Database, d.Collection); err != nil {
+					if err := s.createCollection(ctx, p); err != nil {
 						return "", err
 					}
-					return fmt.Sprintf("created an empty collection %s.%s for %s (any data it had is gone)", d.Database, d.Collection, label), nil
+					return fmt.Sprintf("created an empty collection %s for %s (any data it had is gone)", where, label), nil
 				}})
 		}
 	}
@@ -226,42 +286,94 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 				return "deleted orphan admin " + a.ID, deleteID(ctx, s.admins(), a.ID)
 			}})
 	}
-	claimed := map[string]bool{}
-	for _, d := range sn.orgs {
-		claimed[d.Database+"."+d.Collection] = true
-	}
-	for _, o := range sn.ops {
-		db := o.NewDatabase
-		if db == "" {
-			db = o.OldDatabase
+	claimed := map[nsKey]bool{} // collections, and per-organization databases (coll empty)
+	claim := func(p place) {
+		if p.Database == "" {
+			return
 		}
-		claimed[db+"."+o.NewCollection] = true
-		claimed[o.OldDatabase+"."+o.OldCollection] = true
+		claimed[p.key()] = true
+		if p.Tenancy == tenancyDatabase {
+			claimed[nsKey{dep: p.Deployment, db: p.Database}] = true
+		}
 	}
-	for db, colls := range sn.collections {
-		for _, c := range colls {
-			if !claimed[db+"."+c] {
-				probs = append(probs, s.orphanCollection(ctx, db, c))
-			}
+	for i := range sn.orgs {
+		claim(s.placeOf(&sn.orgs[i]))
+	}
+	for i := range sn.ops {
+		if sn.ops[i].OldDatabase != "" {
+			claim(s.source(&sn.ops[i]))
+		}
+		claim(s.target(&sn.ops[i]))
+	}
+	for _, k := range sortedKeys(sn.orgDBs) {
+		if !claimed[k] {
+			probs = append(probs, s.orphanDatabase(ctx, k.dep, k.db))
+		}
+	}
+	for _, k := range sortedKeys(sn.collections) {
+		if !sn.orgDBs[nsKey{dep: k.dep, db: k.db}] && !claimed[k] {
+			probs = append(probs, s.orphanCollection(ctx, k.dep, k.db, k.coll))
 		}
 	}
 	return probs, nil
 }
 
+func sortedKeys(m map[nsKey]bool) []nsKey {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b nsKey) int {
+		return strings.Compare(a.dep+"\x00"+a.db+"\x00"+a.coll, b.dep+"\x00"+b.db+"\x00"+b.coll)
+	})
+	return keys
+}
+
 // orphanCollection describes a tenant collection no organization claims: an
 // empty one is dropped, one holding data is kept for a person to decide.
-func (s *Store) orphanCollection(ctx context.Context, db, name string) Problem {
-	n, err := s.client.Database(db).Collection(name).EstimatedDocumentCount(ctx)
+func (s *Store) orphanCollection(ctx context.Context, dep, db, name string) Problem {
+	c := s.deps.clients[dep].Database(db).Collection(name)
+	where := s.where(dep, db, name)
+	n, err := c.EstimatedDocumentCount(ctx)
 	if err != nil || n > 0 {
-		return Problem{Text: fmt.Sprintf("collection %s.%s belongs to no organization and holds %d documents: kept; move or drop it by hand", db, name, n)}
+		return Problem{Text: fmt.Sprintf("collection %s belongs to no organization and holds %d documents: kept; move or drop it by hand", where, n)}
 	}
-	return Problem{Auto: true, Text: fmt.Sprintf("collection %s.%s belongs to no organization and is empty", db, name),
+	return Problem{Auto: true, Text: fmt.Sprintf("collection %s belongs to no organization and is empty", where),
 		Repair: func(ctx context.Context) (string, error) {
-			c := s.client.Database(db).Collection(name)
 			if n, err := c.EstimatedDocumentCount(ctx); err != nil || n > 0 {
 				return "", translate(err)
 			}
-			return fmt.Sprintf("dropped empty orphan collection %s.%s", db, name), translate(c.Drop(ctx))
+			return fmt.Sprintf("dropped empty orphan collection %s", where), translate(c.Drop(ctx))
+		}}
+}
+
+// orphanDatabase describes a per-organization database no organization
+// claims: an empty one is dropped, one holding data is kept.
+func (s *Store) orphanDatabase(ctx context.Context, dep, name string) Problem {
+	db := s.deps.clients[dep].Database(name)
+	count := func(ctx context.Context) (int64, error) {
+		names, err := db.ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			return 0, translate(err)
+		}
+		var total int64
+		for _, n := range names {
+			c, err := db.Collection(n).EstimatedDocumentCount(ctx)
+			if err != nil {
+				return 0, translate(err)
+			}
+			total += c
+		}
+		return total, nil
+	}
+	where := s.where(dep, name, "")
+	n, err := count(ctx)
+	if err != nil || n > 0 {
+		return Problem{Text: fmt.Sprintf("database %s belongs to no organization and holds %d documents: kept; move or drop it by hand", where, n)}
+	}
+	return Problem{Auto: true, Text: fmt.Sprintf("database %s belongs to no organization and is empty", where),
+		Repair: func(ctx context.Context) (string, error) {
+			if n, err := count(ctx); err != nil || n > 0 {
+				return "", err
+			}
+			return fmt.Sprintf("dropped empty orphan database %s", where), translate(db.Drop(ctx))
 		}}
 }
 

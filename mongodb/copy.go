@@ -4,33 +4,121 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// copyCollection copies the tenant collection to another database, where
-// renameCollection cannot go: indexes first, then documents in _id order in
-// batches, journaling after each batch how many were copied so that a resumed
-// run starts from the last batch. The source is frozen meanwhile (the
-// organization is busy), and is dropped only after the record has switched.
-func (r *run) copyCollection(ctx context.Context) error {
+// tenantColls lists, sorted, the collections holding an organization's data
+// at p: its main collection in the collection model (none if it is absent),
+// every collection of its database in the database model.
+func (s *Store) tenantColls(ctx context.Context, p place) ([]string, error) {
+	db, err := s.database(p)
+	if err != nil {
+		return nil, err
+	}
+	filter := bson.D{}
+	if p.Tenancy != tenancyDatabase {
+		filter = bson.D{{Key: "name", Value: p.Collection}}
+	}
+	names, err := db.ListCollectionNames(ctx, filter)
+	if err != nil {
+		return nil, translate(err)
+	}
+	names = slices.DeleteFunc(names, func(n string) bool { return strings.HasPrefix(n, "system.") })
+	slices.Sort(names)
+	return names, nil
+}
+
+// mapColl names the collection at dst that holds collection c of src: the
+// main collection follows the organization's name, the others keep theirs.
+func mapColl(src, dst place, c string) string {
+	if c == src.Collection {
+		return dst.Collection
+	}
+	return c
+}
+
+// fits reports an error when src holds collections that dst cannot: the
+// collection model keeps one collection per organization.
+func fits(src, dst place, colls []string) error {
+	if dst.Tenancy == tenancyDatabase {
+		return nil
+	}
+	for _, c := range colls {
+		if c != src.Collection {
+			return fmt.Errorf("database %s holds collection %s besides %s: the collection model keeps only one", src.Database, c, src.Collection)
+		}
+	}
+	return nil
+}
+
+// copyTenant copies an organization's data from src to dst, where
+// renameCollection cannot go (another database or deployment): collection by
+// collection in name order, indexes first, then documents in _id order in
+// batches, journaling after each batch where it is so that a resumed run
+// starts from the last batch. Documents already there (a batch copied before
+// a crash, but not journaled) are skipped: _ids are preserved. With verify,
+// each collection's count is checked against its source's, which must then be
+// frozen (a rename holds the organization busy); a move verifies by syncing.
+func (r *run) copyTenant(ctx context.Context, src, dst place, verify bool) error {
 	op := r.op
-	src := r.s.client.Database(op.OldDatabase).Collection(op.OldCollection)
-	dst := r.s.client.Database(op.NewDatabase).Collection(op.NewCollection)
 	if err := r.step(ctx, "copy_indexes"); err != nil {
 		return err
 	}
-	if err := copyIndexes(ctx, src, dst); err != nil {
+	colls, err := r.s.tenantColls(ctx, src)
+	if err != nil {
 		return err
 	}
+	if err := fits(src, dst, colls); err != nil {
+		return err
+	}
+	sdb, err := r.s.database(src)
+	if err != nil {
+		return err
+	}
+	ddb, err := r.s.database(dst)
+	if err != nil {
+		return err
+	}
+	for _, c := range colls {
+		if c < op.CopyColl {
+			continue // copied before a crash
+		}
+		if c != op.CopyColl {
+			op.CopyColl, op.CollCopied = c, 0
+		}
+		from, to := sdb.Collection(c), ddb.Collection(mapColl(src, dst, c))
+		if err := copyIndexes(ctx, from, to); err != nil {
+			return err
+		}
+		if err := r.copyDocs(ctx, from, to); err != nil {
+			return err
+		}
+		if verify {
+			if err := r.step(ctx, "verify_copy"); err != nil {
+				return err
+			}
+			if err := sameCount(ctx, from, to); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// copyDocs copies from's documents to to from position op.CollCopied on.
+func (r *run) copyDocs(ctx context.Context, from, to *mongo.Collection) error {
+	op := r.op
 	for {
 		if err := r.step(ctx, "copy_batch"); err != nil {
 			return err
 		}
-		opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetSkip(op.Copied).SetLimit(int64(r.s.batch))
-		cur, err := src.Find(ctx, bson.D{}, opts)
+		opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetSkip(op.CollCopied).SetLimit(int64(r.s.batch))
+		cur, err := from.Find(ctx, bson.D{}, opts)
 		if err != nil {
 			return translate(err)
 		}
@@ -39,36 +127,49 @@ func (r *run) copyCollection(ctx context.Context) error {
 			return translate(err)
 		}
 		if len(docs) == 0 {
-			break
+			return nil
 		}
-		batch := make([]any, len(docs))
-		for i, d := range docs {
-			batch[i] = d
+		if err := insertAll(ctx, to, docs); err != nil {
+			return err
 		}
-		// Unordered, and documents already there (from a batch copied before a
-		// crash, but not journaled) are skipped: _ids are preserved.
-		_, err = dst.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
-		if err != nil && !onlyDuplicates(err) {
-			return translate(err)
-		}
+		op.CollCopied += int64(len(docs))
 		op.Copied += int64(len(docs))
-		if err := r.setOp(ctx, bson.D{{Key: "copied", Value: op.Copied}}); err != nil {
+		if err := r.setOp(ctx, bson.D{{Key: "copy_coll", Value: op.CopyColl}, {Key: "coll_copied", Value: op.CollCopied}, {Key: "copied", Value: op.Copied}}); err != nil {
 			return err
 		}
 	}
-	if err := r.step(ctx, "verify_copy"); err != nil {
-		return err
+}
+
+// insertAll inserts docs, unordered, skipping those already there.
+func insertAll(ctx context.Context, to *mongo.Collection, docs []bson.Raw) error {
+	if len(docs) == 0 {
+		return nil
 	}
-	ns, err := src.CountDocuments(ctx, bson.D{})
+	batch := make([]any, len(docs))
+	for i, d := range docs {
+		batch[i] = d
+	}
+	err := retry(ctx, func() error {
+		_, err := to.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+		return err
+	})
+	if err != nil && !onlyDuplicates(err) {
+		return translate(err)
+	}
+	return nil
+}
+
+func sameCount(ctx context.Context, from, to *mongo.Collection) error {
+	ns, err := from.CountDocuments(ctx, bson.D{})
 	if err != nil {
 		return translate(err)
 	}
-	nd, err := dst.CountDocuments(ctx, bson.D{})
+	nd, err := to.CountDocuments(ctx, bson.D{})
 	if err != nil {
 		return translate(err)
 	}
 	if ns != nd {
-		return fmt.Errorf("copy of %s.%s: %d documents in the source, %d in the copy", op.OldDatabase, op.OldCollection, ns, nd)
+		return fmt.Errorf("copy of %s.%s: %d documents in the source, %d in the copy", from.Database().Name(), from.Name(), ns, nd)
 	}
 	return nil
 }

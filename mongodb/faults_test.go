@@ -121,6 +121,9 @@ func scenarios() []scenario {
 		}},
 		{name: "rename", run: update(orgd.OrganizationUpdate{Name: ptr("Roadrunner")}), verify: func(f *fixture, s *mongodb.Store, w *world, done bool) {
 			expectOrg(f, s, "Roadrunner", "admin@acme.test", "hash-1")
+			if n, _ := f.docs(w.acme.Database, w.acme.Collection); n != 0 {
+				f.t.Errorf("the old %s.%s still holds %d documents", w.acme.Database, w.acme.Collection, n)
+			}
 			expectFree(f, s, "acme", "n4@co.test")
 		}},
 		{name: "rename case only", run: update(orgd.OrganizationUpdate{Name: ptr("ACME")}), verify: func(f *fixture, s *mongodb.Store, w *world, done bool) {
@@ -169,7 +172,7 @@ func scenarios() []scenario {
 			if _, err := s.OrganizationByName(context.Background(), "acme"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
 				f.t.Errorf("acme after delete: %v", err)
 			}
-			if n, _ := f.docs(f.db.TenantDB, "org_acme"); n != 0 {
+			if n, _ := f.docs(w.acme.Database, w.acme.Collection); n != 0 {
 				f.t.Errorf("a deleted organization's collection holds %d documents", n)
 			}
 			expectFree(f, s, "acme", "admin@acme.test")
@@ -215,14 +218,30 @@ func hook(at int, err error, seen *[]string) mongodb.Hooks {
 // turn, by a failure or by an abort as if the process died (and for aborts,
 // once more during the recovery), then restarts on the same database, lets
 // the reconciler run, and checks the invariants and the outcome.
-func TestFaultInjection(t *testing.T) {
-	var total atomic.Int64
+func TestFaultInjection(t *testing.T) { runFaults(t, "", scenarios()) }
+
+// TestFaultInjectionDatabaseTenancy runs the scenarios that touch tenant
+// data with a database per organization: creating one, renaming it (a copy
+// into the new name's database) and deleting it (dropping the database).
+func TestFaultInjectionDatabaseTenancy(t *testing.T) {
+	var some []scenario
 	for _, sc := range scenarios() {
+		switch sc.name {
+		case "create", "rename", "rename, email and password", "rename to a taken name", "delete":
+			some = append(some, sc)
+		}
+	}
+	runFaults(t, "database", some)
+}
+
+func runFaults(t *testing.T, tenancy string, scs []scenario) {
+	var total atomic.Int64
+	for _, sc := range scs {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			// A clean run tells the steps the operation takes.
 			var steps []string
-			runCase(t, sc, hook(-1, nil, &steps), fault{at: -1, then: -1})
+			runCase(t, tenancy, sc, hook(-1, nil, &steps), fault{at: -1, then: -1})
 			if len(steps) == 0 {
 				t.Fatal("the operation took no steps")
 			}
@@ -236,7 +255,7 @@ func TestFaultInjection(t *testing.T) {
 					if ft.abort {
 						err = mongodb.ErrAbort
 					}
-					runCase(t, sc, hook(ft.at, err, nil), ft)
+					runCase(t, tenancy, sc, hook(ft.at, err, nil), ft)
 					total.Add(1)
 					if ft.then >= 0 {
 						total.Add(1)
@@ -249,8 +268,9 @@ func TestFaultInjection(t *testing.T) {
 	t.Cleanup(func() { t.Logf("injected %d faults", total.Load()) })
 }
 
-func runCase(t *testing.T, sc scenario, h mongodb.Hooks, ft fault) {
+func runCase(t *testing.T, tenancy string, sc scenario, h mongodb.Hooks, ft fault) {
 	f := newFixture(t)
+	f.tenancy = tenancy
 	ctx := context.Background()
 	w := setup(f, f.store(""))
 	w.tenantDB = f.db.TenantDB

@@ -3,6 +3,7 @@ package mongodb
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/orgd/orgd"
@@ -15,6 +16,7 @@ const (
 	opCreate = "create"
 	opUpdate = "update"
 	opDelete = "delete"
+	opMove   = "move"
 
 	phaseRelease = "release" // committed; old keys are being released
 	phaseUndo    = "undo"    // refused; the reservations are being undone
@@ -26,6 +28,7 @@ const (
 	stActive   = string(orgd.StatusActive)
 	stUpdating = "updating"
 	stDeleting = string(orgd.StatusDeleting)
+	stMoving   = string(orgd.StatusMoving)
 )
 
 // ErrAbort, returned by a test hook, stops an operation where it is, as if the
@@ -38,9 +41,10 @@ var errLostLease = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The operation 
 // run is one execution of a journaled operation: the process that inserted
 // or took over the journal entry, and nobody else, writes the record.
 type run struct {
-	s  *Store
-	d  orgDoc // the record, as this run knows it
-	op *opDoc
+	s     *Store
+	d     orgDoc // the record, as this run knows it
+	op    *opDoc
+	ended bool // the journal entry is deleted: the operation is over
 }
 
 // step runs the test hook, checks that the operation is still this run's and
@@ -100,7 +104,11 @@ func (r *run) end(ctx context.Context) error {
 			return err
 		}
 	}
-	return deleteID(ctx, r.s.ops(), r.op.OrgID)
+	if err := deleteID(ctx, r.s.ops(), r.op.OrgID); err != nil {
+		return err
+	}
+	r.ended = true
+	return nil
 }
 
 func takeID(opID string, epoch int) string { return fmt.Sprintf("%s/%d", opID, epoch) }
@@ -166,16 +174,23 @@ func (s *Store) detach(ctx context.Context) (context.Context, context.CancelFunc
 	return context.WithTimeout(context.WithoutCancel(ctx), max(10*s.lease, time.Minute))
 }
 
-// renameCollection renames the tenant collection from to to, within db, and
-// is idempotent: a rename already done is success.
-func (s *Store) renameCollection(ctx context.Context, db, from, to string) error {
+// renameCollection renames the main collection of p to to, within its
+// database, and is idempotent: a rename already done is success.
+func (s *Store) renameCollection(ctx context.Context, p place, to string) error {
+	client, err := s.deps.client(p.Deployment)
+	if err != nil {
+		return err
+	}
+	db, from := p.Database, p.Collection
 	cmd := bson.D{{Key: "renameCollection", Value: db + "." + from}, {Key: "to", Value: db + "." + to}}
-	err := s.client.Database("admin").RunCommand(ctx, cmd).Err()
+	err = client.Database("admin").RunCommand(ctx, cmd).Err()
 	switch {
 	case err == nil:
 		return nil
 	case hasCode(err, codeNamespaceNotFound):
-		if ok, err := s.collectionExists(ctx, db, to); err != nil {
+		target := p
+		target.Collection = to
+		if ok, err := s.collectionExists(ctx, target); err != nil {
 			return err
 		} else if ok {
 			return nil // done before
@@ -184,40 +199,65 @@ func (s *Store) renameCollection(ctx context.Context, db, from, to string) error
 	case hasCode(err, codeNamespaceExists):
 		// The target is a stray collection: this organization holds its name,
 		// so no one else owns it. An empty one is dropped; data is never.
-		if n, err := s.client.Database(db).Collection(to).EstimatedDocumentCount(ctx); err != nil {
+		if n, err := client.Database(db).Collection(to).EstimatedDocumentCount(ctx); err != nil {
 			return translate(err)
 		} else if n > 0 {
 			return orgd.Errorf(orgd.ECONFLICT, "Collection %s already holds data of unknown origin; run orgd doctor.", to)
 		}
-		if err := s.client.Database(db).Collection(to).Drop(ctx); err != nil {
+		if err := client.Database(db).Collection(to).Drop(ctx); err != nil {
 			return translate(err)
 		}
-		return translate(s.client.Database("admin").RunCommand(ctx, cmd).Err())
+		return translate(client.Database("admin").RunCommand(ctx, cmd).Err())
 	}
 	return translate(err)
 }
 
-func (s *Store) collectionExists(ctx context.Context, db, name string) (bool, error) {
-	names, err := s.client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: name}})
+func (s *Store) collectionExists(ctx context.Context, p place) (bool, error) {
+	db, err := s.database(p)
+	if err != nil {
+		return false, err
+	}
+	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: p.Collection}})
 	if err != nil {
 		return false, translate(err)
 	}
 	return len(names) > 0, nil
 }
 
-// createCollection creates an empty tenant collection; an existing empty one
-// is adopted (an earlier attempt of this operation made it).
-func (s *Store) createCollection(ctx context.Context, db, name string) error {
-	err := s.client.Database(db).CreateCollection(ctx, name)
+// createCollection creates the empty main collection of p (and so, in the
+// database model, its database); an existing empty one is adopted (an
+// earlier attempt of this operation made it).
+func (s *Store) createCollection(ctx context.Context, p place) error {
+	db, err := s.database(p)
+	if err != nil {
+		return err
+	}
+	err = db.CreateCollection(ctx, p.Collection)
 	if err == nil || !hasCode(err, codeNamespaceExists) {
 		return translate(err)
 	}
-	n, err := s.client.Database(db).Collection(name).EstimatedDocumentCount(ctx)
+	n, err := db.Collection(p.Collection).EstimatedDocumentCount(ctx)
 	if err != nil {
 		return translate(err)
 	}
 	if n > 0 {
-		return orgd.Errorf(orgd.ECONFLICT, "Collection %s already holds data of unknown origin; run orgd doctor.", name)
+		return orgd.Errorf(orgd.ECONFLICT, "Collection %s already holds data of unknown origin; run orgd doctor.", p.Collection)
 	}
 	return nil
+}
+
+// dropTenant drops an organization's data at p: its collection, or in the
+// database model its whole database. Dropping what is absent is success.
+func (s *Store) dropTenant(ctx context.Context, p place) error {
+	db, err := s.database(p)
+	if err != nil {
+		return err
+	}
+	if p.Tenancy != tenancyDatabase {
+		return translate(db.Collection(p.Collection).Drop(ctx))
+	}
+	if p.Database == s.master.Name() || p.Database == s.tenant.Name() || !strings.Contains(p.Database, orgd.CollectionPrefix) {
+		return fmt.Errorf("refusing to drop database %s: it is not a per-organization database", p.Database)
+	}
+	return translate(db.Drop(ctx))
 }

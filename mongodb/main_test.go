@@ -1,6 +1,7 @@
 package mongodb_test
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/orgd/orgd/mongodb"
 	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
@@ -40,9 +42,13 @@ const (
 
 // fixture is one test's databases and a store over them.
 type fixture struct {
-	t     *testing.T
-	db    *mongotest.DB
-	clock *clock
+	t       *testing.T
+	db      *mongotest.DB
+	clock   *clock
+	tenancy string                   // of new organizations; empty: collection
+	deps    map[string]*mongo.Client // deployments besides the shared server ("main")
+	drain   time.Duration            // a move's drain time; zero: 1 ms
+	batch   int                      // copy batch; zero: 10
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -56,8 +62,21 @@ func (f *fixture) store(tenantDB string) *mongodb.Store {
 	if tenantDB == "" {
 		tenantDB = f.db.TenantDB
 	}
+	var now func() time.Time // nil clock: real time
+	if f.clock != nil {
+		now = f.clock.Now
+	}
 	return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: tenantDB,
-		Lease: lease, Grace: grace, CopyBatch: 10, Now: f.clock.Now})
+		Tenancy: f.tenancy, TenantDBPrefix: f.db.Prefix, Deployments: f.deps, MoveDrain: cmp.Or(f.drain, time.Millisecond),
+		Lease: lease, Grace: grace, CopyBatch: cmp.Or(f.batch, 10), Now: now})
+}
+
+// client returns the client of deployment dep.
+func (f *fixture) client(dep string) *mongo.Client {
+	if c := f.deps[dep]; c != nil {
+		return c
+	}
+	return f.db.Client
 }
 
 // restartLater moves the clock past every lease and its grace period.
@@ -78,7 +97,7 @@ func (f *fixture) mustHold(s *mongodb.Store) {
 // insertDocs puts n documents, and an index, into the organization's collection.
 func (f *fixture) insertDocs(o *orgd.Organization, n int) {
 	f.t.Helper()
-	c := f.db.Client.Database(o.Database).Collection(o.Collection)
+	c := f.client(o.Deployment).Database(o.Database).Collection(o.Collection)
 	docs := make([]any, n)
 	for i := range docs {
 		docs[i] = bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i * i}, {Key: "tag", Value: "t"}}
@@ -96,7 +115,13 @@ func (f *fixture) insertDocs(o *orgd.Organization, n int) {
 // docs returns the sum of n over the documents of db.coll, and their count.
 func (f *fixture) docs(db, coll string) (count, sum int) {
 	f.t.Helper()
-	cur, err := f.db.Client.Database(db).Collection(coll).Find(context.Background(), bson.D{})
+	return f.docsOn("", db, coll)
+}
+
+// docsOn is docs on deployment dep.
+func (f *fixture) docsOn(dep, db, coll string) (count, sum int) {
+	f.t.Helper()
+	cur, err := f.client(dep).Database(db).Collection(coll).Find(context.Background(), bson.D{})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -10,26 +10,42 @@ import (
 )
 
 // CreateOrganization creates an organization, its admin and its tenant
-// collection. Name and email uniqueness come from inserting their keys, so of
-// concurrent creates of one name exactly one succeeds.
+// collection, placed by the placement policy.
 func (s *Store) CreateOrganization(ctx context.Context, name, email, passwordHash string) (*orgd.Organization, error) {
+	return s.CreateOrganizationAt(ctx, name, email, passwordHash, orgd.Placement{})
+}
+
+// CreateOrganizationAt creates an organization, its admin and its tenant
+// collection on the deployment and in the tenancy model asked for (empty:
+// the placement policy's and the configuration's choice). Name and email
+// uniqueness come from inserting their keys, so of concurrent creates of one
+// name exactly one succeeds.
+func (s *Store) CreateOrganizationAt(ctx context.Context, name, email, passwordHash string, want orgd.Placement) (*orgd.Organization, error) {
 	ctx, cancel := s.detach(ctx)
 	defer cancel()
+	dep, tenancy, err := s.choose(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	p := s.placeFor(name, dep, tenancy)
 	now := s.now()
 	d := orgDoc{
 		ID: s.newID(), Name: name, NameKey: orgd.NormalizeName(name),
-		Database: s.tenant.Name(), Collection: orgd.CollectionName(name),
+		Database: p.Database, Collection: p.Collection, Deployment: p.Deployment, Tenancy: p.Tenancy,
 		AdminID: s.newID(), Status: stCreating, CreatedAt: now, UpdatedAt: now,
 	}
 	// The journal entry goes first, with everything needed to undo the create.
 	op := &opDoc{OrgID: d.ID, ID: s.newID(), Kind: opCreate, Planned: true, StartedAt: now, LeaseUntil: now.Add(s.lease),
 		NewName: d.Name, NewNameKey: d.NameKey, NewDatabase: d.Database, NewCollection: d.Collection,
+		NewDeployment: p.Deployment, NewTenancy: p.Tenancy,
 		NewEmail: email, NewEmailKey: orgd.NormalizeEmail(email), AdminID: d.AdminID}
 	if err := insert(ctx, s.ops(), op); err != nil {
+		s.addCount(dep, -1)
 		return nil, translate(err)
 	}
 	r := &run{s: s, d: d, op: op}
 	if err := r.create(ctx, passwordHash); err != nil {
+		s.addCount(dep, -1)
 		if !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) {
 			if uerr := r.undoCreate(ctx); uerr != nil {
 				s.log.Error("undo create", "org_id", d.ID, "err", uerr)
@@ -37,7 +53,7 @@ func (s *Store) CreateOrganization(ctx context.Context, name, email, passwordHas
 		}
 		return nil, err
 	}
-	return r.d.domain(), nil
+	return r.d.domain(s.deps.home), nil
 }
 
 func (r *run) create(ctx context.Context, passwordHash string) error {
@@ -71,7 +87,7 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 	if err := r.step(ctx, "create_collection"); err != nil {
 		return err
 	}
-	if err := r.s.createCollection(ctx, d.Database, d.Collection); err != nil {
+	if err := r.s.createCollection(ctx, r.s.target(op)); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "activate"); err != nil {
@@ -95,7 +111,7 @@ func (r *run) undoCreate(ctx context.Context) error {
 		if err := r.step(ctx, "undo_drop_collection"); err != nil {
 			return err
 		}
-		if err := translate(r.s.client.Database(op.NewDatabase).Collection(op.NewCollection).Drop(ctx)); err != nil {
+		if err := r.s.dropTenant(ctx, r.s.target(op)); err != nil {
 			return err
 		}
 	}
@@ -154,6 +170,18 @@ func (s *Store) begin(ctx context.Context, orgID, kind string) (*run, adminDoc, 
 // plan records the operation's intent in the journal, then marks the
 // organization busy with status.
 func (r *run) plan(ctx context.Context, status string) error {
+	if err := r.journal(ctx); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "mark_busy"); err != nil {
+		return err
+	}
+	r.d.Status = status
+	return r.setOrg(ctx, bson.D{{Key: "status", Value: status}})
+}
+
+// journal records the operation's intent in its journal entry.
+func (r *run) journal(ctx context.Context) error {
 	r.op.Planned = true
 	set := bson.D{{Key: "planned", Value: true}}
 	raw, err := bson.Marshal(r.op)
@@ -169,14 +197,7 @@ func (r *run) plan(ctx context.Context, status string) error {
 			set = append(set, e)
 		}
 	}
-	if err := r.setOp(ctx, set); err != nil {
-		return err
-	}
-	if err := r.step(ctx, "mark_busy"); err != nil {
-		return err
-	}
-	r.d.Status = status
-	return r.setOrg(ctx, bson.D{{Key: "status", Value: status}})
+	return r.setOp(ctx, set)
 }
 
 // UpdateOrganization applies upd to the organization orgID: a new name renames
@@ -190,7 +211,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, orgID string, upd orgd.O
 		return nil, err
 	}
 	if !s.planUpdate(r, &a, upd) {
-		return r.d.domain(), r.end(ctx) // nothing to change
+		return r.d.domain(s.deps.home), r.end(ctx) // nothing to change
 	}
 	if err := r.plan(ctx, stUpdating); err != nil {
 		return nil, err
@@ -198,7 +219,7 @@ func (s *Store) UpdateOrganization(ctx context.Context, orgID string, upd orgd.O
 	if err := r.update(ctx); err != nil {
 		return nil, err
 	}
-	return r.d.domain(), nil
+	return r.d.domain(s.deps.home), nil
 }
 
 // loadActive reads an active organization and its admin.
@@ -228,9 +249,13 @@ func (s *Store) planUpdate(r *run, a *adminDoc, upd orgd.OrganizationUpdate) boo
 		op.NewName = *upd.Name
 		if key := orgd.NormalizeName(*upd.Name); key != d.NameKey {
 			op.NewNameKey, op.NewCollection, op.OldNameKey = key, orgd.CollectionName(*upd.Name), d.NameKey
-			op.OldDatabase, op.OldCollection = d.Database, d.Collection
-			if d.Database != s.tenant.Name() { // the tenant database was reconfigured: move there
-				op.NewDatabase = s.tenant.Name()
+			src := s.placeOf(d)
+			op.OldDatabase, op.OldCollection, op.Deployment, op.Tenancy = src.Database, src.Collection, src.Deployment, src.Tenancy
+			// The database changes with the name in the database model, and in
+			// the collection model when the tenant database was reconfigured:
+			// the data moves there by copy.
+			if dst := s.placeFor(*upd.Name, src.Deployment, src.Tenancy); dst.Database != src.Database {
+				op.NewDatabase = dst.Database
 			}
 		}
 	}
@@ -300,9 +325,9 @@ func (r *run) applyUpdate(ctx context.Context) error {
 		}
 		var err error
 		if op.NewDatabase != "" {
-			err = r.copyCollection(ctx)
+			err = r.copyTenant(ctx, r.s.source(op), r.s.target(op), true)
 		} else {
-			err = r.s.renameCollection(ctx, op.OldDatabase, op.OldCollection, op.NewCollection)
+			err = r.s.renameCollection(ctx, r.s.source(op), op.NewCollection)
 		}
 		if err != nil {
 			return err
@@ -354,7 +379,7 @@ func (r *run) finishUpdate(ctx context.Context) error {
 		if err := r.step(ctx, "drop_source"); err != nil {
 			return err
 		}
-		if err := translate(r.s.client.Database(op.OldDatabase).Collection(op.OldCollection).Drop(ctx)); err != nil {
+		if err := r.s.dropTenant(ctx, r.s.source(op)); err != nil {
 			return err
 		}
 	}
@@ -426,7 +451,7 @@ func (r *run) delete(ctx context.Context) error {
 	if err := r.step(ctx, "drop_collection"); err != nil {
 		return err
 	}
-	if err := translate(r.s.client.Database(d.Database).Collection(d.Collection).Drop(ctx)); err != nil {
+	if err := r.s.dropTenant(ctx, r.s.placeOf(d)); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "delete_admin"); err != nil {
@@ -450,5 +475,6 @@ func (r *run) delete(ctx context.Context) error {
 	if err := deleteID(ctx, r.s.orgs(), d.ID); err != nil {
 		return err
 	}
+	r.s.addCount(d.Deployment, -1)
 	return r.end(ctx)
 }

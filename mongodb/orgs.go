@@ -21,6 +21,12 @@ type orgDoc struct {
 	Status     string    `bson:"status"` // active, or what the journaled operation is doing
 	CreatedAt  time.Time `bson:"created_at"`
 	UpdatedAt  time.Time `bson:"updated_at"`
+
+	// Where the data is, besides Database and Collection: absent on records
+	// written before there was a choice, meaning the home deployment and the
+	// collection model.
+	Deployment string `bson:"deployment,omitempty"`
+	Tenancy    string `bson:"tenancy,omitempty"`
 }
 
 // opDoc is the journal entry of a lifecycle operation in progress. Its _id is
@@ -54,6 +60,25 @@ type opDoc struct {
 	OldDatabase   string `bson:"old_database,omitempty"`
 	OldCollection string `bson:"old_collection,omitempty"`
 	Copied        int64  `bson:"copied,omitempty"` // documents copied so far, in _id order
+
+	// Placement: a create's deployment and model; a rename's or a move's
+	// source deployment and model; a move's target.
+	Deployment    string `bson:"deployment,omitempty"`
+	Tenancy       string `bson:"tenancy,omitempty"`
+	NewDeployment string `bson:"new_deployment,omitempty"`
+	NewTenancy    string `bson:"new_tenancy,omitempty"`
+	// Copy progress across several collections (tenancy "database"): the
+	// collection being copied, sorted by name, and how far into it.
+	CopyColl   string `bson:"copy_coll,omitempty"`
+	CollCopied int64  `bson:"coll_copied,omitempty"`
+	Total      int64  `bson:"total,omitempty"` // documents to copy, as estimated when the copy began
+	// A move's timeline.
+	CopyStartedAt time.Time `bson:"copy_started_at,omitempty"`
+	PausedAt      time.Time `bson:"paused_at,omitempty"`
+	SwitchedAt    time.Time `bson:"switched_at,omitempty"`
+	Checksum      string    `bson:"checksum,omitempty"` // of the documents verified before the switch
+	Verified      int64     `bson:"verified,omitempty"` // how many they were
+	Error         string    `bson:"error,omitempty"`    // why the move was undone, for operators
 }
 
 // adminDoc is an admin account as stored in the master database.
@@ -74,8 +99,8 @@ type keyDoc struct {
 	CreatedAt time.Time `bson:"created_at"`
 }
 
-func (d *orgDoc) domain() *orgd.Organization {
-	return &orgd.Organization{
+func (d *orgDoc) domain(home string) *orgd.Organization {
+	o := &orgd.Organization{
 		ID:         d.ID,
 		Name:       d.Name,
 		Database:   d.Database,
@@ -84,7 +109,16 @@ func (d *orgDoc) domain() *orgd.Organization {
 		Status:     orgd.Status(d.Status),
 		CreatedAt:  d.CreatedAt,
 		UpdatedAt:  d.UpdatedAt,
+		Deployment: d.Deployment,
+		Tenancy:    orgd.Tenancy(d.Tenancy),
 	}
+	if o.Deployment == "" {
+		o.Deployment = home
+	}
+	if o.Tenancy == "" {
+		o.Tenancy = orgd.TenancyCollection
+	}
+	return o
 }
 
 func (d *adminDoc) domain() *orgd.Admin {
@@ -115,7 +149,7 @@ func notFound(name string) error {
 
 // busy is the error for a request that touches an organization mid-operation.
 func busy(d *orgDoc) error {
-	what := map[string]string{"creating": "created", "updating": "updated", "deleting": "deleted"}[d.Status]
+	what := map[string]string{"creating": "created", "updating": "updated", "deleting": "deleted", "moving": "moved"}[d.Status]
 	if what == "" {
 		what = "changed"
 	}
@@ -130,11 +164,12 @@ func (s *Store) OrganizationByID(ctx context.Context, id string) (*orgd.Organiza
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
 	}
-	return d.domain(), nil
+	return d.domain(s.deps.home), nil
 }
 
 // OrganizationByName returns the active organization called name (case-insensitively).
-// An organization mid-operation is ECONFLICT; one still being created is ENOTFOUND.
+// An organization mid-operation is ECONFLICT; one still being created is ENOTFOUND;
+// one whose move is pausing its writes is returned, with its status: it serves reads.
 func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Organization, error) {
 	var k keyDoc
 	if ok, err := findByID(ctx, s.names(), orgd.NormalizeName(name), &k); err != nil {
@@ -148,13 +183,13 @@ func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Orga
 	} else if !ok || d.Status == string(orgd.StatusCreating) {
 		return nil, notFound(name)
 	}
-	if d.Status != string(orgd.StatusActive) {
+	if d.Status != string(orgd.StatusActive) && d.Status != stMoving {
 		return nil, busy(&d)
 	}
 	if d.NameKey != k.ID { // a key left over from an earlier name
 		return nil, notFound(name)
 	}
-	return d.domain(), nil
+	return d.domain(s.deps.home), nil
 }
 
 // AdminByID returns the admin with id, or ENOTFOUND.

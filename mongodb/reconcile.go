@@ -120,7 +120,8 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 
 // resume carries an adopted operation to its end: an interrupted create is
 // undone (its client never got a 201), an update is finished unless a key it
-// needs is taken, a delete is finished.
+// needs is taken, a move is finished (or, if it fails, undone), a delete is
+// finished.
 func (r *run) resume(ctx context.Context) (string, error) {
 	name := fmt.Sprintf("organization %q (%s)", r.d.Name, r.op.OrgID)
 	if r.op.Kind == opCreate {
@@ -142,6 +143,15 @@ func (r *run) resume(ctx context.Context) (string, error) {
 			return "undid the interrupted update of " + name + ": a name or email it needed was taken", nil
 		}
 		return "finished the interrupted update of " + name, nil
+	case r.op.Kind == opMove && exists:
+		err := r.move(ctx)
+		switch {
+		case r.ended && r.op.Phase == phaseUndo:
+			return "undid the interrupted move of " + name + ": " + r.op.Error, nil
+		case err != nil:
+			return "", err
+		}
+		return "finished the interrupted move of " + name, nil
 	case r.op.Kind == opDelete && exists:
 		return "finished the interrupted delete of " + name, r.delete(ctx)
 	case r.op.Kind == opDelete:

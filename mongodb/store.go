@@ -34,6 +34,22 @@ const (
 type Config struct {
 	MasterDB string
 	TenantDB string
+	// Tenancy is the model of new organizations: "collection" (the default)
+	// or "database".
+	Tenancy string
+	// TenantDBPrefix starts the name of every per-organization database
+	// (tenancy "database"): <prefix>org_<name>.
+	TenantDBPrefix string
+	// Deployment names the deployment of the client given to NewStore, which
+	// holds the master database; empty means "main".
+	Deployment string
+	// Deployments are the other deployments organizations may be placed on,
+	// by name: one client each, shared by every request.
+	Deployments map[string]*mongo.Client
+	// MoveDrain is how long a move waits, after pausing an organization's
+	// writes, for writes already under way to land, and after switching, for
+	// reads of the old copy to finish; zero means 2 s.
+	MoveDrain time.Duration
 	// Lease is how long an operation may run before it must renew its claim;
 	// zero means 30 s.
 	Lease time.Duration
@@ -51,15 +67,21 @@ type Config struct {
 
 // Store keeps organizations, admins and tenant collections.
 type Store struct {
-	client *mongo.Client
-	master *mongo.Database
-	tenant *mongo.Database
-	lease  time.Duration
-	grace  time.Duration
-	batch  int
-	now    func() time.Time
-	log    *slog.Logger
-	hooks  Hooks
+	client   *mongo.Client // the master database's deployment
+	master   *mongo.Database
+	tenant   *mongo.Database
+	deps     *deployments
+	tenancy  string
+	dbPrefix string
+	drain    time.Duration
+	counts   tenantCounts
+	bg       background
+	lease    time.Duration
+	grace    time.Duration
+	batch    int
+	now      func() time.Time
+	log      *slog.Logger
+	hooks    Hooks
 }
 
 // Hooks lets tests interrupt a lifecycle operation before any of its steps.
@@ -71,15 +93,26 @@ type Hooks struct {
 // NewStore returns a Store over client.
 func NewStore(client *mongo.Client, cfg Config) *Store {
 	s := &Store{
-		client: client,
-		master: client.Database(cfg.MasterDB),
-		tenant: client.Database(cfg.TenantDB),
-		lease:  cfg.Lease,
-		grace:  cfg.Grace,
-		batch:  cfg.CopyBatch,
-		now:    cfg.Now,
-		log:    cfg.Logger,
+		client:   client,
+		master:   client.Database(cfg.MasterDB),
+		tenant:   client.Database(cfg.TenantDB),
+		deps:     newDeployments(cfg.Deployment, client, cfg.Deployments),
+		tenancy:  cfg.Tenancy,
+		dbPrefix: cfg.TenantDBPrefix,
+		drain:    cfg.MoveDrain,
+		lease:    cfg.Lease,
+		grace:    cfg.Grace,
+		batch:    cfg.CopyBatch,
+		now:      cfg.Now,
+		log:      cfg.Logger,
 	}
+	if s.tenancy == "" {
+		s.tenancy = tenancyCollection
+	}
+	if s.drain <= 0 {
+		s.drain = 2 * time.Second
+	}
+	s.bg.ctx, s.bg.cancel = context.WithCancel(context.Background())
 	if s.lease <= 0 {
 		s.lease = 30 * time.Second
 	}
@@ -137,7 +170,15 @@ func (s *Store) newID() string {
 }
 
 // tenantCollection is the collection holding an organization's data: every
-// access to tenant data goes through here, so that placement decides once.
+// access to tenant data goes through here, so that placement decides once. It
+// is on the organization's deployment, through that deployment's shared
+// client, in its tenancy model's database. Writes must also check
+// o.Writable(): a moving organization's writes are paused for a short window.
 func (s *Store) tenantCollection(o *orgd.Organization) *mongo.Collection {
-	return s.client.Database(o.Database).Collection(o.Collection)
+	c, err := s.deps.client(o.Deployment)
+	if err != nil {
+		s.log.Error("organization placed on a deployment that is not configured", "org_id", o.ID, "deployment", o.Deployment)
+		c = s.deps.missing
+	}
+	return c.Database(o.Database).Collection(o.Collection)
 }

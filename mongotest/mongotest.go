@@ -9,11 +9,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/orgd/orgd/embeddb"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -73,6 +75,9 @@ type DB struct {
 	URI      string
 	MasterDB string
 	TenantDB string
+	// Prefix starts the names of the test's per-organization databases
+	// (tenancy "database"); they are dropped at cleanup too.
+	Prefix string
 }
 
 // New returns a client and two new database names, both dropped when the test ends.
@@ -86,13 +91,54 @@ func New(t testing.TB) *DB {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	suffix := hex.EncodeToString(b)
-	d := &DB{Client: client, URI: uri, MasterDB: fmt.Sprintf("t_%s_master", suffix), TenantDB: fmt.Sprintf("t_%s_tenants", suffix)}
+	d := &DB{Client: client, URI: uri, MasterDB: fmt.Sprintf("t_%s_master", suffix), TenantDB: fmt.Sprintf("t_%s_tenants", suffix),
+		Prefix: fmt.Sprintf("t_%s_", suffix)}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = client.Database(d.MasterDB).Drop(ctx)
 		_ = client.Database(d.TenantDB).Drop(ctx)
+		DropPrefixed(ctx, client, d.Prefix)
 		_ = client.Disconnect(ctx)
 	})
 	return d
+}
+
+// DropPrefixed drops every database of client whose name starts with prefix.
+func DropPrefixed(ctx context.Context, client *mongo.Client, prefix string) {
+	names, _ := client.ListDatabaseNames(ctx, bson.D{})
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			_ = client.Database(n).Drop(ctx)
+		}
+	}
+}
+
+// Server is a database server of a test's own, for tests that place tenants
+// on several deployments.
+type Server struct {
+	URI    string
+	Client *mongo.Client
+}
+
+// NewServer starts an embedded database server for t on a free port, with its
+// files in a temporary directory; it is stopped when t ends. Start several
+// one after the other, not at once.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	edb, err := embeddb.Start(embeddb.Config{Dir: t.TempDir(), Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("start embedded database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = edb.Stop(ctx)
+	})
+	client, err := mongo.Connect(options.Client().ApplyURI(edb.URI()).SetTimeout(30 * time.Second))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) }) // before the server stops: it waits for clients
+	return &Server{URI: edb.URI(), Client: client}
 }

@@ -1,0 +1,499 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Phases of a move, as journaled. The copy has none yet.
+const (
+	phaseCatchUp  = "catch_up" // the bulk copy is done; writes made meanwhile are being copied
+	phasePaused   = "paused"   // the organization's writes are paused for the final sync
+	phaseSwitched = "switched" // the record points at the copy; the source is dropped next
+)
+
+// catchUpPasses bounds the passes that copy writes made during a move before
+// its writes are paused.
+const catchUpPasses = 3
+
+// collMoves keeps the outcome of every finished move (_id: operation id), so
+// that an operator can see how long writes were paused and what was verified.
+const collMoves = "moves"
+
+func (s *Store) moves() *mongo.Collection { return s.master.Collection(collMoves) }
+
+// moveDoc is a finished move.
+type moveDoc struct {
+	ID         string    `bson:"_id"`
+	OrgID      string    `bson:"org_id"`
+	Name       string    `bson:"name"`
+	From       place     `bson:"from"`
+	To         place     `bson:"to"`
+	StartedAt  time.Time `bson:"started_at"`
+	FinishedAt time.Time `bson:"finished_at"`
+	Documents  int64     `bson:"documents"`
+	PausedMS   int64     `bson:"paused_ms"`
+	Checksum   string    `bson:"checksum,omitempty"`
+	Outcome    string    `bson:"outcome"` // moved, undone
+	Error      string    `bson:"error,omitempty"`
+}
+
+// background runs the moves started through the API once their request has
+// been answered.
+type background struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Close stops the moves this Store runs in the background where they are (a
+// move whose writes were paused resumes them first) and waits for them; the
+// reconciler of this or another instance finishes them later.
+func (s *Store) Close() {
+	s.bg.cancel()
+	s.bg.wg.Wait()
+}
+
+// MoveProgress is what an operator sees of a move.
+type MoveProgress struct {
+	OrgID string
+	Name  string
+	From  orgd.Placement
+	To    orgd.Placement
+	// Phase is copying, catching up, paused (writes wait), switched (the copy
+	// serves; the source is being dropped), undoing, moved or undone.
+	Phase     string
+	Copied    int64 // documents copied by the bulk copy
+	Total     int64 // documents to copy, as estimated when it began
+	Rate      float64
+	Remaining time.Duration // estimated time left of the bulk copy
+	StartedAt time.Time
+	// Paused is how long the organization's writes have been, or were, paused.
+	Paused     time.Duration
+	FinishedAt time.Time
+	Checksum   string
+	Error      string
+	Done       bool
+}
+
+// StartMove moves organization orgID to the deployment and tenancy model in
+// want (an empty deployment: the same one if a model is named, else the
+// placement policy's choice of another), in the background: it returns once
+// the move is journaled. Watch it with MoveStatus.
+func (s *Store) StartMove(ctx context.Context, orgID string, want orgd.Placement) (*MoveProgress, error) {
+	r, err := s.beginMove(ctx, orgID, want)
+	if err != nil {
+		return nil, err
+	}
+	p := s.progress(r.op, r.d.Name)
+	s.bg.wg.Add(1)
+	go func() {
+		defer s.bg.wg.Done()
+		if err := r.move(s.bg.ctx); err != nil {
+			s.log.Error("move", "org_id", orgID, "err", err)
+		}
+	}()
+	return p, nil
+}
+
+// Move moves organization orgID as StartMove does, and returns when it is done.
+func (s *Store) Move(ctx context.Context, orgID string, want orgd.Placement) error {
+	r, err := s.beginMove(ctx, orgID, want)
+	if err != nil {
+		return err
+	}
+	return r.move(ctx)
+}
+
+// beginMove journals a move: where from, where to, how much to copy.
+func (s *Store) beginMove(ctx context.Context, orgID string, want orgd.Placement) (*run, error) {
+	var v orgd.Validation
+	v.Check("tenancy", orgd.ValidateTenancy(want.Tenancy))
+	if want.Deployment != "" {
+		v.Check("deployment", orgd.ValidateDeployment(want.Deployment))
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	r, _, err := s.begin(ctx, orgID, opMove)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.planMove(ctx, want); err != nil {
+		if eerr := r.end(ctx); eerr != nil {
+			s.log.Error("end operation", "org_id", orgID, "err", eerr)
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *run) planMove(ctx context.Context, want orgd.Placement) error {
+	s, op := r.s, r.op
+	src := s.placeOf(&r.d)
+	if want.Deployment == "" && want.Tenancy != "" {
+		want.Deployment = src.Deployment
+	}
+	dep, tenancy, err := s.chooseMove(ctx, want, src)
+	if err != nil {
+		return err
+	}
+	dst := s.placeFor(r.d.Name, dep, tenancy)
+	if dst == src {
+		return orgd.Errorf(orgd.ECONFLICT, "Organization %q is already on deployment %q in the %s model.", r.d.Name, dep, tenancy)
+	}
+	colls, err := s.tenantColls(ctx, src)
+	if err != nil {
+		return err
+	}
+	if err := fits(src, dst, colls); err != nil {
+		return orgd.Errorf(orgd.ECONFLICT, "Organization %q cannot move to the collection model: its database holds more than one collection.", r.d.Name)
+	}
+	if err := s.mustBeEmpty(ctx, dst); err != nil {
+		return err
+	}
+	db, err := s.database(src)
+	if err != nil {
+		return err
+	}
+	for _, c := range colls {
+		n, err := db.Collection(c).EstimatedDocumentCount(ctx)
+		if err != nil {
+			return translate(err)
+		}
+		op.Total += n
+	}
+	op.Deployment, op.Tenancy, op.OldDatabase, op.OldCollection = src.Deployment, src.Tenancy, src.Database, src.Collection
+	op.NewDeployment, op.NewTenancy, op.NewDatabase, op.NewCollection = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection
+	op.CopyStartedAt = s.now()
+	return r.journal(ctx)
+}
+
+// chooseMove picks a move's target deployment: the one asked for, or the
+// placement policy's choice among the others.
+func (s *Store) chooseMove(ctx context.Context, want orgd.Placement, src place) (string, string, error) {
+	if want.Tenancy == "" {
+		want.Tenancy = orgd.Tenancy(src.Tenancy)
+	}
+	if want.Deployment != "" {
+		return s.choose(ctx, want)
+	}
+	others := orgd.Placement{Tenancy: want.Tenancy}
+	drain, err := s.draining(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, name := range s.deps.names {
+		if name != src.Deployment && !drain[name] {
+			others.Deployment = name
+			break
+		}
+	}
+	if others.Deployment == "" {
+		return "", "", orgd.Errorf(orgd.ECONFLICT, "No other deployment takes new organizations; name one, or a tenancy model.")
+	}
+	counts, err := s.countTenants(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, name := range s.deps.names {
+		if name != src.Deployment && !drain[name] && counts[name] < counts[others.Deployment] {
+			others.Deployment = name
+		}
+	}
+	return s.choose(ctx, others)
+}
+
+// mustBeEmpty refuses a target that already holds data: it would be
+// overwritten, and no organization claims it.
+func (s *Store) mustBeEmpty(ctx context.Context, p place) error {
+	colls, err := s.tenantColls(ctx, p)
+	if err != nil {
+		return err
+	}
+	db, err := s.database(p)
+	if err != nil {
+		return err
+	}
+	for _, c := range colls {
+		if n, err := db.Collection(c).EstimatedDocumentCount(ctx); err != nil {
+			return translate(err)
+		} else if n > 0 {
+			return orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", p.Database, c, p.Deployment)
+		}
+	}
+	return nil
+}
+
+// move runs a move to its end. A failure before the switch is undone (the
+// organization stays where it was, its writes resumed); an interruption (the
+// process stopping) is left for the reconciler, which resumes the move.
+func (r *run) move(ctx context.Context) error {
+	err := r.moveForward(ctx)
+	switch {
+	case err == nil, errors.Is(err, ErrAbort), errors.Is(err, errLostLease):
+		return err
+	case ctx.Err() != nil:
+		r.unpause()
+		return err
+	case r.op.Phase == phaseSwitched:
+		return err // past the point of no return: the reconciler finishes it
+	}
+	r.op.Error = orgd.ErrorMessage(err)
+	if uerr := r.undoMove(ctx); uerr != nil {
+		r.s.log.Error("undo move", "org_id", r.d.ID, "err", uerr)
+	}
+	return err
+}
+
+// moveForward carries a move on from its journaled phase.
+func (r *run) moveForward(ctx context.Context) error {
+	s, op := r.s, r.op
+	src, dst := s.source(op), s.target(op)
+	// A crash may have struck between switching the record and journaling it:
+	// what the record says decides.
+	if op.Phase != phaseSwitched && op.Phase != phaseUndo && s.placeOf(&r.d) == dst {
+		if err := r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: s.now()}); err != nil {
+			return err
+		}
+	}
+	switch op.Phase {
+	case phaseUndo:
+		return r.undoMove(ctx)
+	case "":
+		if err := r.copyTenant(ctx, src, dst, false); err != nil {
+			return err
+		}
+		if err := r.setPhase(ctx, phaseCatchUp); err != nil {
+			return err
+		}
+		fallthrough
+	case phaseCatchUp:
+		// Copy what was written during the bulk copy while writes go on, so
+		// that the paused sync has little left to do.
+		// Each pass copies the writes made during the one before; a few passes
+		// leave little for the paused one.
+		for pass := 0; pass < catchUpPasses; pass++ {
+			if err := r.step(ctx, "catch_up"); err != nil {
+				return err
+			}
+			if _, _, fixed, err := r.sync(ctx); err != nil {
+				return err
+			} else if fixed <= s.batch/10 {
+				break
+			}
+		}
+		if err := r.step(ctx, "pause"); err != nil {
+			return err
+		}
+		if err := r.setPhase(ctx, phasePaused, bson.E{Key: "paused_at", Value: s.now()}); err != nil {
+			return err
+		}
+		fallthrough
+	case phasePaused:
+		if err := r.finalSync(ctx, src, dst); err != nil {
+			return err
+		}
+		fallthrough
+	case phaseSwitched:
+		if err := r.step(ctx, "drop_source"); err != nil {
+			return err
+		}
+		// Reads that loaded the old placement just before the switch finish first.
+		if err := r.sleepUntil(ctx, op.SwitchedAt.Add(s.drain)); err != nil {
+			return err
+		}
+		if late, err := r.lateWrites(ctx, src); err != nil {
+			return err
+		} else if late {
+			op.Error = fmt.Sprintf("writes reached the old copy after the pause; it is kept at %s for inspection", src)
+			s.log.Error("move: late writes to the old copy", "org_id", r.d.ID, "kept", src.String())
+		} else if err := s.dropTenant(ctx, src); err != nil {
+			return err
+		}
+		if err := r.step(ctx, "finish"); err != nil {
+			return err
+		}
+		s.addCount(src.Deployment, -1)
+		s.addCount(dst.Deployment, 1)
+		return r.finishMove(ctx, "moved")
+	}
+	return fmt.Errorf("move of %s: unknown phase %q", r.d.ID, op.Phase)
+}
+
+// finalSync pauses the organization's writes, waits for those under way to
+// land, makes the copy equal to the source, verifies it, and switches the
+// record to it, which resumes writes: the one window in which writes wait.
+func (r *run) finalSync(ctx context.Context, src, dst place) error {
+	s, op := r.s, r.op
+	if err := r.step(ctx, "drain"); err != nil {
+		return err
+	}
+	if r.d.Status != stMoving {
+		if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stMoving}}); err != nil {
+			return err
+		}
+		r.d.Status = stMoving
+	}
+	// A request that read the record before the pause may still be writing.
+	if err := r.sleepUntil(ctx, op.PausedAt.Add(s.drain)); err != nil {
+		return err
+	}
+	n, sum, _, err := r.sync(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.step(ctx, "verify"); err != nil {
+		return err
+	}
+	dn, dsum, err := r.checksum(ctx, src, dst)
+	if err != nil {
+		return err
+	}
+	if dn != n || dsum != sum {
+		return fmt.Errorf("move of %s: the copy holds %d documents (checksum %016x), the source %d (%016x)", r.d.ID, dn, dsum, n, sum)
+	}
+	if err := r.step(ctx, "switch"); err != nil {
+		return err
+	}
+	now := s.now()
+	set := bson.D{{Key: "deployment", Value: dst.Deployment}, {Key: "tenancy", Value: dst.Tenancy},
+		{Key: "database", Value: dst.Database}, {Key: "collection", Value: dst.Collection},
+		{Key: "status", Value: stActive}, {Key: "updated_at", Value: now}}
+	if err := r.setOrg(ctx, set); err != nil {
+		return err
+	}
+	r.d.Deployment, r.d.Tenancy, r.d.Database, r.d.Collection, r.d.Status = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection, stActive
+	s.log.Info("move switched", "org_id", r.d.ID, "to", dst.Deployment, "tenancy", dst.Tenancy,
+		"documents", n, "writes_paused", now.Sub(op.PausedAt))
+	r.op.Checksum, r.op.Verified = fmt.Sprintf("%016x", sum), n
+	return r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: now},
+		bson.E{Key: "checksum", Value: r.op.Checksum}, bson.E{Key: "verified", Value: n})
+}
+
+// lateWrites reports whether the source changed after it was verified: a
+// write that read the organization before the pause and took longer than the
+// drain time to land. Its data cannot be merged safely into the copy, which
+// serves writes since the switch, so the source is then kept for a person
+// (orgd doctor reports it) rather than dropped.
+func (r *run) lateWrites(ctx context.Context, src place) (bool, error) {
+	if r.op.Checksum == "" {
+		return false, nil // an older journal entry: nothing to compare with
+	}
+	if colls, err := r.s.tenantColls(ctx, src); err != nil || len(colls) == 0 {
+		return false, err // dropped already
+	}
+	n, sum, err := r.checksum(ctx, src, src)
+	if err != nil {
+		return false, err
+	}
+	return n != r.op.Verified || fmt.Sprintf("%016x", sum) != r.op.Checksum, nil
+}
+
+// setPhase journals the move's new phase, with more fields to set.
+func (r *run) setPhase(ctx context.Context, phase string, more ...bson.E) error {
+	r.op.Phase = phase
+	for _, e := range more {
+		switch e.Key {
+		case "paused_at":
+			r.op.PausedAt = e.Value.(time.Time)
+		case "switched_at":
+			r.op.SwitchedAt = e.Value.(time.Time)
+		}
+	}
+	return r.setOp(ctx, append(bson.D{{Key: "phase", Value: phase}}, more...))
+}
+
+// sleepUntil waits until t by the store's clock, or at most the drain time.
+func (r *run) sleepUntil(ctx context.Context, t time.Time) error {
+	d := min(t.Sub(r.s.now()), r.s.drain)
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// unpause resumes the writes of an organization whose move was stopped while
+// they were paused; the move goes back to catching up when it is resumed.
+func (r *run) unpause() {
+	if r.op.Phase != phasePaused {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}}); err != nil {
+		r.s.log.Error("resume writes of a stopped move", "org_id", r.d.ID, "err", err)
+		return
+	}
+	if err := r.setPhase(ctx, phaseCatchUp); err != nil {
+		r.s.log.Error("journal a stopped move", "org_id", r.d.ID, "err", err)
+	}
+}
+
+// undoMove abandons a move before its switch: writes resume where the data
+// was, and the copy is dropped. Should the record show that the switch did
+// happen (its write was sent but not acknowledged), the move is finished instead.
+func (r *run) undoMove(ctx context.Context) error {
+	s, op := r.s, r.op
+	var cur orgDoc
+	if ok, err := findByID(ctx, s.orgs(), r.d.ID, &cur); err != nil {
+		return err
+	} else if ok && s.placeOf(&cur) == s.target(op) {
+		r.d = cur
+		return r.moveForward(ctx)
+	}
+	if op.Phase != phaseUndo {
+		if err := r.setPhase(ctx, phaseUndo, bson.E{Key: "error", Value: op.Error}); err != nil {
+			return err
+		}
+	}
+	if err := r.step(ctx, "undo_unpause"); err != nil {
+		return err
+	}
+	if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}}); err != nil {
+		return err
+	}
+	r.d.Status = stActive
+	if err := r.step(ctx, "undo_drop_copy"); err != nil {
+		return err
+	}
+	if err := s.dropTenant(ctx, s.target(op)); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "undo_finish"); err != nil {
+		return err
+	}
+	return r.finishMove(ctx, "undone")
+}
+
+// finishMove records the move's outcome and ends its operation.
+func (r *run) finishMove(ctx context.Context, outcome string) error {
+	s, op := r.s, r.op
+	h := moveDoc{ID: op.ID, OrgID: op.OrgID, Name: r.d.Name, From: s.source(op), To: s.target(op),
+		StartedAt: op.StartedAt, FinishedAt: s.now(), Documents: op.Copied, Outcome: outcome, Error: op.Error}
+	if !op.PausedAt.IsZero() && !op.SwitchedAt.IsZero() {
+		h.PausedMS = op.SwitchedAt.Sub(op.PausedAt).Milliseconds()
+	}
+	var cur opDoc
+	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {
+		return err
+	} else if ok {
+		h.Checksum = cur.Checksum
+	}
+	if err := insert(ctx, s.moves(), h); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return translate(err)
+	}
+	return r.end(ctx)
+}

@@ -1,0 +1,440 @@
+package mongodb_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
+	"github.com/orgd/orgd/mongotest"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// deployments starts n-1 database servers besides the shared one ("main"),
+// one after the other, named east, west, …
+func deployments(t *testing.T, n int) map[string]*mongo.Client {
+	t.Helper()
+	out := map[string]*mongo.Client{}
+	for _, name := range []string{"east", "west", "north"}[:n-1] {
+		out[name] = mongotest.NewServer(t).Client
+	}
+	return out
+}
+
+// collectionsOn lists the org_* collections and per-organization databases
+// the fixture's organizations have on deployment dep.
+func (f *fixture) tenantsOn(dep string) []string {
+	f.t.Helper()
+	ctx := context.Background()
+	c := f.client(dep)
+	var out []string
+	names, err := c.Database(f.db.TenantDB).ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out = append(out, names...)
+	dbs, err := c.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, db := range dbs {
+		if len(db) > len(f.db.Prefix) && db[:len(f.db.Prefix)] == f.db.Prefix && db != f.db.TenantDB && db != f.db.MasterDB {
+			out = append(out, db)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestPlacementSpreadsAndDrains places organizations on three deployments:
+// the policy fills the one with the fewest tenants, an operator can name
+// one, and a draining deployment takes none.
+func TestPlacementSpreadsAndDrains(t *testing.T) {
+	f := newFixture(t)
+	f.deps = deployments(t, 3)
+	ctx := context.Background()
+	s := f.store("")
+	count := map[string]int{}
+	for i := range 9 {
+		o, err := s.CreateOrganization(ctx, fmt.Sprintf("org%d", i), fmt.Sprintf("a%d@x.test", i), "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		count[o.Deployment]++
+	}
+	if count["main"] != 3 || count["east"] != 3 || count["west"] != 3 {
+		t.Errorf("placement %v, want 3 on each of main, east and west", count)
+	}
+	for _, dep := range []string{"main", "east", "west"} {
+		if got := f.tenantsOn(dep); len(got) != 3 {
+			t.Errorf("deployment %s holds %v, want 3 tenant collections", dep, got)
+		}
+	}
+
+	if err := s.SetDraining(ctx, "east", true); err != nil {
+		t.Fatal(err)
+	}
+	f.tenancy = "database"
+	s = f.store("") // a restarted instance counts afresh
+	for i := range 4 {
+		o, err := s.CreateOrganization(ctx, fmt.Sprintf("late%d", i), fmt.Sprintf("l%d@x.test", i), "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Deployment == "east" || o.Tenancy != orgd.TenancyDatabase {
+			t.Errorf("organization placed on %s in the %s model while east drains", o.Deployment, o.Tenancy)
+		}
+		if o.Database != f.db.Prefix+"org_late"+fmt.Sprint(i) {
+			t.Errorf("database %q", o.Database)
+		}
+	}
+	if got := f.tenantsOn("east"); len(got) != 3 {
+		t.Errorf("draining east holds %v", got)
+	}
+	_, err := s.CreateOrganizationAt(ctx, "named", "n@x.test", "h", orgd.Placement{Deployment: "east"})
+	if orgd.ErrorCode(err) != orgd.ECONFLICT {
+		t.Errorf("create on a draining deployment: %v, want a conflict", err)
+	}
+	_, err = s.CreateOrganizationAt(ctx, "named", "n@x.test", "h", orgd.Placement{Deployment: "south"})
+	if orgd.ErrorCode(err) != orgd.EINVALID {
+		t.Errorf("create on an unknown deployment: %v, want invalid", err)
+	}
+	o, err := s.CreateOrganizationAt(ctx, "named", "n@x.test", "h", orgd.Placement{Deployment: "west", Tenancy: orgd.TenancyCollection})
+	if err != nil || o.Deployment != "west" || o.Tenancy != orgd.TenancyCollection || o.Database != f.db.TenantDB {
+		t.Errorf("create on west: %+v, %v", o, err)
+	}
+	for _, dep := range []string{"main", "west"} {
+		if err := s.SetDraining(ctx, dep, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateOrganization(ctx, "nowhere", "w@x.test", "h"); orgd.ErrorCode(err) != orgd.EUNAVAILABLE {
+		t.Errorf("create with every deployment draining: %v", err)
+	}
+	stats, err := s.PlacementStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tenants int64
+	for _, st := range stats {
+		tenants += st.Tenants
+		if !st.Draining || st.Collections == 0 || st.Error != "" {
+			t.Errorf("stats %+v", st)
+		}
+	}
+	if tenants != 14 {
+		t.Errorf("stats count %d tenants, want 14", tenants)
+	}
+	f.mustHold(s)
+}
+
+// moveCase is a move to try, from where the organization was created.
+type moveCase struct {
+	name string
+	from orgd.Placement
+	to   orgd.Placement
+	// failures: also fail each step, not only abort it (the undo path is the
+	// same for every move, so one case covers it).
+	failures bool
+}
+
+func moveCases() []moveCase {
+	return []moveCase{
+		{"to another deployment", orgd.Placement{Deployment: "main"}, orgd.Placement{Deployment: "east"}, false},
+		{"to the database model", orgd.Placement{Deployment: "main"}, orgd.Placement{Tenancy: orgd.TenancyDatabase}, false},
+		{"to another deployment and model", orgd.Placement{Deployment: "east", Tenancy: orgd.TenancyDatabase}, orgd.Placement{Deployment: "main", Tenancy: orgd.TenancyCollection}, true},
+	}
+}
+
+// TestMoveFaultInjection interrupts every step of moves between deployments
+// and models, by a failure (undone: the organization stays where it was) or
+// an abort as if the process died (resumed by the reconciler, and for some
+// aborted again during that recovery), then checks the invariants, that the
+// organization is in one place only with every document, and that it works.
+func TestMoveFaultInjection(t *testing.T) {
+	east := deployments(t, 2)
+	var total atomic.Int64
+	for _, mc := range moveCases() {
+		t.Run(mc.name, func(t *testing.T) {
+			t.Parallel()
+			var steps []string
+			runMoveCase(t, east, mc, hook(-1, nil, &steps), fault{at: -1, then: -1})
+			// Each kind of step, where a run of the same step (batches) begins
+			// and where it ends.
+			var faults []fault
+			for i := range steps {
+				if i > 0 && i < len(steps)-1 && steps[i-1] == steps[i] && steps[i+1] == steps[i] {
+					continue
+				}
+				faults = append(faults, fault{at: i, abort: true, then: -1})
+				if mc.failures {
+					faults = append(faults, fault{at: i, then: -1})
+					if i%3 == 0 {
+						faults = append(faults, fault{at: i, abort: true, then: 0})
+					}
+				}
+			}
+			for _, ft := range faults {
+				t.Run(ft.String(), func(t *testing.T) {
+					runMoveCase(t, east, mc, hook(ft.at, faultErr(ft), nil), ft)
+					total.Add(1)
+				})
+			}
+			t.Logf("%s: %d steps: %v", mc.name, len(steps), steps)
+		})
+	}
+	t.Cleanup(func() { t.Logf("injected %d faults into moves", total.Load()) })
+}
+
+func faultErr(ft fault) error {
+	if ft.abort {
+		return mongodb.ErrAbort
+	}
+	return errors.New("injected failure")
+}
+
+func runMoveCase(t *testing.T, deps map[string]*mongo.Client, mc moveCase, h mongodb.Hooks, ft fault) {
+	f := newFixture(t)
+	f.deps = deps
+	ctx := context.Background()
+	for _, c := range deps {
+		t.Cleanup(func() {
+			_ = c.Database(f.db.MasterDB).Drop(ctx)
+			_ = c.Database(f.db.TenantDB).Drop(ctx)
+			mongotest.DropPrefixed(ctx, c, f.db.Prefix)
+		})
+	}
+	s := f.store("")
+	acme, err := s.CreateOrganizationAt(ctx, "Acme", "admin@acme.test", "hash-1", mc.from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.insertDocs(acme, acmeDocs)
+	if _, err := s.CreateOrganization(ctx, "Other", "o@x.test", "h"); err != nil {
+		t.Fatal(err)
+	}
+	s.SetHooks(h)
+	err = s.Move(ctx, acme.ID, mc.to)
+	if ft.at < 0 && err != nil {
+		t.Fatalf("clean move: %v", err)
+	}
+
+	f.restartLater()
+	s = f.store("")
+	if ft.then >= 0 {
+		s.SetHooks(hook(ft.then, mongodb.ErrAbort, nil))
+		if _, err := s.Reconcile(ctx); err != nil && !errors.Is(err, mongodb.ErrAbort) {
+			t.Fatalf("first recovery: %v", err)
+		}
+		f.restartLater()
+		s = f.store("")
+	}
+	if _, err := s.Reconcile(ctx); err != nil {
+		t.Fatalf("recovery: %v", err)
+	}
+	f.mustHold(s)
+
+	o, err := s.OrganizationByName(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.MoveStatus(ctx, acme.ID)
+	if err != nil {
+		t.Fatalf("move status: %v", err)
+	}
+	moved := st.Phase == "moved"
+	if moved != (o.Database != acme.Database || o.Deployment != acme.Deployment) || !st.Done {
+		t.Errorf("the move's outcome is %q (%+v), and the organization is at %s.%s on %s", st.Phase, st, o.Database, o.Collection, o.Deployment)
+	}
+	if ft.abort && !moved {
+		t.Errorf("an interrupted move was not resumed: %+v", st)
+	}
+	if moved && st.Checksum == "" {
+		t.Errorf("the move recorded no checksum: %+v", st)
+	}
+	if !o.Writable() {
+		t.Errorf("status %s after the move", o.Status)
+	}
+	if n, sum := f.docsOn(o.Deployment, o.Database, o.Collection); n != acmeDocs || sum != 4900 {
+		t.Errorf("%s.%s on %s holds %d documents (sum %d), want %d (4900)", o.Database, o.Collection, o.Deployment, n, sum, acmeDocs)
+	}
+	specs, err := f.client(o.Deployment).Database(o.Database).Collection(o.Collection).Indexes().ListSpecifications(ctx)
+	if err != nil || !slices.ContainsFunc(specs, func(s mongo.IndexSpecification) bool { return s.Name == "tag_1" }) {
+		t.Errorf("indexes after the move: %v, %v", specs, err)
+	}
+	if moved {
+		if n, _ := f.docsOn(acme.Deployment, acme.Database, acme.Collection); n != 0 {
+			t.Errorf("the source still holds %d documents", n)
+		}
+	}
+	// It still renames and deletes where it now is.
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("Renamed")}); err != nil {
+		t.Fatalf("rename after the move: %v", err)
+	}
+	if err := s.DeleteOrganization(ctx, o.ID); err != nil {
+		t.Fatalf("delete after the move: %v", err)
+	}
+	f.mustHold(s)
+}
+
+// TestMoveUnderConcurrentWrites moves an organization to another deployment
+// and model while writers insert, replace and delete its documents and
+// readers read it, each the way a request does: read the organization, then
+// use its collection, writing only while it is writable. Every acknowledged
+// write is then found in the new place, document by document; readers never
+// missed a document; writes waited only during the pause.
+func TestMoveUnderConcurrentWrites(t *testing.T) {
+	f := newFixture(t)
+	f.deps = deployments(t, 2)
+	f.clock = nil // real time: the pause is measured
+	// Long enough for a write that read the organization just before the pause
+	// to land, on a loaded machine under the race detector.
+	f.drain, f.batch = time.Second, 100
+	ctx := context.Background()
+	s := f.store("")
+	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stable = 200 // documents nobody changes: readers look for them
+	f.insertDocs(acme, stable)
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	want := make([]map[string]int, 4) // per writer: _id -> last acknowledged n (-1: deleted)
+	var waited atomic.Int64           // writes that found the organization paused
+	var writes, reads atomic.Int64
+	for w := range want {
+		want[w] = map[string]int{}
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				o, err := s.OrganizationByID(ctx, acme.ID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !o.Writable() {
+					waited.Add(1)
+					time.Sleep(2 * time.Millisecond)
+					continue
+				}
+				c := s.TenantCollection(o)
+				id := fmt.Sprintf("w%d-%d", w, i%40)
+				var err2 error
+				switch cur, ok := want[w][id]; {
+				case !ok || cur < 0:
+					_, err2 = c.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "n", Value: i}})
+				case i%5 == 0:
+					_, err2 = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+					i = -i - 1 // recorded below as deleted
+				default:
+					_, err2 = c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "_id", Value: id}, {Key: "n", Value: i}})
+				}
+				if err2 != nil {
+					t.Errorf("write %s: %v", id, err2)
+					return
+				}
+				if i < 0 {
+					i = -i - 1
+					want[w][id] = -1
+				} else {
+					want[w][id] = i
+				}
+				writes.Add(1)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := 0; !stop.Load(); i++ {
+			o, err := s.OrganizationByID(ctx, acme.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var d bson.M
+			if err := s.TenantCollection(o).FindOne(ctx, bson.D{{Key: "_id", Value: i % stable}}).Decode(&d); err != nil {
+				t.Errorf("read document %d from %s.%s on %s (%s): %v", i%stable, o.Database, o.Collection, o.Deployment, o.Status, err)
+				return
+			}
+			reads.Add(1)
+		}
+	})
+
+	time.Sleep(100 * time.Millisecond)
+	before := writes.Load()
+	if err := s.Move(ctx, acme.ID, orgd.Placement{Deployment: "east", Tenancy: orgd.TenancyDatabase}); err != nil {
+		t.Fatal(err)
+	}
+	during := writes.Load() - before
+	time.Sleep(100 * time.Millisecond) // writes after the move land in the new place
+	stop.Store(true)
+	wg.Wait()
+
+	st, err := s.MoveStatus(ctx, acme.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("moved %d documents; %d writes during the move, %d in all, %d reads; writes paused for %v (%d writes waited); checksum %s",
+		st.Copied, during, writes.Load(), reads.Load(), st.Paused, waited.Load(), st.Checksum)
+	if during == 0 {
+		t.Error("no write happened during the move: the test proves nothing")
+	}
+	o, err := s.OrganizationByID(ctx, acme.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Deployment != "east" || o.Tenancy != orgd.TenancyDatabase || o.Database != f.db.Prefix+"org_acme" {
+		t.Fatalf("after the move: %+v", o)
+	}
+	got := map[string]int{}
+	cur, err := f.client("east").Database(o.Database).Collection(o.Collection).Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []struct {
+		ID any `bson:"_id"`
+		N  int `bson:"n"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		got[fmt.Sprint(d.ID)] = d.N
+	}
+	for i := range stable {
+		if got[fmt.Sprint(i)] != i*i {
+			t.Errorf("stable document %d: n = %d, want %d", i, got[fmt.Sprint(i)], i*i)
+		}
+	}
+	n := stable
+	for _, w := range want {
+		for id, v := range w {
+			g, ok := got[id]
+			switch {
+			case v < 0 && ok:
+				t.Errorf("document %s was deleted, but the copy has it (n = %d)", id, g)
+			case v >= 0 && !ok:
+				t.Errorf("document %s (n = %d) is missing from the copy", id, v)
+			case v >= 0 && g != v:
+				t.Errorf("document %s: n = %d in the copy, want %d", id, g, v)
+			}
+			if v >= 0 {
+				n++
+			}
+		}
+	}
+	if len(docs) != n {
+		t.Errorf("the copy holds %d documents, want %d", len(docs), n)
+	}
+	if c, _ := f.docsOn("main", acme.Database, acme.Collection); c != 0 {
+		t.Errorf("the source still holds %d documents", c)
+	}
+	f.mustHold(s)
+}

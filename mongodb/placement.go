@@ -1,0 +1,326 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Tenancy models as stored; records written before there was a choice have
+// none and use one collection in the shared tenant database.
+const (
+	tenancyCollection = string(orgd.TenancyCollection)
+	tenancyDatabase   = string(orgd.TenancyDatabase)
+)
+
+// collDeployments holds what operators decided about each deployment
+// (_id: deployment name): whether it is draining. Never credentials: those
+// stay in the configuration.
+const collDeployments = "deployments"
+
+// place is where an organization's tenant data lives: a deployment, a
+// tenancy model, and the database and main collection that follow from them.
+type place struct {
+	Deployment string
+	Tenancy    string
+	Database   string
+	Collection string
+}
+
+func (p place) String() string {
+	return fmt.Sprintf("%s.%s on %s", p.Database, p.Collection, p.Deployment)
+}
+
+// where names a collection (or with coll empty a database) in messages; the
+// deployment is named unless it is the home one.
+func (s *Store) where(dep, db, coll string) string {
+	w := db
+	if coll != "" {
+		w += "." + coll
+	}
+	if dep != s.deps.home {
+		w += " on " + dep
+	}
+	return w
+}
+
+// placeOf returns where the record d says its data is.
+func (s *Store) placeOf(d *orgDoc) place {
+	t := d.Tenancy
+	if t == "" {
+		t = tenancyCollection
+	}
+	return place{Deployment: s.deps.name(d.Deployment), Tenancy: t, Database: d.Database, Collection: d.Collection}
+}
+
+// placeFor names the database and collection of an organization called name
+// on deployment dep in tenancy model t: the collection org_<name> in the
+// tenant database, or in a database <prefix>org_<name> of its own.
+func (s *Store) placeFor(name, dep, t string) place {
+	p := place{Deployment: s.deps.name(dep), Tenancy: t, Database: s.tenant.Name(), Collection: orgd.CollectionName(name)}
+	if t == tenancyDatabase {
+		p.Database = s.dbPrefix + p.Collection
+	}
+	return p
+}
+
+// tenantDBPrefix is how every per-organization database name starts.
+func (s *Store) tenantDBPrefix() string { return s.dbPrefix + orgd.CollectionPrefix }
+
+// database returns the database of p on its deployment.
+func (s *Store) database(p place) (*mongo.Database, error) {
+	c, err := s.deps.client(p.Deployment)
+	if err != nil {
+		return nil, err
+	}
+	return c.Database(p.Database), nil
+}
+
+// coll returns the main collection of p: the sibling of tenantCollection for
+// code that knows a placement rather than an organization.
+func (s *Store) coll(p place) (*mongo.Collection, error) {
+	db, err := s.database(p)
+	if err != nil {
+		return nil, err
+	}
+	return db.Collection(p.Collection), nil
+}
+
+// deploymentDoc is an operator's decision about a deployment.
+type deploymentDoc struct {
+	Name      string    `bson:"_id"`
+	Draining  bool      `bson:"draining"`
+	UpdatedAt time.Time `bson:"updated_at"`
+}
+
+func (s *Store) deploymentDocs() *mongo.Collection { return s.master.Collection(collDeployments) }
+
+// tenantCounts caches how many organizations each deployment holds, for the
+// placement policy: counting reads every record, so it is done at most every
+// countsTTL, and this process's own placements are added as they happen so
+// that a burst of creates spreads too. Several instances each keep their own:
+// placement is a balance, not an invariant.
+type tenantCounts struct {
+	mu sync.Mutex
+	at time.Time
+	n  map[string]int64
+}
+
+const countsTTL = 10 * time.Second
+
+func (s *Store) addCount(dep string, delta int64) {
+	s.counts.mu.Lock()
+	defer s.counts.mu.Unlock()
+	if s.counts.n != nil {
+		s.counts.n[s.deps.name(dep)] += delta
+	}
+}
+
+// countTenants counts the organizations of every deployment, in any state.
+func (s *Store) countTenants(ctx context.Context) (map[string]int64, error) {
+	pipeline := bson.A{bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$deployment"}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}}}
+	cur, err := s.orgs().Aggregate(ctx, pipeline)
+	if err != nil {
+		return nil, translate(err)
+	}
+	var rows []struct {
+		Dep *string `bson:"_id"`
+		N   int64   `bson:"n"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, translate(err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		name := ""
+		if r.Dep != nil {
+			name = *r.Dep
+		}
+		out[s.deps.name(name)] += r.N
+	}
+	return out, nil
+}
+
+// draining returns the deployments marked as draining.
+func (s *Store) draining(ctx context.Context) (map[string]bool, error) {
+	docs, err := all[deploymentDoc](ctx, s.deploymentDocs())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, d := range docs {
+		out[d.Name] = d.Draining
+	}
+	return out, nil
+}
+
+// choose applies the placement policy to a new organization or a move: the
+// deployment asked for, which must be configured and not draining, or else
+// the non-draining deployment with the fewest tenants (ties: by name).
+func (s *Store) choose(ctx context.Context, want orgd.Placement) (dep, tenancy string, err error) {
+	var v orgd.Validation
+	v.Check("tenancy", orgd.ValidateTenancy(want.Tenancy))
+	if want.Deployment != "" {
+		if msg := orgd.ValidateDeployment(want.Deployment); msg != "" {
+			v.Check("deployment", msg)
+		} else if _, ok := s.deps.clients[want.Deployment]; !ok {
+			v.Check("deployment", fmt.Sprintf("is not a configured deployment (configured: %s)", strings.Join(s.deps.names, ", ")))
+		}
+	}
+	if err := v.Err(); err != nil {
+		return "", "", err
+	}
+	tenancy = string(want.Tenancy)
+	if tenancy == "" {
+		tenancy = s.tenancy
+	}
+	drain, err := s.draining(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if want.Deployment != "" {
+		if drain[want.Deployment] {
+			return "", "", orgd.Errorf(orgd.ECONFLICT, "Deployment %q is draining: it takes no new organizations.", want.Deployment)
+		}
+		s.addCount(want.Deployment, 1)
+		return want.Deployment, tenancy, nil
+	}
+	s.counts.mu.Lock()
+	defer s.counts.mu.Unlock()
+	if s.counts.n == nil || s.now().Sub(s.counts.at) > countsTTL {
+		n, err := s.countTenants(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		s.counts.n, s.counts.at = n, s.now()
+	}
+	for _, name := range s.deps.names {
+		if !drain[name] && (dep == "" || s.counts.n[name] < s.counts.n[dep]) {
+			dep = name
+		}
+	}
+	if dep == "" {
+		return "", "", orgd.Errorf(orgd.EUNAVAILABLE, "Every deployment is draining: no organization can be placed; ask an operator.")
+	}
+	s.counts.n[dep]++
+	return dep, tenancy, nil
+}
+
+// SetDraining marks deployment name as draining (no new organizations are
+// placed there) or not.
+func (s *Store) SetDraining(ctx context.Context, name string, draining bool) error {
+	if _, ok := s.deps.clients[name]; !ok {
+		return orgd.Errorf(orgd.ENOTFOUND, "Deployment %q is not configured.", name)
+	}
+	doc := deploymentDoc{Name: name, Draining: draining, UpdatedAt: s.now()}
+	return translate(retry(ctx, func() error {
+		_, err := s.deploymentDocs().ReplaceOne(ctx, bson.D{{Key: "_id", Value: name}}, doc, options.Replace().SetUpsert(true))
+		return err
+	}))
+}
+
+// DeploymentStats describes one deployment for operators.
+type DeploymentStats struct {
+	Name     string
+	Home     bool // holds the master database
+	Draining bool
+	Tenants  int64 // organizations placed there, in any state
+	// What the deployment holds in all its databases: each collection and each
+	// index is a storage-engine file, the resource that runs out first.
+	Databases   int64
+	Collections int64
+	Indexes     int64
+	DataSize    int64 // bytes, uncompressed
+	StorageSize int64 // bytes on disk
+	Error       string
+}
+
+// PlacementStats describes every configured deployment: its tenants, and the
+// collections, indexes and data of all its databases. A deployment that
+// cannot be reached is reported as such, not as an error.
+func (s *Store) PlacementStats(ctx context.Context) ([]DeploymentStats, error) {
+	counts, err := s.countTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	drain, err := s.draining(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []DeploymentStats
+	for _, name := range s.deps.names {
+		st := DeploymentStats{Name: name, Home: name == s.deps.home, Draining: drain[name], Tenants: counts[name]}
+		if err := s.storageStats(ctx, name, &st); err != nil {
+			st.Error = "unreachable: " + orgd.ErrorMessage(translate(err))
+			s.log.Warn("placement stats", "deployment", name, "err", err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func (s *Store) storageStats(ctx context.Context, name string, st *DeploymentStats) error {
+	c := s.deps.clients[name]
+	dbs, err := c.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return err
+	}
+	for _, db := range dbs {
+		if db == "admin" || db == "local" || db == "config" {
+			continue
+		}
+		var r struct { // numbers of any BSON type: MongoDB sends doubles for scaled sizes
+			Collections float64 `bson:"collections"`
+			Indexes     float64 `bson:"indexes"`
+			DataSize    float64 `bson:"dataSize"`
+			StorageSize float64 `bson:"storageSize"`
+		}
+		if err := c.Database(db).RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Decode(&r); err != nil {
+			if errors.Is(err, context.Canceled) || unavailable(err) {
+				return err
+			}
+			continue // dropped meanwhile
+		}
+		st.Databases++
+		st.Collections += int64(r.Collections)
+		st.Indexes += int64(r.Indexes)
+		st.DataSize += int64(r.DataSize)
+		st.StorageSize += int64(r.StorageSize)
+	}
+	return nil
+}
+
+// source is where a rename or a move takes the data from.
+func (s *Store) source(op *opDoc) place {
+	t := op.Tenancy
+	if t == "" {
+		t = tenancyCollection
+	}
+	return place{Deployment: s.deps.name(op.Deployment), Tenancy: t, Database: op.OldDatabase, Collection: op.OldCollection}
+}
+
+// target is where a create puts the data, or a rename or a move takes it.
+func (s *Store) target(op *opDoc) place {
+	p := s.source(op)
+	if op.NewDeployment != "" {
+		p.Deployment = op.NewDeployment
+	}
+	if op.NewTenancy != "" {
+		p.Tenancy = op.NewTenancy
+	}
+	if op.NewDatabase != "" {
+		p.Database = op.NewDatabase
+	}
+	if op.NewCollection != "" {
+		p.Collection = op.NewCollection
+	}
+	return p
+}

@@ -1,0 +1,239 @@
+package mongodb
+
+import (
+	"bytes"
+	"context"
+	"hash/fnv"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// sync makes a move's copy equal to its source, collection by collection:
+// both sides are read in _id order and compared document by document, then
+// the documents missing or different in the copy are copied again from the
+// source and those the source no longer has are deleted. FerretDB has no
+// change streams, so this comparison is how orgd finds the writes made during
+// the copy. While writes go on it is a catch-up; with them paused it is exact.
+// It returns the number of the source's documents and their checksum, and
+// how many documents of the copy it fixed.
+func (r *run) sync(ctx context.Context) (n int64, sum uint64, fixed int, err error) {
+	src, dst := r.s.source(r.op), r.s.target(r.op)
+	colls, err := r.s.tenantColls(ctx, src)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if err := fits(src, dst, colls); err != nil {
+		return 0, 0, 0, err
+	}
+	sdb, err := r.s.database(src)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	ddb, err := r.s.database(dst)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	mapped := map[string]bool{}
+	for _, c := range colls {
+		mapped[mapColl(src, dst, c)] = true
+	}
+	if dst.Tenancy == tenancyDatabase { // a collection the organization dropped meanwhile goes too
+		have, err := r.s.tenantColls(ctx, dst)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		for _, c := range have {
+			if !mapped[c] {
+				if err := translate(ddb.Collection(c).Drop(ctx)); err != nil {
+					return 0, 0, 0, err
+				}
+			}
+		}
+	}
+	for _, c := range colls {
+		from, to := sdb.Collection(c), ddb.Collection(mapColl(src, dst, c))
+		if err := copyIndexes(ctx, from, to); err != nil {
+			return 0, 0, 0, err
+		}
+		cn, csum, cfixed, err := r.syncColl(ctx, from, to)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		n, sum, fixed = n+cn, sum+csum, fixed+cfixed
+	}
+	return n, sum, fixed, nil
+}
+
+// docHash is the checksum of one document; a collection's checksum is the
+// sum of its documents', which does not depend on their order.
+func docHash(doc bson.Raw) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(doc)
+	return h.Sum64()
+}
+
+// idKey identifies a document by its _id's type and bytes.
+func idKey(doc bson.Raw) (string, bson.RawValue) {
+	v := doc.Lookup("_id")
+	return rawKey(v), v
+}
+
+func rawKey(v bson.RawValue) string { return string(append([]byte{byte(v.Type)}, v.Value...)) }
+
+type seen struct {
+	id   bson.RawValue
+	hash uint64
+}
+
+// syncColl makes to equal to from. Both sides are read in _id order; should
+// the two deployments order _ids differently, documents met on one side wait
+// in a map until met on the other, so the result is right either way.
+func (r *run) syncColl(ctx context.Context, from, to *mongo.Collection) (n int64, sum uint64, fixed int, err error) {
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(int32(r.s.batch))
+	scur, err := from.Find(ctx, bson.D{}, opts)
+	if err != nil {
+		return 0, 0, 0, translate(err)
+	}
+	defer scur.Close(context.WithoutCancel(ctx))
+	dcur, err := to.Find(ctx, bson.D{}, opts)
+	if err != nil {
+		return 0, 0, 0, translate(err)
+	}
+	defer dcur.Close(context.WithoutCancel(ctx))
+
+	onlySrc, onlyDst := map[string]seen{}, map[string]seen{}
+	var recopy []bson.RawValue // missing or different in the copy
+	sOK, dOK := scur.Next(ctx), dcur.Next(ctx)
+	for sOK || dOK {
+		var sk, dk string
+		var sid, did bson.RawValue
+		if sOK {
+			sk, sid = idKey(scur.Current)
+			n++
+			sum += docHash(scur.Current)
+			if n%int64(r.s.batch) == 0 {
+				if err := r.step(ctx, "sync_batch"); err != nil {
+					return 0, 0, 0, err
+				}
+			}
+		}
+		if dOK {
+			dk, did = idKey(dcur.Current)
+		}
+		switch {
+		case sOK && dOK && sk == dk:
+			if !bytes.Equal(scur.Current, dcur.Current) {
+				recopy = append(recopy, sid)
+			}
+		default:
+			if sOK {
+				h := docHash(scur.Current)
+				if d, ok := onlyDst[sk]; ok {
+					delete(onlyDst, sk)
+					if d.hash != h {
+						recopy = append(recopy, sid)
+					}
+				} else {
+					onlySrc[sk] = seen{sid, h}
+				}
+			}
+			if dOK {
+				h := docHash(dcur.Current)
+				if s, ok := onlySrc[dk]; ok {
+					delete(onlySrc, dk)
+					if s.hash != h {
+						recopy = append(recopy, did)
+					}
+				} else {
+					onlyDst[dk] = seen{did, h}
+				}
+			}
+		}
+		if sOK {
+			sOK = scur.Next(ctx)
+		}
+		if dOK {
+			dOK = dcur.Next(ctx)
+		}
+	}
+	if err := scur.Err(); err != nil {
+		return 0, 0, 0, translate(err)
+	}
+	if err := dcur.Err(); err != nil {
+		return 0, 0, 0, translate(err)
+	}
+	for _, s := range onlySrc {
+		recopy = append(recopy, s.id)
+	}
+	var extra []bson.RawValue
+	for _, d := range onlyDst {
+		extra = append(extra, d.id)
+	}
+	if err := r.recopy(ctx, from, to, append(recopy, extra...)); err != nil {
+		return 0, 0, 0, err
+	}
+	return n, sum, len(recopy) + len(extra), nil
+}
+
+// recopy copies the documents with ids from from to to again: in batches,
+// the copy's versions are deleted and the source's inserted (two bulk writes
+// rather than one replace per document; the copy serves no one yet). Ids the
+// source no longer has end up deleted from the copy.
+func (r *run) recopy(ctx context.Context, from, to *mongo.Collection, ids []bson.RawValue) error {
+	for chunk := range slices.Chunk(ids, r.s.batch) {
+		if err := r.step(ctx, "sync_batch"); err != nil {
+			return err
+		}
+		in := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: chunk}}}}
+		cur, err := from.Find(ctx, in)
+		if err != nil {
+			return translate(err)
+		}
+		var docs []bson.Raw
+		if err := cur.All(ctx, &docs); err != nil {
+			return translate(err)
+		}
+		if err := translate(retry(ctx, func() error {
+			_, err := to.DeleteMany(ctx, in)
+			return err
+		})); err != nil {
+			return err
+		}
+		if err := insertAll(ctx, to, docs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checksum reads the copy of every source collection at dst and returns the
+// number of its documents and their checksum.
+func (r *run) checksum(ctx context.Context, src, dst place) (n int64, sum uint64, err error) {
+	colls, err := r.s.tenantColls(ctx, src)
+	if err != nil {
+		return 0, 0, err
+	}
+	ddb, err := r.s.database(dst)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, c := range colls {
+		cur, err := ddb.Collection(mapColl(src, dst, c)).Find(ctx, bson.D{}, options.Find().SetBatchSize(int32(r.s.batch)))
+		if err != nil {
+			return 0, 0, translate(err)
+		}
+		for cur.Next(ctx) {
+			n++
+			sum += docHash(cur.Current)
+		}
+		err = cur.Err()
+		_ = cur.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return 0, 0, translate(err)
+		}
+	}
+	return n, sum, nil
+}
