@@ -55,7 +55,7 @@ func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := api.NewServer(api.Deps{Store: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test"})
+	s := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test"})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: logs}

@@ -175,8 +175,15 @@ func (r *run) plan(ctx context.Context, status string) error {
 	if err := r.step(ctx, "mark_busy"); err != nil {
 		return err
 	}
-	r.d.Status = status
-	return r.setOrg(ctx, bson.D{{Key: "status", Value: status}})
+	return r.markBusy(ctx, status)
+}
+
+// markBusy shows readers that an operation holds the organization. The
+// version tells writers of tenant data that raced the operation to look
+// again (see records.go).
+func (r *run) markBusy(ctx context.Context, status string) error {
+	r.d.Status, r.d.Version = status, r.d.Version+1
+	return r.setOrg(ctx, bson.D{{Key: "status", Value: status}, {Key: "version", Value: r.d.Version}})
 }
 
 // UpdateOrganization applies upd to the organization orgID: a new name renames

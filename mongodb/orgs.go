@@ -18,7 +18,8 @@ type orgDoc struct {
 	Database   string    `bson:"database"`
 	Collection string    `bson:"collection"`
 	AdminID    string    `bson:"admin_id"`
-	Status     string    `bson:"status"` // active, or what the journaled operation is doing
+	Status     string    `bson:"status"`  // active, or what the journaled operation is doing
+	Version    int64     `bson:"version"` // incremented when an operation marks it busy
 	CreatedAt  time.Time `bson:"created_at"`
 	UpdatedAt  time.Time `bson:"updated_at"`
 }
@@ -82,6 +83,7 @@ func (d *orgDoc) domain() *orgd.Organization {
 		Collection: d.Collection,
 		AdminID:    d.AdminID,
 		Status:     orgd.Status(d.Status),
+		Version:    d.Version,
 		CreatedAt:  d.CreatedAt,
 		UpdatedAt:  d.UpdatedAt,
 	}

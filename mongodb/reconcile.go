@@ -132,6 +132,13 @@ func (r *run) resume(ctx context.Context) (string, error) {
 		return "dropped the unstarted " + r.op.Kind + " of " + name, r.end(ctx)
 	case r.op.Kind == opCreate:
 		return "undid the interrupted create of " + name, r.undoCreate(ctx)
+	case exists && r.d.Status == stActive && r.op.Kind != opCreate:
+		// It stopped between journaling its plan and marking the organization busy.
+		status := map[string]string{opUpdate: stUpdating, opDelete: stDeleting}[r.op.Kind]
+		if err := r.markBusy(ctx, status); err != nil {
+			return "", err
+		}
+		return r.resume(ctx)
 	case r.op.Kind == opUpdate && exists:
 		if err := r.update(ctx); err != nil && err != errLostLease && r.op.Phase == phaseUndo {
 			return "undid the interrupted update of " + name, nil

@@ -7,7 +7,9 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -60,6 +62,9 @@ type Store struct {
 	now    func() time.Time
 	log    *slog.Logger
 	hooks  Hooks
+
+	idMu    sync.Mutex // guards entropy, which keeps record ids in order within a millisecond
+	entropy io.Reader
 }
 
 // Hooks lets tests interrupt a lifecycle operation before any of its steps.
@@ -80,6 +85,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		now:    cfg.Now,
 		log:    cfg.Logger,
 	}
+	s.entropy = ulid.Monotonic(rand.Reader, 0)
 	if s.lease <= 0 {
 		s.lease = 30 * time.Second
 	}
