@@ -95,7 +95,7 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 		return nil, nil
 	}
 	next := op.Epoch + 1
-	err := insert(ctx, s.takes(), bson.D{{Key: "_id", Value: takeID(op.ID, next)}, {Key: "at", Value: now}})
+	err := s.insert(ctx, s.takes(), bson.D{{Key: "_id", Value: takeID(op.ID, next)}, {Key: "at", Value: now}})
 	if mongo.IsDuplicateKeyError(err) {
 		return nil, nil
 	} else if err != nil {
@@ -105,10 +105,10 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {
 		return nil, err
 	} else if !ok || cur.ID != op.ID || cur.Epoch != op.Epoch { // it ended or moved on meanwhile
-		return nil, deleteID(ctx, s.takes(), takeID(op.ID, next))
+		return nil, s.deleteID(ctx, s.takes(), takeID(op.ID, next))
 	}
 	op.Epoch, op.LeaseUntil = next, now.Add(s.lease)
-	if err := updateID(ctx, s.ops(), op.OrgID, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}}); err != nil {
+	if err := s.updateID(ctx, s.ops(), op.OrgID, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}}); err != nil {
 		return nil, err
 	}
 	r := &run{s: s, op: &op, d: orgDoc{ID: op.OrgID}}

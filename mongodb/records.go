@@ -60,7 +60,7 @@ func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []b
 	}
 	id := s.newRecordID()
 	full := append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...)
-	if err := insert(ctx, s.tenantCollection(o), full); err != nil {
+	if err := s.insert(ctx, s.tenantCollection(o), full); err != nil {
 		return nil, translate(err)
 	}
 	if _, err := s.settle(ctx, o, nil); err != nil {
@@ -317,7 +317,7 @@ func (s *Store) moveStray(ctx context.Context, from, to *mongo.Collection, orgID
 		return translate(err)
 	}
 	for _, doc := range docs {
-		if err := insert(ctx, to, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
+		if err := s.insert(ctx, to, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
 			return translate(err)
 		}
 		id := doc.Lookup(fieldID)

@@ -46,6 +46,12 @@ type Config struct {
 	// CopyBatch is the number of documents copied per batch when a collection
 	// moves between databases; zero means 1,000.
 	CopyBatch int
+	// CacheTTL is how long organizations, admins and keys read from the
+	// database are reused: the longest a change made by another instance goes
+	// unseen here. Zero disables the cache.
+	CacheTTL time.Duration
+	// CacheSize bounds the cache's entries; zero means 100,000.
+	CacheSize int
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -62,6 +68,7 @@ type Store struct {
 	now    func() time.Time
 	log    *slog.Logger
 	hooks  Hooks
+	cache  *cache
 
 	idMu    sync.Mutex // guards entropy, which keeps record ids in order within a millisecond
 	entropy io.Reader
@@ -100,6 +107,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 	}
 	clock := s.now // BSON dates hold milliseconds: keep what is returned equal to what is stored
 	s.now = func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
+	s.cache = newCache(cfg.CacheTTL, cfg.CacheSize, s.now)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = client.Disconnect(ctx)
 	}()
 	store := mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
-		Lease: cfg.OpLease, Grace: cfg.DBTimeout, Logger: logger})
+		Lease: cfg.OpLease, Grace: cfg.DBTimeout, CacheTTL: cfg.CacheTTL, CacheSize: cfg.CacheSize, Logger: logger})
 	tokens, err := auth.NewTokens(secret, cfg.TokenTTL, time.Now)
 	if err != nil {
 		return err
