@@ -48,7 +48,7 @@ func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheTTL tim
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	store := mongodb.NewStore(client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger, CacheTTL: cacheTTL})
+	store := mongodb.NewStore(client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger, CacheSync: cacheTTL})
 	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, time.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -24,12 +24,13 @@ import (
 // SQLite backend secondary indexes are not used by queries, and a unique key
 // is only reliable as an insert of an _id.
 const (
-	collOrgs   = "organizations" // _id: organization id
-	collAdmins = "admins"        // _id: admin id
-	collNames  = "org_names"     // _id: normalized organization name -> owner
-	collEmails = "admin_emails"  // _id: normalized email -> owner
-	collOps    = "operations"    // _id: organization id -> the operation in progress
-	collTakes  = "takeovers"     // _id: op id/epoch: who took an abandoned operation over
+	collOrgs    = "organizations" // _id: organization id
+	collAdmins  = "admins"        // _id: admin id
+	collNames   = "org_names"     // _id: normalized organization name -> owner
+	collEmails  = "admin_emails"  // _id: normalized email -> owner
+	collOps     = "operations"    // _id: organization id -> the operation in progress
+	collTakes   = "takeovers"     // _id: op id/epoch: who took an abandoned operation over
+	collChanges = "changes"       // recent master writes, for other instances' caches
 )
 
 // Config names the databases a Store uses.
@@ -46,10 +47,10 @@ type Config struct {
 	// CopyBatch is the number of documents copied per batch when a collection
 	// moves between databases; zero means 1,000.
 	CopyBatch int
-	// CacheTTL is how long organizations, admins and keys read from the
-	// database are reused: the longest a change made by another instance goes
+	// CacheSync is how often the cache of organizations, admins and keys
+	// learns the changes other instances made: the longest such a change goes
 	// unseen here. Zero disables the cache.
-	CacheTTL time.Duration
+	CacheSync time.Duration
 	// CacheSize bounds the cache's entries; zero means 100,000.
 	CacheSize int
 	// Now is the clock; nil means time.Now.
@@ -107,7 +108,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 	}
 	clock := s.now // BSON dates hold milliseconds: keep what is returned equal to what is stored
 	s.now = func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
-	s.cache = newCache(cfg.CacheTTL, cfg.CacheSize, s.now)
+	s.cache = newCache(cfg.CacheSync, cfg.CacheSize, s.now)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

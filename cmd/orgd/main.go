@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = client.Disconnect(ctx)
 	}()
 	store := mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
-		Lease: cfg.OpLease, Grace: cfg.DBTimeout, CacheTTL: cfg.CacheTTL, CacheSize: cfg.CacheSize, Logger: logger})
+		Lease: cfg.OpLease, Grace: cfg.DBTimeout, CacheSync: cfg.CacheSync, CacheSize: cfg.CacheSize, Logger: logger})
 	tokens, err := auth.NewTokens(secret, cfg.TokenTTL, time.Now)
 	if err != nil {
 		return err
@@ -108,6 +108,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		store.RunReconciler(rctx, cfg.Reconcile, logger)
 	}()
 	defer func() { stopReconciler(); <-reconciled }()
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		store.RunCacheSync(rctx, logger)
+	}()
+	defer func() { stopReconciler(); <-synced }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
