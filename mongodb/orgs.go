@@ -99,6 +99,7 @@ func (s *Store) names() *mongo.Collection  { return s.master.Collection(collName
 func (s *Store) emails() *mongo.Collection { return s.master.Collection(collEmails) }
 func (s *Store) ops() *mongo.Collection    { return s.master.Collection(collOps) }
 func (s *Store) takes() *mongo.Collection  { return s.master.Collection(collTakes) }
+func (s *Store) recent() *mongo.Collection { return s.master.Collection(collRecent) }
 
 // findByID decodes the document with _id id into v; found is false when there is none.
 func findByID(ctx context.Context, c *mongo.Collection, id string, v any) (found bool, err error) {

@@ -31,6 +31,7 @@ const (
 	collOps     = "operations"    // _id: organization id -> the operation in progress
 	collTakes   = "takeovers"     // _id: op id/epoch: who took an abandoned operation over
 	collChanges = "changes"       // recent master writes, for other instances' caches
+	collRecent  = "recent_ops"    // tombstones of operations that ended lately
 )
 
 // Config names the databases a Store uses.

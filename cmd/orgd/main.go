@@ -40,8 +40,13 @@ const shutdownTimeout = 15 * time.Second
 
 // run starts orgd and serves until ctx is cancelled.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] == "doctor" {
-		return doctor(ctx, args[2:], getenv, stdout, stderr)
+	if len(args) > 1 {
+		switch args[1] {
+		case "doctor":
+			return doctor(ctx, args[2:], getenv, stdout, stderr)
+		case "bench":
+			return bench(ctx, args[2:], getenv, stdout, stderr)
+		}
 	}
 	cfg, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), args[1:], getenv, stderr)
 	if err != nil {
