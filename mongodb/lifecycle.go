@@ -77,11 +77,14 @@ func (r *run) setOrg(ctx context.Context, set bson.D) error {
 
 // end deletes the journal entry, and the takeover markers of its epochs.
 func (r *run) end(ctx context.Context) error {
-	// The tombstone tells writers of tenant data that an operation ran here
-	// lately (see settle in records.go); duplicates of it are harmless.
-	tomb := bson.D{{Key: "_id", Value: r.op.ID}, {Key: "org", Value: r.op.OrgID}, {Key: "ended_at", Value: r.s.now()}}
-	if err := r.s.insert(ctx, r.s.recent(), tomb); err != nil && !mongo.IsDuplicateKeyError(err) {
-		return translate(err)
+	// A tombstone tells writers of tenant data that the organization's data
+	// moved or went away lately (see settle in records.go); only renames,
+	// moves and deletes leave one, and duplicates of it are harmless.
+	if r.op.Kind == opDelete || r.op.NewCollection != "" {
+		tomb := bson.D{{Key: "_id", Value: r.op.ID}, {Key: "org", Value: r.op.OrgID}, {Key: "ended_at", Value: r.s.now()}}
+		if err := r.s.insert(ctx, r.s.recent(), tomb); err != nil && !mongo.IsDuplicateKeyError(err) {
+			return translate(err)
+		}
 	}
 	for e := 1; e <= r.op.Epoch; e++ {
 		if err := r.s.deleteID(ctx, r.s.takes(), takeID(r.op.ID, e)); err != nil {

@@ -71,9 +71,9 @@ func (s *Store) RunReconciler(ctx context.Context, interval time.Duration, log *
 		reconcile := s.Resume
 		if round%sweepEvery == 0 {
 			reconcile = s.Reconcile
-			if err := s.pruneRecent(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("reconciler: could not prune tombstones", "err", err)
-			}
+		}
+		if err := s.pruneRecent(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("reconciler: could not prune tombstones", "err", err)
 		}
 		did, err := reconcile(ctx)
 		for _, d := range did {
