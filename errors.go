@@ -7,6 +7,7 @@ import (
 
 // Error codes: each says what kind of failure happened, independently of transport.
 const (
+	EMALFORMED    = "malformed"    // the request body cannot be parsed
 	EINVALID      = "invalid"      // the request breaks a validation rule
 	ECONFLICT     = "conflict"     // a name or email is taken, or the organization is busy
 	ENOTFOUND     = "not_found"    // the organization does not exist

@@ -18,6 +18,7 @@ type Organization struct {
 	AdminID    string
 	AdminEmail string
 	Status     Status
+	Version    int64 // changes whenever an operation starts on the organization
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 
@@ -193,4 +194,45 @@ func (v Validation) Err() error {
 		return nil
 	}
 	return &Error{Code: EINVALID, Message: "The request has invalid fields.", Fields: v}
+}
+
+// Limits on records, the documents of an organization's collection.
+const (
+	RecordMaxBytes = 1 << 20 // a record's JSON
+	RecordMaxDepth = 32      // objects and arrays nested in one another, the record itself included
+	ListMaxLimit   = 1000
+	ListDefLimit   = 100
+)
+
+// RecordQuery selects a page of records in id order.
+type RecordQuery struct {
+	Limit int      // 1 to ListMaxLimit
+	After string   // the last id of the previous page; "" for the first
+	Where []Filter // all must hold
+}
+
+// Filter is an equality condition on a top-level scalar field.
+type Filter struct {
+	Field string
+	Value string // matched as the string, and as the number, boolean or null it spells
+}
+
+// RecordPage is one page of records, as JSON objects.
+type RecordPage struct {
+	Records [][]byte
+	Next    string // the cursor of the next page; "" when this is the last
+}
+
+// ImportReport says what an import did, line by line.
+type ImportReport struct {
+	Imported int
+	Rejected []LineError // the first rejected lines (at most 1,000)
+	// RejectedTotal counts every rejected line, listed or not.
+	RejectedTotal int
+}
+
+// LineError is why one line of an import was rejected.
+type LineError struct {
+	Line  int // from 1
+	Error string
 }

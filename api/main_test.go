@@ -35,18 +35,20 @@ type env struct {
 
 const testSecret = "test-secret-0123456789abcdef-0123456789"
 
+// newEnv uses a long-lived cache, so that every test also checks that the
+// process's own writes are seen at once.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := mongotest.New(t)
-	return newEnvOn(t, db, db.Client)
+	return newEnvOn(t, db, db.Client, time.Minute)
 }
 
 // newEnvOn is newEnv with the store using client, which may point elsewhere.
-func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client) *env {
+func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheTTL time.Duration) *env {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	store := mongodb.NewStore(client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger})
+	store := mongodb.NewStore(client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger, CacheSync: cacheTTL})
 	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, time.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +57,7 @@ func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := api.NewServer(api.Deps{Store: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test"})
+	s := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test"})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: logs}

@@ -14,6 +14,7 @@ import (
 
 // codes maps each orgd error code to its HTTP status: the one such table.
 var codes = map[string]int{
+	orgd.EMALFORMED:    http.StatusBadRequest,
 	orgd.EINVALID:      http.StatusUnprocessableEntity,
 	orgd.ECONFLICT:     http.StatusConflict,
 	orgd.ENOTFOUND:     http.StatusNotFound,
@@ -32,7 +33,11 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	}
 	var details []error
 	for _, f := range orgd.ErrorFields(err) {
-		details = append(details, &huma.ErrorDetail{Location: "body." + f.Field, Message: f.Message})
+		loc := "body"
+		if f.Field != "" && f.Field != "body" {
+			loc += "." + f.Field
+		}
+		details = append(details, &huma.ErrorDetail{Location: loc, Message: f.Message})
 	}
 	status := codes[code]
 	if status == http.StatusServiceUnavailable {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/orgd/orgd"
 	"github.com/swaggest/swgui/v5emb"
 )
 
@@ -15,6 +16,16 @@ func (s *Server) routes() {
 	huma.Register(s.api, s.admin("PUT", "/org/update", 200, "Update your organization"), s.handleUpdateOrg)
 	huma.Register(s.api, s.admin("DELETE", "/org/delete", 204, "Delete your organization"), s.handleDeleteOrg)
 	huma.Register(s.api, s.public("POST", "/admin/login", 200, "Log in as an organization admin"), s.handleLogin)
+
+	huma.Register(s.api, s.document(s.admin("POST", "/org/records", 201, "Create a record")), s.handleCreateRecord)
+	huma.Register(s.api, s.admin("GET", "/org/records", 200, "List records in id order"), s.handleListRecords)
+	huma.Register(s.api, s.admin("GET", "/org/records/{id}", 200, "Get a record"), s.handleGetRecord)
+	huma.Register(s.api, s.document(s.admin("PUT", "/org/records/{id}", 200, "Replace a record")), s.handleReplaceRecord)
+	huma.Register(s.api, s.document(s.admin("PATCH", "/org/records/{id}", 200, "Update a record with a JSON merge patch")), s.handlePatchRecord)
+	huma.Register(s.api, s.admin("DELETE", "/org/records/{id}", 204, "Delete a record"), s.handleDeleteRecord)
+	huma.Register(s.api, s.admin("GET", "/org/export", 200, "Export every record as NDJSON"), s.handleExport)
+	huma.Register(s.api, s.withBody(s.admin("POST", "/org/import", 200, "Import records from NDJSON"), "application/x-ndjson"), s.handleImport)
+	s.documentBodies()
 
 	huma.Register(s.api, s.public("GET", "/healthz", 200, "Liveness: the process answers"), s.handleHealthz)
 	huma.Register(s.api, s.public("GET", "/readyz", 200, "Readiness: the database answers"), s.handleReadyz)
@@ -33,6 +44,35 @@ func (s *Server) public(method, path string, status int, summary string, mw ...f
 		DefaultStatus: status,
 		Middlewares:   mw,
 	}
+}
+
+// document marks an operation whose body is a free-form record: the store
+// validates it (huma's schema validation would see only bytes).
+func (s *Server) document(o huma.Operation) huma.Operation {
+	o.SkipValidateBody = true
+	o.MaxBodyBytes = orgd.RecordMaxBytes + 1 // huma refuses a body that reaches the limit
+	return o
+}
+
+// documentBodies shows record bodies as JSON objects in the OpenAPI document.
+func (s *Server) documentBodies() {
+	schema := &huma.Schema{Type: "object", Description: "Any JSON object of at most 1 MiB, nested at most 32 deep; " +
+		"field names must not start with '$' or contain '.'; id and _id are ignored"}
+	for _, o := range []*huma.Operation{s.api.OpenAPI().Paths["/org/records"].Post,
+		s.api.OpenAPI().Paths["/org/records/{id}"].Put, s.api.OpenAPI().Paths["/org/records/{id}"].Patch} {
+		o.RequestBody.Content = map[string]*huma.MediaType{"application/json": {Schema: schema}}
+		if o.Method == "PATCH" {
+			o.RequestBody.Content["application/merge-patch+json"] = &huma.MediaType{Schema: schema}
+		}
+	}
+}
+
+// withBody documents a request body that the handler reads as a stream.
+func (s *Server) withBody(o huma.Operation, contentType string) huma.Operation {
+	o.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
+		contentType: {Schema: &huma.Schema{Type: "string", Description: "One JSON object per line"}},
+	}}
+	return o
 }
 
 // admin describes an operation that needs an organization admin's bearer token.

@@ -42,6 +42,7 @@ type Passwords interface {
 // Deps are the server's collaborators.
 type Deps struct {
 	Store     Store
+	Records   RecordStore
 	Tokens    Tokens
 	Passwords Passwords
 	Logger    *slog.Logger

@@ -283,7 +283,7 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 				if ok, err := findByID(ctx, s.ops(), a.OrgID, &opDoc{}); err != nil || ok {
 					return "", err
 				}
-				return "deleted orphan admin " + a.ID, deleteID(ctx, s.admins(), a.ID)
+				return "deleted orphan admin " + a.ID, s.deleteID(ctx, s.admins(), a.ID)
 			}})
 	}
 	claimed := map[nsKey]bool{} // collections, and per-organization databases (coll empty)
@@ -390,7 +390,7 @@ func (s *Store) resumeFix(o opDoc) func(context.Context) (string, error) {
 func (s *Store) insertKeyFix(c *mongo.Collection, k keyDoc) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
 		k.CreatedAt = s.now()
-		if _, err := c.InsertOne(ctx, k); err != nil {
+		if err := s.insert(ctx, c, k); err != nil {
 			return "", translate(err)
 		}
 		return fmt.Sprintf("restored key %q in %s", k.ID, c.Name()), nil
@@ -417,6 +417,7 @@ func (s *Store) deleteKeyFix(c *mongo.Collection, k keyDoc, what string) func(co
 				return "", err
 			}
 		}
+		defer s.forget(c, k.ID)
 		_, err = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: k.ID}, {Key: "org_id", Value: k.OrgID}})
 		if err != nil {
 			return "", translate(err)

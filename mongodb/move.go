@@ -16,7 +16,8 @@ import (
 const (
 	phaseCatchUp  = "catch_up" // the bulk copy is done; writes made meanwhile are being copied
 	phasePaused   = "paused"   // the organization's writes are paused for the final sync
-	phaseSwitched = "switched" // the record points at the copy; the source is dropped next
+	phaseSwitched = "switched" // the record points at the copy; late writes to the source are copied next
+	phaseDropping = "dropping" // the source is being dropped, then writes resume
 )
 
 // catchUpPasses bounds the passes that copy writes made during a move before
@@ -243,7 +244,7 @@ func (r *run) move(ctx context.Context) error {
 	case ctx.Err() != nil:
 		r.unpause()
 		return err
-	case r.op.Phase == phaseSwitched:
+	case r.op.Phase == phaseSwitched, r.op.Phase == phaseDropping:
 		return err // past the point of no return: the reconciler finishes it
 	}
 	r.op.Error = orgd.ErrorMessage(err)
@@ -259,7 +260,7 @@ func (r *run) moveForward(ctx context.Context) error {
 	src, dst := s.source(op), s.target(op)
 	// A crash may have struck between switching the record and journaling it:
 	// what the record says decides.
-	if op.Phase != phaseSwitched && op.Phase != phaseUndo && s.placeOf(&r.d) == dst {
+	if op.Phase != phaseSwitched && op.Phase != phaseDropping && op.Phase != phaseUndo && s.placeOf(&r.d) == dst {
 		if err := r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: s.now()}); err != nil {
 			return err
 		}
@@ -276,8 +277,6 @@ func (r *run) moveForward(ctx context.Context) error {
 		}
 		fallthrough
 	case phaseCatchUp:
-		// Copy what was written during the bulk copy while writes go on, so
-		// that the paused sync has little left to do.
 		// Each pass copies the writes made during the one before; a few passes
 		// leave little for the paused one.
 		for pass := 0; pass < catchUpPasses; pass++ {
@@ -303,21 +302,47 @@ func (r *run) moveForward(ctx context.Context) error {
 		}
 		fallthrough
 	case phaseSwitched:
-		if err := r.step(ctx, "drop_source"); err != nil {
+		// Requests that read the record before the pause or the switch finish
+		// with the source meanwhile; what they wrote is copied once more.
+		if err := r.step(ctx, "drain"); err != nil {
 			return err
 		}
-		// Reads that loaded the old placement just before the switch finish first.
 		if err := r.sleepUntil(ctx, op.SwitchedAt.Add(s.drain)); err != nil {
 			return err
 		}
-		if late, err := r.lateWrites(ctx, src); err != nil {
-			return err
-		} else if late {
-			op.Error = fmt.Sprintf("writes reached the old copy after the pause; it is kept at %s for inspection", src)
-			s.log.Error("move: late writes to the old copy", "org_id", r.d.ID, "kept", src.String())
-		} else if err := s.dropTenant(ctx, src); err != nil {
+		if err := r.step(ctx, "late_sync"); err != nil {
 			return err
 		}
+		if _, _, late, err := r.sync(ctx); err != nil {
+			return err
+		} else if late > 0 {
+			s.log.Info("move: copied late writes", "org_id", r.d.ID, "documents", late)
+		}
+		// From here on the source is going: it must never be synced again.
+		if err := r.setPhase(ctx, phaseDropping); err != nil {
+			return err
+		}
+		fallthrough
+	case phaseDropping:
+		if err := r.step(ctx, "drop_source"); err != nil {
+			return err
+		}
+		if err := s.dropTenant(ctx, src); err != nil {
+			return err
+		}
+		if err := r.step(ctx, "resume_writes"); err != nil {
+			return err
+		}
+		now := s.now()
+		if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}, {Key: "updated_at", Value: now}}); err != nil {
+			return err
+		}
+		r.d.Status = stActive
+		if err := r.setOp(ctx, bson.D{{Key: "resumed_at", Value: now}}); err != nil {
+			return err
+		}
+		op.ResumedAt = now
+		s.log.Info("move done", "org_id", r.d.ID, "to", dst.Deployment, "tenancy", dst.Tenancy, "writes_paused", now.Sub(op.PausedAt))
 		if err := r.step(ctx, "finish"); err != nil {
 			return err
 		}
@@ -328,23 +353,18 @@ func (r *run) moveForward(ctx context.Context) error {
 	return fmt.Errorf("move of %s: unknown phase %q", r.d.ID, op.Phase)
 }
 
-// finalSync pauses the organization's writes, waits for those under way to
-// land, makes the copy equal to the source, verifies it, and switches the
-// record to it, which resumes writes: the one window in which writes wait.
+// finalSync pauses the organization's writes, makes the copy equal to the
+// source, verifies it by count and checksum, and switches the record to it.
+// Writes stay paused until the source is dropped; reads go on throughout.
 func (r *run) finalSync(ctx context.Context, src, dst place) error {
 	s, op := r.s, r.op
-	if err := r.step(ctx, "drain"); err != nil {
+	if err := r.step(ctx, "final_sync"); err != nil {
 		return err
 	}
-	if r.d.Status != stMoving {
-		if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stMoving}}); err != nil {
+	if r.d.Status != stMoving { // the new version tells racing writers to look again
+		if err := r.markBusy(ctx, stMoving); err != nil {
 			return err
 		}
-		r.d.Status = stMoving
-	}
-	// A request that read the record before the pause may still be writing.
-	if err := r.sleepUntil(ctx, op.PausedAt.Add(s.drain)); err != nil {
-		return err
 	}
 	n, sum, _, err := r.sync(ctx)
 	if err != nil {
@@ -365,36 +385,14 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 	}
 	now := s.now()
 	set := bson.D{{Key: "deployment", Value: dst.Deployment}, {Key: "tenancy", Value: dst.Tenancy},
-		{Key: "database", Value: dst.Database}, {Key: "collection", Value: dst.Collection},
-		{Key: "status", Value: stActive}, {Key: "updated_at", Value: now}}
+		{Key: "database", Value: dst.Database}, {Key: "collection", Value: dst.Collection}, {Key: "updated_at", Value: now}}
 	if err := r.setOrg(ctx, set); err != nil {
 		return err
 	}
-	r.d.Deployment, r.d.Tenancy, r.d.Database, r.d.Collection, r.d.Status = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection, stActive
-	s.log.Info("move switched", "org_id", r.d.ID, "to", dst.Deployment, "tenancy", dst.Tenancy,
-		"documents", n, "writes_paused", now.Sub(op.PausedAt))
-	r.op.Checksum, r.op.Verified = fmt.Sprintf("%016x", sum), n
+	r.d.Deployment, r.d.Tenancy, r.d.Database, r.d.Collection = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection
+	op.Checksum, op.Verified = fmt.Sprintf("%016x", sum), n
 	return r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: now},
-		bson.E{Key: "checksum", Value: r.op.Checksum}, bson.E{Key: "verified", Value: n})
-}
-
-// lateWrites reports whether the source changed after it was verified: a
-// write that read the organization before the pause and took longer than the
-// drain time to land. Its data cannot be merged safely into the copy, which
-// serves writes since the switch, so the source is then kept for a person
-// (orgd doctor reports it) rather than dropped.
-func (r *run) lateWrites(ctx context.Context, src place) (bool, error) {
-	if r.op.Checksum == "" {
-		return false, nil // an older journal entry: nothing to compare with
-	}
-	if colls, err := r.s.tenantColls(ctx, src); err != nil || len(colls) == 0 {
-		return false, err // dropped already
-	}
-	n, sum, err := r.checksum(ctx, src, src)
-	if err != nil {
-		return false, err
-	}
-	return n != r.op.Verified || fmt.Sprintf("%016x", sum) != r.op.Checksum, nil
+		bson.E{Key: "checksum", Value: op.Checksum}, bson.E{Key: "verified", Value: n})
 }
 
 // setPhase journals the move's new phase, with more fields to set.
@@ -483,8 +481,8 @@ func (r *run) finishMove(ctx context.Context, outcome string) error {
 	s, op := r.s, r.op
 	h := moveDoc{ID: op.ID, OrgID: op.OrgID, Name: r.d.Name, From: s.source(op), To: s.target(op),
 		StartedAt: op.StartedAt, FinishedAt: s.now(), Documents: op.Copied, Outcome: outcome, Error: op.Error}
-	if !op.PausedAt.IsZero() && !op.SwitchedAt.IsZero() {
-		h.PausedMS = op.SwitchedAt.Sub(op.PausedAt).Milliseconds()
+	if !op.PausedAt.IsZero() && !op.ResumedAt.IsZero() {
+		h.PausedMS = op.ResumedAt.Sub(op.PausedAt).Milliseconds()
 	}
 	var cur opDoc
 	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {
@@ -492,8 +490,30 @@ func (r *run) finishMove(ctx context.Context, outcome string) error {
 	} else if ok {
 		h.Checksum = cur.Checksum
 	}
-	if err := insert(ctx, s.moves(), h); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := s.insert(ctx, s.moves(), h); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
 	return r.end(ctx)
+}
+
+// stillWritable checks, for a long write such as an import, that o is still
+// writable where o says: no operation has marked it busy, moved or renamed it
+// since o was read. It reads only the journal and the tombstones when the
+// organization is quiet.
+func (s *Store) stillWritable(ctx context.Context, o *orgd.Organization) error {
+	if quiet, err := s.quiet(ctx, o.ID); err != nil || quiet {
+		return err
+	}
+	var d orgDoc
+	if ok, err := findByID(ctx, s.orgs(), o.ID, &d); err != nil {
+		return err
+	} else if !ok {
+		return orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
+	}
+	now := d.domain(s.deps.home)
+	if now.Status != orgd.StatusActive || now.Version != o.Version || now.Deployment != o.Deployment ||
+		now.Database != o.Database || now.Collection != o.Collection {
+		return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; what was imported so far stays; retry the rest shortly.", o.Name)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package mongodb_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -285,68 +286,70 @@ func runMoveCase(t *testing.T, deps map[string]*mongo.Client, mc moveCase, h mon
 }
 
 // TestMoveUnderConcurrentWrites moves an organization to another deployment
-// and model while writers insert, replace and delete its documents and
-// readers read it, each the way a request does: read the organization, then
-// use its collection, writing only while it is writable. Every acknowledged
-// write is then found in the new place, document by document; readers never
-// missed a document; writes waited only during the pause.
+// and model while writers create, replace and delete its records and a
+// reader reads them, through the records API's store methods, each with the
+// organization as a request reads it. Every acknowledged write is then found
+// in the new place, document by document; the reader never missed a record;
+// writes waited only while the move paused them.
 func TestMoveUnderConcurrentWrites(t *testing.T) {
 	f := newFixture(t)
 	f.deps = deployments(t, 2)
 	f.clock = nil // real time: the pause is measured
-	// Long enough for a write that read the organization just before the pause
-	// to land, on a loaded machine under the race detector.
-	f.drain, f.batch = time.Second, 100
+	f.drain, f.batch = 200*time.Millisecond, 100
 	ctx := context.Background()
 	s := f.store("")
 	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	const stable = 200 // documents nobody changes: readers look for them
-	f.insertDocs(acme, stable)
+	var stable []string // records nobody changes: the reader looks for them
+	for i := range 200 {
+		stable = append(stable, createRecord(t, s, acme, fmt.Sprintf(`{"n":%d,"stable":true}`, i)))
+	}
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
-	want := make([]map[string]int, 4) // per writer: _id -> last acknowledged n (-1: deleted)
-	var waited atomic.Int64           // writes that found the organization paused
-	var writes, reads atomic.Int64
+	want := make([]map[string]int, 4) // per writer: record id -> last acknowledged n (-1: deleted)
+	var paused, writes, reads atomic.Int64
 	for w := range want {
 		want[w] = map[string]int{}
 		wg.Go(func() {
-			for i := 0; !stop.Load(); i++ {
+			var ids []string
+			for i := 1; !stop.Load(); i++ {
 				o, err := s.OrganizationByID(ctx, acme.ID)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if !o.Writable() {
-					waited.Add(1)
-					time.Sleep(2 * time.Millisecond)
-					continue
-				}
-				c := s.TenantCollection(o)
-				id := fmt.Sprintf("w%d-%d", w, i%40)
-				var err2 error
-				switch cur, ok := want[w][id]; {
-				case !ok || cur < 0:
-					_, err2 = c.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "n", Value: i}})
+				var id string
+				switch {
+				case len(ids) < 20 || i%4 == 0:
+					var out []byte
+					if out, err = s.CreateRecord(ctx, o, fmt.Appendf(nil, `{"n":%d}`, i)); err == nil {
+						id = recordID(t, out)
+						ids = append(ids, id)
+					}
 				case i%5 == 0:
-					_, err2 = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
-					i = -i - 1 // recorded below as deleted
+					id, ids = ids[0], ids[1:]
+					if err = s.DeleteRecord(ctx, o, id); err == nil {
+						i = -1
+					} else {
+						ids = append(ids, id)
+					}
 				default:
-					_, err2 = c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "_id", Value: id}, {Key: "n", Value: i}})
+					id = ids[i%len(ids)]
+					_, err = s.ReplaceRecord(ctx, o, id, fmt.Appendf(nil, `{"n":%d}`, i))
 				}
-				if err2 != nil {
-					t.Errorf("write %s: %v", id, err2)
+				switch {
+				case orgd.ErrorCode(err) == orgd.ECONFLICT: // paused: retry shortly
+					paused.Add(1)
+					time.Sleep(5 * time.Millisecond)
+					continue
+				case err != nil:
+					t.Errorf("write %s: %v", id, err)
 					return
 				}
-				if i < 0 {
-					i = -i - 1
-					want[w][id] = -1
-				} else {
-					want[w][id] = i
-				}
+				want[w][id] = i
 				writes.Add(1)
 			}
 		})
@@ -358,22 +361,21 @@ func TestMoveUnderConcurrentWrites(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			var d bson.M
-			if err := s.TenantCollection(o).FindOne(ctx, bson.D{{Key: "_id", Value: i % stable}}).Decode(&d); err != nil {
-				t.Errorf("read document %d from %s.%s on %s (%s): %v", i%stable, o.Database, o.Collection, o.Deployment, o.Status, err)
+			if _, err := s.GetRecord(ctx, o, stable[i%len(stable)]); err != nil {
+				t.Errorf("read a record from %s.%s on %s (%s): %v", o.Database, o.Collection, o.Deployment, o.Status, err)
 				return
 			}
 			reads.Add(1)
 		}
 	})
 
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	before := writes.Load()
 	if err := s.Move(ctx, acme.ID, orgd.Placement{Deployment: "east", Tenancy: orgd.TenancyDatabase}); err != nil {
 		t.Fatal(err)
 	}
 	during := writes.Load() - before
-	time.Sleep(100 * time.Millisecond) // writes after the move land in the new place
+	time.Sleep(200 * time.Millisecond) // writes after the move land in the new place
 	stop.Store(true)
 	wg.Wait()
 
@@ -381,8 +383,8 @@ func TestMoveUnderConcurrentWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("moved %d documents; %d writes during the move, %d in all, %d reads; writes paused for %v (%d writes waited); checksum %s",
-		st.Copied, during, writes.Load(), reads.Load(), st.Paused, waited.Load(), st.Checksum)
+	t.Logf("moved %d records; %d writes during the move, %d in all, %d reads; writes paused for %v (%d refused meanwhile); checksum %s",
+		st.Copied, during, writes.Load(), reads.Load(), st.Paused, paused.Load(), st.Checksum)
 	if during == 0 {
 		t.Error("no write happened during the move: the test proves nothing")
 	}
@@ -390,40 +392,37 @@ func TestMoveUnderConcurrentWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Deployment != "east" || o.Tenancy != orgd.TenancyDatabase || o.Database != f.db.Prefix+"org_acme" {
+	if o.Deployment != "east" || o.Tenancy != orgd.TenancyDatabase || o.Database != f.db.Prefix+"org_acme" || !o.Writable() {
 		t.Fatalf("after the move: %+v", o)
 	}
-	got := map[string]int{}
+	got := map[string]bson.M{}
 	cur, err := f.client("east").Database(o.Database).Collection(o.Collection).Find(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var docs []struct {
-		ID any `bson:"_id"`
-		N  int `bson:"n"`
-	}
+	var docs []bson.M
 	if err := cur.All(ctx, &docs); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range docs {
-		got[fmt.Sprint(d.ID)] = d.N
+		got[d["_id"].(string)] = d
 	}
-	for i := range stable {
-		if got[fmt.Sprint(i)] != i*i {
-			t.Errorf("stable document %d: n = %d, want %d", i, got[fmt.Sprint(i)], i*i)
+	for i, id := range stable {
+		if d := got[id]; d == nil || num(d["n"]) != i {
+			t.Errorf("stable record %s: %v, want n = %d", id, d, i)
 		}
 	}
-	n := stable
+	n := len(stable)
 	for _, w := range want {
 		for id, v := range w {
-			g, ok := got[id]
+			d, ok := got[id]
 			switch {
 			case v < 0 && ok:
-				t.Errorf("document %s was deleted, but the copy has it (n = %d)", id, g)
+				t.Errorf("record %s was deleted, but the copy has it: %v", id, d)
 			case v >= 0 && !ok:
-				t.Errorf("document %s (n = %d) is missing from the copy", id, v)
-			case v >= 0 && g != v:
-				t.Errorf("document %s: n = %d in the copy, want %d", id, g, v)
+				t.Errorf("record %s (n = %d) is missing from the copy", id, v)
+			case v >= 0 && num(d["n"]) != v:
+				t.Errorf("record %s: %v in the copy, want n = %d", id, d, v)
 			}
 			if v >= 0 {
 				n++
@@ -431,10 +430,42 @@ func TestMoveUnderConcurrentWrites(t *testing.T) {
 		}
 	}
 	if len(docs) != n {
-		t.Errorf("the copy holds %d documents, want %d", len(docs), n)
+		t.Errorf("the copy holds %d records, want %d", len(docs), n)
 	}
 	if c, _ := f.docsOn("main", acme.Database, acme.Collection); c != 0 {
 		t.Errorf("the source still holds %d documents", c)
 	}
 	f.mustHold(s)
+}
+
+// num returns a stored whole number as an int, whichever BSON type holds it.
+func num(v any) int {
+	switch n := v.(type) {
+	case int32:
+		return int(n)
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return -1000
+}
+
+func createRecord(t *testing.T, s *mongodb.Store, o *orgd.Organization, body string) string {
+	t.Helper()
+	out, err := s.CreateRecord(context.Background(), o, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recordID(t, out)
+}
+
+func recordID(t *testing.T, out []byte) string {
+	var r struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.ID == "" {
+		t.Errorf("record %s: %v", out, err)
+	}
+	return r.ID
 }

@@ -141,9 +141,9 @@ func (s *Store) progress(op *opDoc, name string) *MoveProgress {
 	case phasePaused:
 		p.Phase = "paused"
 		p.Paused = now.Sub(op.PausedAt)
-	case phaseSwitched:
+	case phaseSwitched, phaseDropping:
 		p.Phase = "switched"
-		p.Paused = op.SwitchedAt.Sub(op.PausedAt)
+		p.Paused = now.Sub(op.PausedAt)
 	case phaseUndo:
 		p.Phase = "undoing"
 	}

@@ -39,7 +39,7 @@ func (s *Store) CreateOrganizationAt(ctx context.Context, name, email, passwordH
 		NewName: d.Name, NewNameKey: d.NameKey, NewDatabase: d.Database, NewCollection: d.Collection,
 		NewDeployment: p.Deployment, NewTenancy: p.Tenancy,
 		NewEmail: email, NewEmailKey: orgd.NormalizeEmail(email), AdminID: d.AdminID}
-	if err := insert(ctx, s.ops(), op); err != nil {
+	if err := s.insert(ctx, s.ops(), op); err != nil {
 		s.addCount(dep, -1)
 		return nil, translate(err)
 	}
@@ -61,7 +61,7 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 	if err := r.step(ctx, "insert_record"); err != nil {
 		return err
 	}
-	if err := insert(ctx, r.s.orgs(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := r.s.insert(ctx, r.s.orgs(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
 	if err := r.step(ctx, "reserve_name"); err != nil {
@@ -81,7 +81,7 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 	}
 	now := r.s.now()
 	a := adminDoc{ID: d.AdminID, OrgID: d.ID, Email: op.NewEmail, PasswordHash: passwordHash, CreatedAt: now, UpdatedAt: now}
-	if err := insert(ctx, r.s.admins(), a); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := r.s.insert(ctx, r.s.admins(), a); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
 	if err := r.step(ctx, "create_collection"); err != nil {
@@ -118,7 +118,7 @@ func (r *run) undoCreate(ctx context.Context) error {
 	if err := r.step(ctx, "undo_delete_admin"); err != nil {
 		return err
 	}
-	if err := deleteID(ctx, r.s.admins(), op.AdminID); err != nil {
+	if err := r.s.deleteID(ctx, r.s.admins(), op.AdminID); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "undo_release"); err != nil {
@@ -133,7 +133,7 @@ func (r *run) undoCreate(ctx context.Context) error {
 	if err := r.step(ctx, "undo_delete_record"); err != nil {
 		return err
 	}
-	if err := deleteID(ctx, r.s.orgs(), d.ID); err != nil {
+	if err := r.s.deleteID(ctx, r.s.orgs(), d.ID); err != nil {
 		return err
 	}
 	return r.end(ctx)
@@ -198,6 +198,14 @@ func (r *run) journal(ctx context.Context) error {
 		}
 	}
 	return r.setOp(ctx, set)
+}
+
+// markBusy shows readers that an operation holds the organization. The
+// version tells writers of tenant data that raced the operation to look
+// again (see records.go).
+func (r *run) markBusy(ctx context.Context, status string) error {
+	r.d.Status, r.d.Version = status, r.d.Version+1
+	return r.setOrg(ctx, bson.D{{Key: "status", Value: status}, {Key: "version", Value: r.d.Version}})
 }
 
 // UpdateOrganization applies upd to the organization orgID: a new name renames
@@ -344,7 +352,7 @@ func (r *run) applyUpdate(ctx context.Context) error {
 		if op.PasswordHash != "" {
 			set = append(set, bson.E{Key: "password_hash", Value: op.PasswordHash})
 		}
-		if err := updateID(ctx, r.s.admins(), d.AdminID, bson.D{{Key: "$set", Value: set}}); err != nil {
+		if err := r.s.updateID(ctx, r.s.admins(), d.AdminID, bson.D{{Key: "$set", Value: set}}); err != nil {
 			return err
 		}
 	}
@@ -457,7 +465,7 @@ func (r *run) delete(ctx context.Context) error {
 	if err := r.step(ctx, "delete_admin"); err != nil {
 		return err
 	}
-	if err := deleteID(ctx, r.s.admins(), d.AdminID); err != nil {
+	if err := r.s.deleteID(ctx, r.s.admins(), d.AdminID); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "release"); err != nil {
@@ -472,7 +480,7 @@ func (r *run) delete(ctx context.Context) error {
 	if err := r.step(ctx, "delete_record"); err != nil {
 		return err
 	}
-	if err := deleteID(ctx, r.s.orgs(), d.ID); err != nil {
+	if err := r.s.deleteID(ctx, r.s.orgs(), d.ID); err != nil {
 		return err
 	}
 	r.s.addCount(d.Deployment, -1)

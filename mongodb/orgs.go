@@ -18,7 +18,8 @@ type orgDoc struct {
 	Database   string    `bson:"database"`
 	Collection string    `bson:"collection"`
 	AdminID    string    `bson:"admin_id"`
-	Status     string    `bson:"status"` // active, or what the journaled operation is doing
+	Status     string    `bson:"status"`  // active, or what the journaled operation is doing
+	Version    int64     `bson:"version"` // incremented when an operation marks it busy
 	CreatedAt  time.Time `bson:"created_at"`
 	UpdatedAt  time.Time `bson:"updated_at"`
 
@@ -76,6 +77,7 @@ type opDoc struct {
 	CopyStartedAt time.Time `bson:"copy_started_at,omitempty"`
 	PausedAt      time.Time `bson:"paused_at,omitempty"`
 	SwitchedAt    time.Time `bson:"switched_at,omitempty"`
+	ResumedAt     time.Time `bson:"resumed_at,omitempty"`
 	Checksum      string    `bson:"checksum,omitempty"` // of the documents verified before the switch
 	Verified      int64     `bson:"verified,omitempty"` // how many they were
 	Error         string    `bson:"error,omitempty"`    // why the move was undone, for operators
@@ -107,6 +109,7 @@ func (d *orgDoc) domain(home string) *orgd.Organization {
 		Collection: d.Collection,
 		AdminID:    d.AdminID,
 		Status:     orgd.Status(d.Status),
+		Version:    d.Version,
 		CreatedAt:  d.CreatedAt,
 		UpdatedAt:  d.UpdatedAt,
 		Deployment: d.Deployment,
@@ -131,6 +134,7 @@ func (s *Store) names() *mongo.Collection  { return s.master.Collection(collName
 func (s *Store) emails() *mongo.Collection { return s.master.Collection(collEmails) }
 func (s *Store) ops() *mongo.Collection    { return s.master.Collection(collOps) }
 func (s *Store) takes() *mongo.Collection  { return s.master.Collection(collTakes) }
+func (s *Store) recent() *mongo.Collection { return s.master.Collection(collRecent) }
 
 // findByID decodes the document with _id id into v; found is false when there is none.
 func findByID(ctx context.Context, c *mongo.Collection, id string, v any) (found bool, err error) {
@@ -159,7 +163,7 @@ func busy(d *orgDoc) error {
 // OrganizationByID returns the organization with id in any state, or ENOTFOUND.
 func (s *Store) OrganizationByID(ctx context.Context, id string) (*orgd.Organization, error) {
 	var d orgDoc
-	if ok, err := findByID(ctx, s.orgs(), id, &d); err != nil {
+	if ok, err := s.cachedFind(ctx, s.orgs(), id, &d); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
@@ -172,13 +176,13 @@ func (s *Store) OrganizationByID(ctx context.Context, id string) (*orgd.Organiza
 // one whose move is pausing its writes is returned, with its status: it serves reads.
 func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Organization, error) {
 	var k keyDoc
-	if ok, err := findByID(ctx, s.names(), orgd.NormalizeName(name), &k); err != nil {
+	if ok, err := s.cachedFind(ctx, s.names(), orgd.NormalizeName(name), &k); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, notFound(name)
 	}
 	var d orgDoc
-	if ok, err := findByID(ctx, s.orgs(), k.OrgID, &d); err != nil {
+	if ok, err := s.cachedFind(ctx, s.orgs(), k.OrgID, &d); err != nil {
 		return nil, err
 	} else if !ok || d.Status == string(orgd.StatusCreating) {
 		return nil, notFound(name)
@@ -195,7 +199,7 @@ func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Orga
 // AdminByID returns the admin with id, or ENOTFOUND.
 func (s *Store) AdminByID(ctx context.Context, id string) (*orgd.Admin, error) {
 	var d adminDoc
-	if ok, err := findByID(ctx, s.admins(), id, &d); err != nil {
+	if ok, err := s.cachedFind(ctx, s.admins(), id, &d); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")
@@ -206,7 +210,7 @@ func (s *Store) AdminByID(ctx context.Context, id string) (*orgd.Admin, error) {
 // AdminByEmail returns the admin whose email is email (case-insensitively), or ENOTFOUND.
 func (s *Store) AdminByEmail(ctx context.Context, email string) (*orgd.Admin, error) {
 	var k keyDoc
-	if ok, err := findByID(ctx, s.emails(), orgd.NormalizeEmail(email), &k); err != nil {
+	if ok, err := s.cachedFind(ctx, s.emails(), orgd.NormalizeEmail(email), &k); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")

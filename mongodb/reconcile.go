@@ -72,6 +72,9 @@ func (s *Store) RunReconciler(ctx context.Context, interval time.Duration, log *
 		if round%sweepEvery == 0 {
 			reconcile = s.Reconcile
 		}
+		if err := s.pruneRecent(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("reconciler: could not prune tombstones", "err", err)
+		}
 		did, err := reconcile(ctx)
 		for _, d := range did {
 			log.Info("reconciler", "repaired", d)
@@ -95,7 +98,7 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 		return nil, nil
 	}
 	next := op.Epoch + 1
-	err := insert(ctx, s.takes(), bson.D{{Key: "_id", Value: takeID(op.ID, next)}, {Key: "at", Value: now}})
+	err := s.insert(ctx, s.takes(), bson.D{{Key: "_id", Value: takeID(op.ID, next)}, {Key: "at", Value: now}})
 	if mongo.IsDuplicateKeyError(err) {
 		return nil, nil
 	} else if err != nil {
@@ -105,10 +108,10 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {
 		return nil, err
 	} else if !ok || cur.ID != op.ID || cur.Epoch != op.Epoch { // it ended or moved on meanwhile
-		return nil, deleteID(ctx, s.takes(), takeID(op.ID, next))
+		return nil, s.deleteID(ctx, s.takes(), takeID(op.ID, next))
 	}
 	op.Epoch, op.LeaseUntil = next, now.Add(s.lease)
-	if err := updateID(ctx, s.ops(), op.OrgID, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}}); err != nil {
+	if err := s.updateID(ctx, s.ops(), op.OrgID, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}}); err != nil {
 		return nil, err
 	}
 	r := &run{s: s, op: &op, d: orgDoc{ID: op.OrgID}}
@@ -133,6 +136,13 @@ func (r *run) resume(ctx context.Context) (string, error) {
 		return "dropped the unstarted " + r.op.Kind + " of " + name, r.end(ctx)
 	case r.op.Kind == opCreate:
 		return "undid the interrupted create of " + name, r.undoCreate(ctx)
+	case exists && r.d.Status == stActive && r.op.Kind != opCreate:
+		// It stopped between journaling its plan and marking the organization busy.
+		status := map[string]string{opUpdate: stUpdating, opDelete: stDeleting}[r.op.Kind]
+		if err := r.markBusy(ctx, status); err != nil {
+			return "", err
+		}
+		return r.resume(ctx)
 	case r.op.Kind == opUpdate && exists:
 		if err := r.update(ctx); err != nil && err != errLostLease && r.op.Phase == phaseUndo {
 			return "undid the interrupted update of " + name, nil

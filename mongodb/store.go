@@ -7,7 +7,9 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -22,12 +24,14 @@ import (
 // SQLite backend secondary indexes are not used by queries, and a unique key
 // is only reliable as an insert of an _id.
 const (
-	collOrgs   = "organizations" // _id: organization id
-	collAdmins = "admins"        // _id: admin id
-	collNames  = "org_names"     // _id: normalized organization name -> owner
-	collEmails = "admin_emails"  // _id: normalized email -> owner
-	collOps    = "operations"    // _id: organization id -> the operation in progress
-	collTakes  = "takeovers"     // _id: op id/epoch: who took an abandoned operation over
+	collOrgs    = "organizations" // _id: organization id
+	collAdmins  = "admins"        // _id: admin id
+	collNames   = "org_names"     // _id: normalized organization name -> owner
+	collEmails  = "admin_emails"  // _id: normalized email -> owner
+	collOps     = "operations"    // _id: organization id -> the operation in progress
+	collTakes   = "takeovers"     // _id: op id/epoch: who took an abandoned operation over
+	collChanges = "changes"       // recent master writes, for other instances' caches
+	collRecent  = "recent_ops"    // tombstones of operations that ended lately
 )
 
 // Config names the databases a Store uses.
@@ -60,6 +64,12 @@ type Config struct {
 	// CopyBatch is the number of documents copied per batch when a collection
 	// moves between databases; zero means 1,000.
 	CopyBatch int
+	// CacheSync is how often the cache of organizations, admins and keys
+	// learns the changes other instances made: the longest such a change goes
+	// unseen here. Zero disables the cache.
+	CacheSync time.Duration
+	// CacheSize bounds the cache's entries; zero means 100,000.
+	CacheSize int
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -82,6 +92,10 @@ type Store struct {
 	now      func() time.Time
 	log      *slog.Logger
 	hooks    Hooks
+	cache    *cache
+
+	idMu    sync.Mutex // guards entropy, which keeps record ids in order within a millisecond
+	entropy io.Reader
 }
 
 // Hooks lets tests interrupt a lifecycle operation before any of its steps.
@@ -106,6 +120,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		now:      cfg.Now,
 		log:      cfg.Logger,
 	}
+	s.entropy = ulid.Monotonic(rand.Reader, 0)
 	if s.tenancy == "" {
 		s.tenancy = tenancyCollection
 	}
@@ -127,6 +142,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 	}
 	clock := s.now // BSON dates hold milliseconds: keep what is returned equal to what is stored
 	s.now = func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
+	s.cache = newCache(cfg.CacheSync, cfg.CacheSize, s.now)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

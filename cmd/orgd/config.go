@@ -28,6 +28,8 @@ type config struct {
 	DBTimeout     time.Duration
 	OpLease       time.Duration
 	Reconcile     time.Duration
+	CacheSync     time.Duration
+	CacheSize     int
 }
 
 // setting is one configuration key: its variable, flag, default and parser.
@@ -90,6 +92,22 @@ func settings() []setting {
 		{"ORGD_DB_TIMEOUT", "db-timeout", "10s", "longest wait for any one database operation", duration(func(c *config) *time.Duration { return &c.DBTimeout }, 100*time.Millisecond, 5*time.Minute)},
 		{"ORGD_OP_LEASE", "op-lease", "30s", "lease of a running create/rename/delete; another instance may take it over once it has expired for ORGD_DB_TIMEOUT", duration(func(c *config) *time.Duration { return &c.OpLease }, 100*time.Millisecond, time.Hour)},
 		{"ORGD_RECONCILE_INTERVAL", "reconcile-interval", "30s", "how often interrupted operations are looked for and repaired", duration(func(c *config) *time.Duration { return &c.Reconcile }, 100*time.Millisecond, 24*time.Hour)},
+		{"ORGD_CACHE_SYNC", "cache-sync", "1s", "how often the cache learns other instances' changes: the longest they go unseen here; 0 disables the cache", func(v string, c *config) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > time.Minute {
+				return errors.New("must be a duration from 0 to 1m, e.g. 1s")
+			}
+			c.CacheSync = d
+			return nil
+		}},
+		{"ORGD_CACHE_SIZE", "cache-size", "100000", "most cache entries", func(v string, c *config) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 100 || n > 10_000_000 {
+				return errors.New("must be an integer from 100 to 10000000")
+			}
+			c.CacheSize = n
+			return nil
+		}},
 		{"ORGD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(v string, c *config) error {
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 				return errors.New("must be debug, info, warn or error")

@@ -40,8 +40,13 @@ const shutdownTimeout = 15 * time.Second
 
 // run starts orgd and serves until ctx is cancelled.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] == "doctor" {
-		return doctor(ctx, args[2:], getenv, stdout, stderr)
+	if len(args) > 1 {
+		switch args[1] {
+		case "doctor":
+			return doctor(ctx, args[2:], getenv, stdout, stderr)
+		case "bench":
+			return bench(ctx, args[2:], getenv, stdout, stderr)
+		}
 	}
 	cfg, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), args[1:], getenv, stderr)
 	if err != nil {
@@ -74,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = client.Disconnect(ctx)
 	}()
 	store := mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
-		Lease: cfg.OpLease, Grace: cfg.DBTimeout, Logger: logger})
+		Lease: cfg.OpLease, Grace: cfg.DBTimeout, CacheSync: cfg.CacheSync, CacheSize: cfg.CacheSize, Logger: logger})
 	tokens, err := auth.NewTokens(secret, cfg.TokenTTL, time.Now)
 	if err != nil {
 		return err
@@ -83,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	srv := api.NewServer(api.Deps{Store: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: version})
+	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: version})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -108,6 +113,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		store.RunReconciler(rctx, cfg.Reconcile, logger)
 	}()
 	defer func() { stopReconciler(); <-reconciled }()
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		store.RunCacheSync(rctx, logger)
+	}()
+	defer func() { stopReconciler(); <-synced }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -1,0 +1,374 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// tenant is an organization with a logged-in admin.
+type tenant struct {
+	name, token string
+}
+
+func (e *env) tenant(name string) tenant {
+	e.t.Helper()
+	e.create(org{name, name + "@x.test", "correct horse"}).mustStatus(e.t, 201)
+	return tenant{name: name, token: e.login(name+"@x.test", "correct horse")}
+}
+
+// record creates a record and returns its id.
+func (e *env) record(tn tenant, body string) string {
+	e.t.Helper()
+	r := e.call("POST", "/org/records", tn.token, body).mustStatus(e.t, 201)
+	id, _ := r.JSON["id"].(string)
+	if id == "" {
+		e.t.Fatalf("no id in %s", r.Raw)
+	}
+	return id
+}
+
+// rawDocs returns every document of a tenant collection as extended JSON, in _id order.
+func (e *env) rawDocs(coll string) []string {
+	e.t.Helper()
+	cur, err := e.db.Client.Database(e.db.TenantDB).Collection(coll).Find(context.Background(), bson.D{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for cur.Next(context.Background()) {
+		out = append(out, cur.Current.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestRecordsCRUD(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	r := e.call("POST", "/org/records", a.token, `{"name":"widget","id":"mine","_id":"x","n":3,"tags":["a","b"],"nested":{"y":null,"z":1.5}}`).mustStatus(t, 201)
+	id := r.JSON["id"].(string)
+	if len(id) != 26 || r.JSON["_id"] != nil || r.JSON["name"] != "widget" {
+		t.Fatalf("create: %s", r.Raw)
+	}
+	if want := `{"id":"` + id + `","name":"widget","n":3,"tags":["a","b"],"nested":{"y":null,"z":1.5}}`; r.Raw != want {
+		t.Errorf("create answered\n%s\nwant\n%s", r.Raw, want)
+	}
+	if got := e.call("GET", "/org/records/"+id, a.token, nil).mustStatus(t, 200).Raw; got != r.Raw {
+		t.Errorf("get: %s", got)
+	}
+	r = e.call("PATCH", "/org/records/"+id, a.token, `{"n":null,"nested":{"z":2,"w":"new"},"extra":true}`).mustStatus(t, 200)
+	if want := `{"id":"` + id + `","name":"widget","tags":["a","b"],"nested":{"y":null,"z":2,"w":"new"},"extra":true}`; r.Raw != want {
+		t.Errorf("patch answered\n%s\nwant\n%s", r.Raw, want)
+	}
+	r = e.call("PUT", "/org/records/"+id, a.token, `{"only":"this","id":"ignored"}`).mustStatus(t, 200)
+	if want := `{"id":"` + id + `","only":"this"}`; r.Raw != want {
+		t.Errorf("put answered %s", r.Raw)
+	}
+	if docs := e.rawDocs("org_acme"); len(docs) != 1 || !strings.Contains(docs[0], `"only": "this"`) {
+		t.Errorf("stored: %v", docs)
+	}
+	e.call("DELETE", "/org/records/"+id, a.token, nil).mustStatus(t, 204)
+	e.call("GET", "/org/records/"+id, a.token, nil).isProblem(t, 404)
+	e.call("DELETE", "/org/records/"+id, a.token, nil).isProblem(t, 404)
+	e.call("PUT", "/org/records/"+id, a.token, `{"a":1}`).isProblem(t, 404)
+	if docs := e.rawDocs("org_acme"); len(docs) != 0 {
+		t.Errorf("after delete: %v", docs)
+	}
+}
+
+func TestRecordRules(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	deep := func(n int) string { return strings.Repeat(`{"a":`, n-1) + `1` + strings.Repeat(`}`, n-1) }
+	tests := []struct {
+		name, body string
+		status     int
+		field      string
+	}{
+		{"nested 32 deep", "{" + `"x":` + deep(32) + "}", 201, ""},
+		{"nested 33 deep", "{" + `"x":` + deep(33) + "}", 422, "body.x.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a"},
+		{"operator field", `{"$where":"sleep(1000)"}`, 422, "body.$where"},
+		{"nested operator", `{"price":{"$gt":""}}`, 422, "body.price.$gt"},
+		{"dotted field", `{"a.b":1}`, 422, "body.a.b"},
+		{"NUL in a field name", `{"a\u0000b":1}`, 422, ""},
+		{"NUL in a string", `{"a":"x\u0000y"}`, 422, "body.a"},
+		{"array in an array", `{"m":[[1,2]]}`, 422, "body.m.0"},
+		{"empty field name", `{"":1}`, 422, ""},
+		{"duplicate field", `{"a":1,"a":2}`, 422, "body.a"},
+		{"top-level array", `[{"a":1}]`, 422, "body"},
+		{"scalar", `"text"`, 422, "body"},
+		{"malformed", `{"a":`, 400, ""},
+		{"trailing data", `{"a":1} {"b":2}`, 400, ""},
+		{"huge number", `{"a":1e999}`, 422, "body.a"},
+		{"over 1 MiB", `{"a":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.call("POST", "/org/records", a.token, tt.body)
+			if tt.status == 201 {
+				r.mustStatus(t, 201)
+				return
+			}
+			r.isProblem(t, tt.status)
+			if tt.field != "" && !hasErrorAt(r, tt.field) {
+				t.Errorf("errors do not name %s: %s", tt.field, r.Raw)
+			}
+		})
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/org/records", strings.NewReader(`{"a":1}`))
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "text/plain")
+	e.do(req).isProblem(t, 415)
+	e.call("GET", "/org/records?limit=0", a.token, nil).isProblem(t, 422)
+	e.call("GET", "/org/records?limit=1001", a.token, nil).isProblem(t, 422)
+	e.call("GET", "/org/records?where.$gt=1", a.token, nil).isProblem(t, 422)
+	e.call("GET", "/org/records?where.a.b=1", a.token, nil).isProblem(t, 422)
+	if n := len(e.rawDocs("org_acme")); n != 1 {
+		t.Errorf("%d documents stored, want only the valid one", n)
+	}
+}
+
+// TestInjectionIsData checks that operator-looking input is stored or
+// matched as plain data, never executed, by looking at the database.
+func TestInjectionIsData(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	e.record(a, `{"name":"plain"}`)
+	e.record(a, `{"name":"{\"$gt\":\"\"}"}`)
+	e.record(a, `{"name":"'; db.dropDatabase(); '"}`)
+	for value, want := range map[string]int{`{"$gt":""}`: 1, `{"$ne":null}`: 0, `'; db.dropDatabase(); '`: 1, "plain": 1} {
+		r := e.call("GET", "/org/records?where.name="+url.QueryEscape(value), a.token, nil).mustStatus(t, 200)
+		if got := len(r.JSON["records"].([]any)); got != want {
+			t.Errorf("filter name=%s matched %d, want %d", value, got, want)
+		}
+	}
+	for _, id := range []string{`{"$gt":""}`, `{"$ne":null}`, `.*`} {
+		e.call("GET", "/org/records/"+url.PathEscape(id), a.token, nil).isProblem(t, 404)
+		e.call("DELETE", "/org/records/"+url.PathEscape(id), a.token, nil).isProblem(t, 404)
+		e.call("PUT", "/org/records/"+url.PathEscape(id), a.token, `{"pwned":true}`).isProblem(t, 404)
+	}
+	r := e.call("GET", "/org/records?after="+url.QueryEscape(`{"$gt":""}`), a.token, nil).mustStatus(t, 200)
+	if got := len(r.JSON["records"].([]any)); got != 0 {
+		t.Errorf("an operator-looking cursor listed %d records", got)
+	}
+	docs := e.rawDocs("org_acme")
+	if len(docs) != 3 || slices.ContainsFunc(docs, func(d string) bool { return strings.Contains(d, "pwned") }) {
+		t.Errorf("database content after injection attempts: %v", docs)
+	}
+}
+
+func TestRecordsPagination(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	var ids []string
+	for i := range 25 {
+		ids = append(ids, e.record(a, fmt.Sprintf(`{"i":%d,"status":"%s"}`, i, []string{"odd", "even"}[(i+1)%2])))
+	}
+	// Page through while records are added and deleted: every record that
+	// exists throughout is seen exactly once, in id order.
+	var seen []string
+	after := ""
+	for page := 0; ; page++ {
+		r := e.call("GET", "/org/records?limit=7&after="+after, a.token, nil).mustStatus(t, 200)
+		for _, x := range r.JSON["records"].([]any) {
+			seen = append(seen, x.(map[string]any)["id"].(string))
+		}
+		if page == 1 {
+			e.record(a, `{"added":"during"}`)
+			e.call("DELETE", "/org/records/"+ids[24], a.token, nil).mustStatus(t, 204)
+		}
+		next, _ := r.JSON["next"].(string)
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if !slices.IsSorted(seen) {
+		t.Error("records are not in id order")
+	}
+	for _, id := range ids[:24] {
+		if n := countOf(seen, id); n != 1 {
+			t.Errorf("record %s seen %d times", id, n)
+		}
+	}
+	r := e.call("GET", "/org/records?where.status=even&limit=1000", a.token, nil).mustStatus(t, 200)
+	if got := len(r.JSON["records"].([]any)); got != 12 {
+		t.Errorf("where.status=even: %d records, want 12", got)
+	}
+	r = e.call("GET", "/org/records?where.i=3", a.token, nil).mustStatus(t, 200)
+	if got := len(r.JSON["records"].([]any)); got != 1 {
+		t.Errorf("where.i=3 (a number): %d records, want 1", got)
+	}
+	if r := e.call("GET", "/org/records", a.token, nil).mustStatus(t, 200); len(r.JSON["records"].([]any)) != 25 || r.JSON["next"] != nil {
+		t.Errorf("default page: %d records, next %v", len(r.JSON["records"].([]any)), r.JSON["next"])
+	}
+}
+
+func countOf(xs []string, x string) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
+}
+
+func TestExportImportRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.tenant("acme"), e.tenant("beta")
+	for i := range 1200 {
+		e.record(a, fmt.Sprintf(`{"i":%d,"s":"line \"%d\"\n","f":%d.5,"o":{"k":[1,"two",null]}}`, i, i, i))
+	}
+	export := e.call("GET", "/org/export", a.token, nil).mustStatus(t, 200)
+	if ct := export.Header.Get("Content-Type"); ct != "application/x-ndjson" {
+		t.Errorf("export Content-Type %q", ct)
+	}
+	if n := strings.Count(export.Raw, "\n"); n != 1200 {
+		t.Fatalf("export has %d lines, want 1200", n)
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/org/import", strings.NewReader(export.Raw))
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	r := e.do(req).mustStatus(t, 200)
+	if r.JSON["imported"] != float64(1200) || r.JSON["rejected_total"] != float64(0) {
+		t.Fatalf("import: %s", r.Raw)
+	}
+	again := e.call("GET", "/org/export", b.token, nil).mustStatus(t, 200)
+	if !sameLines(export.Raw, again.Raw) {
+		t.Error("import then export did not give back the same documents")
+	}
+	// Importing the same lines again rejects each, by line number, as a duplicate.
+	req, _ = http.NewRequest("POST", e.srv.URL+"/org/import", strings.NewReader(strings.Join(strings.Split(export.Raw, "\n")[:3], "\n")))
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	r = e.do(req).mustStatus(t, 200)
+	if r.JSON["imported"] != float64(0) || r.JSON["rejected_total"] != float64(3) {
+		t.Errorf("re-import: %s", r.Raw)
+	}
+}
+
+func sameLines(a, b string) bool {
+	x, y := strings.Split(strings.TrimSpace(a), "\n"), strings.Split(strings.TrimSpace(b), "\n")
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+func TestImportReportsBadLines(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	body := strings.Join([]string{
+		`{"ok":1}`,
+		`not json`,
+		`{"ok":2}`,
+		``,
+		`{"$bad":1}`,
+		`[1,2]`,
+		`{"id":"not-an-id","x":1}`,
+		`{"ok":3}`,
+		`{"big":"` + strings.Repeat("x", 1<<20) + `"}`,
+		`{"ok":4}`,
+	}, "\n")
+	req, _ := http.NewRequest("POST", e.srv.URL+"/org/import", bytes.NewBufferString(body))
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	r := e.do(req).mustStatus(t, 200)
+	if r.JSON["imported"] != float64(4) || r.JSON["rejected_total"] != float64(5) {
+		t.Fatalf("import report: %s", r.Raw)
+	}
+	var lines []float64
+	for _, x := range r.JSON["rejected"].([]any) {
+		m := x.(map[string]any)
+		lines = append(lines, m["line"].(float64))
+		if m["error"] == "" {
+			t.Errorf("line %v rejected without a reason", m["line"])
+		}
+	}
+	if !slices.Equal(lines, []float64{2, 5, 6, 7, 9}) {
+		t.Errorf("rejected lines %v, want [2 5 6 7 9]", lines)
+	}
+	if n := len(e.rawDocs("org_acme")); n != 4 {
+		t.Errorf("%d documents stored, want 4", n)
+	}
+}
+
+// TestRecordsFollowRenameAndDelete checks that a rename keeps every record
+// reachable with the same token, and that a delete removes them.
+func TestRecordsFollowRenameAndDelete(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, e.record(a, fmt.Sprintf(`{"i":%d}`, i)))
+	}
+	before := e.call("GET", "/org/export", a.token, nil).mustStatus(t, 200).Raw
+	e.call("PUT", "/org/update", a.token, map[string]string{"organization_name": "wile"}).mustStatus(t, 200)
+	if after := e.call("GET", "/org/export", a.token, nil).mustStatus(t, 200).Raw; !sameLines(before, after) {
+		t.Error("records changed across the rename")
+	}
+	for _, id := range ids {
+		e.call("GET", "/org/records/"+id, a.token, nil).mustStatus(t, 200)
+	}
+	if n := len(e.rawDocs("org_wile")); n != 30 {
+		t.Errorf("org_wile holds %d documents, want 30", n)
+	}
+	e.call("DELETE", "/org/delete?organization_name=wile", a.token, nil).mustStatus(t, 204)
+	if n := len(e.rawDocs("org_wile")); n != 0 {
+		t.Errorf("after delete, %d documents survive", n)
+	}
+	e.call("GET", "/org/records/"+ids[0], a.token, nil).isProblem(t, 401)
+	e.call("GET", "/org/export", a.token, nil).isProblem(t, 401)
+}
+
+// TestWritesRacingRenames writes records while the organization is renamed
+// again and again: every acknowledged record must be there afterwards, in
+// the organization's collection, and nothing may be left behind elsewhere.
+func TestWritesRacingRenames(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	stop := make(chan struct{})
+	acked := make(chan []string)
+	go func() {
+		var ids []string
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				acked <- ids
+				return
+			default:
+			}
+			r := e.call("POST", "/org/records", a.token, fmt.Sprintf(`{"i":%d}`, i))
+			if r.Status == 201 {
+				ids = append(ids, r.JSON["id"].(string))
+			} else if r.Status != 409 && r.Status != 503 {
+				t.Errorf("create during renames: %d %s", r.Status, r.Raw)
+			}
+		}
+	}()
+	for i := range 8 {
+		e.call("PUT", "/org/update", a.token, map[string]string{"organization_name": fmt.Sprintf("name%d", i)}).mustStatus(t, 200)
+	}
+	close(stop)
+	ids := <-acked
+	if len(ids) == 0 {
+		t.Fatal("no record was written during the renames")
+	}
+	for _, id := range ids {
+		e.call("GET", "/org/records/"+id, a.token, nil).mustStatus(t, 200)
+	}
+	if got := e.collections(e.db.TenantDB); !slices.Equal(got, []string{"org_name7"}) {
+		t.Errorf("tenant collections %v, want [org_name7]", got)
+	}
+	if n := len(e.rawDocs("org_name7")); n != len(ids) {
+		t.Errorf("org_name7 holds %d documents, %d were acknowledged", n, len(ids))
+	}
+	e.mustHold()
+}

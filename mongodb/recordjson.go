@@ -1,0 +1,363 @@
+package mongodb
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Field names the server owns: "id" and "_id" in a body are ignored (the id
+// comes from the URL or is assigned), and "_org" scopes every stored record
+// to its organization.
+const (
+	fieldID  = "_id"
+	fieldOrg = "_org"
+)
+
+func ignoredField(name string) bool { return name == "id" || name == fieldID || name == fieldOrg }
+
+// decodeRecord parses a JSON object into an ordered BSON document and checks
+// the record rules: an object, at most 32 levels deep, field names that are
+// neither operators nor paths, nothing FerretDB cannot store. Client input
+// only ever becomes data here, never a query or update operator.
+func decodeRecord(data []byte) (bson.D, error) {
+	doc, _, err := decodeRecordID(data)
+	return doc, err
+}
+
+// decodeRecordID is decodeRecord that also returns the body's top-level "id"
+// (nil when absent), which only an import keeps.
+func decodeRecordID(data []byte) (bson.D, any, error) {
+	d := &jsonDecoder{dec: json.NewDecoder(bytes.NewReader(data))}
+	d.dec.UseNumber()
+	tok, err := d.dec.Token()
+	if err != nil {
+		return nil, nil, malformed(err)
+	}
+	if tok != json.Delim('{') {
+		return nil, nil, invalid("", "must be a JSON object")
+	}
+	doc, err := d.object(1, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := d.dec.Token(); err != io.EOF {
+		return nil, nil, orgd.Errorf(orgd.EMALFORMED, "Malformed JSON: unexpected data after the object.")
+	}
+	return doc, d.id, nil
+}
+
+// jsonDecoder turns JSON tokens into BSON values; null stays null (in a merge
+// patch it then means "remove").
+type jsonDecoder struct {
+	dec *json.Decoder
+	id  any // the top-level "id", if any
+}
+
+func malformed(err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return orgd.Errorf(orgd.EMALFORMED, "Malformed JSON: %v.", err)
+}
+
+func invalid(field, msg string) error {
+	return &orgd.Error{Code: orgd.EINVALID, Message: "The document breaks a rule.", Fields: []orgd.FieldError{{Field: field, Message: msg}}}
+}
+
+func (d *jsonDecoder) object(depth int, path string) (bson.D, error) {
+	if depth > orgd.RecordMaxDepth {
+		return nil, invalid(orEmpty(path), fmt.Sprintf("nesting deeper than %d levels", orgd.RecordMaxDepth))
+	}
+	var doc bson.D
+	seen := map[string]bool{}
+	for d.dec.More() {
+		tok, err := d.dec.Token()
+		if err != nil {
+			return nil, malformed(err)
+		}
+		key := tok.(string) // the decoder only yields string keys in objects
+		field := join(path, key)
+		if msg := checkKey(key); msg != "" {
+			return nil, invalid(field, msg)
+		}
+		if seen[key] {
+			return nil, invalid(field, "appears twice")
+		}
+		seen[key] = true
+		v, err := d.value(depth, field, false)
+		if err != nil {
+			return nil, err
+		}
+		if depth == 1 && ignoredField(key) {
+			if key == "id" {
+				d.id = v
+			}
+			continue
+		}
+		doc = append(doc, bson.E{Key: key, Value: v})
+	}
+	if _, err := d.dec.Token(); err != nil { // '}'
+		return nil, malformed(err)
+	}
+	if doc == nil {
+		doc = bson.D{}
+	}
+	return doc, nil
+}
+
+func (d *jsonDecoder) value(depth int, field string, inArray bool) (any, error) {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return nil, malformed(err)
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '{' {
+			return d.object(depth+1, field)
+		}
+		if inArray {
+			return nil, invalid(field, "arrays directly inside arrays are not supported")
+		}
+		if depth+1 > orgd.RecordMaxDepth {
+			return nil, invalid(field, fmt.Sprintf("nesting deeper than %d levels", orgd.RecordMaxDepth))
+		}
+		arr := bson.A{}
+		for i := 0; d.dec.More(); i++ {
+			v, err := d.value(depth+1, field+"."+strconv.Itoa(i), true)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+		}
+		if _, err := d.dec.Token(); err != nil { // ']'
+			return nil, malformed(err)
+		}
+		return arr, nil
+	case string:
+		if strings.IndexByte(t, 0) >= 0 {
+			return nil, invalid(field, "strings must not contain a NUL character")
+		}
+		return t, nil
+	case json.Number:
+		return number(t, field)
+	case nil:
+		return nil, nil
+	default: // bool
+		return t, nil
+	}
+}
+
+// number keeps integers as 64-bit integers and everything else as doubles.
+func number(n json.Number, field string) (any, error) {
+	s := string(n)
+	if !strings.ContainsAny(s, ".eE") {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i, nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return nil, invalid(field, "number out of range")
+	}
+	return f, nil
+}
+
+// checkKey says what is wrong with a field name, or "".
+func checkKey(k string) string {
+	switch {
+	case k == "":
+		return "field names must not be empty"
+	case k[0] == '$':
+		return "field names must not start with '$'"
+	case strings.IndexByte(k, '.') >= 0:
+		return "field names must not contain '.'"
+	case strings.IndexByte(k, 0) >= 0:
+		return "field names must not contain a NUL character"
+	}
+	return ""
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orEmpty(path string) string { return path }
+
+// appendRecord renders a stored document as the JSON the API returns: "id"
+// first, then the fields in stored order; "_id" and "_org" are not shown.
+func appendRecord(b []byte, raw bson.Raw) ([]byte, error) {
+	elems, err := raw.Elements()
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `{"id":`...)
+	if v, err := raw.LookupErr(fieldID); err == nil {
+		b = appendValue(b, v)
+	} else {
+		b = append(b, "null"...)
+	}
+	for _, e := range elems {
+		k := e.Key()
+		if k == fieldID || k == fieldOrg {
+			continue
+		}
+		b = append(b, ',')
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendValue(b, e.Value())
+	}
+	return append(b, '}'), nil
+}
+
+func appendValue(b []byte, v bson.RawValue) []byte {
+	switch v.Type {
+	case bson.TypeString:
+		return appendString(b, v.StringValue())
+	case bson.TypeInt32:
+		return strconv.AppendInt(b, int64(v.Int32()), 10)
+	case bson.TypeInt64:
+		return strconv.AppendInt(b, v.Int64(), 10)
+	case bson.TypeDouble:
+		f := v.Double()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return append(b, "null"...)
+		}
+		return strconv.AppendFloat(b, f, 'g', -1, 64)
+	case bson.TypeBoolean:
+		return strconv.AppendBool(b, v.Boolean())
+	case bson.TypeNull, bson.TypeUndefined:
+		return append(b, "null"...)
+	case bson.TypeEmbeddedDocument:
+		elems, _ := v.Document().Elements()
+		b = append(b, '{')
+		for i, e := range elems {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, e.Key())
+			b = append(b, ':')
+			b = appendValue(b, e.Value())
+		}
+		return append(b, '}')
+	case bson.TypeArray:
+		vals, _ := v.Array().Values()
+		b = append(b, '[')
+		for i, x := range vals {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendValue(b, x)
+		}
+		return append(b, ']')
+	case bson.TypeObjectID:
+		oid := v.ObjectID()
+		return appendString(b, hex.EncodeToString(oid[:]))
+	case bson.TypeDateTime:
+		return appendString(b, v.Time().UTC().Format(time.RFC3339Nano))
+	default: // types only other writers store: shown as extended JSON text
+		return appendString(b, v.String())
+	}
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// mergePatch applies an RFC 7396 merge patch to target: null removes a
+// field, an object merges into an object, anything else replaces.
+func mergePatch(target, patch bson.D) bson.D {
+	out := append(bson.D{}, target...)
+	for _, p := range patch {
+		i := indexOf(out, p.Key)
+		if p.Value == nil {
+			if i >= 0 {
+				out = append(out[:i], out[i+1:]...)
+			}
+			continue
+		}
+		pv, isDoc := p.Value.(bson.D)
+		if isDoc {
+			var base bson.D
+			if i >= 0 {
+				base, _ = out[i].Value.(bson.D)
+			}
+			p.Value = mergePatch(base, pv)
+		}
+		if i >= 0 {
+			out[i].Value = p.Value
+		} else {
+			out = append(out, bson.E{Key: p.Key, Value: p.Value})
+		}
+	}
+	return out
+}
+
+func indexOf(d bson.D, key string) int {
+	for i, e := range d {
+		if e.Key == key {
+			return i
+		}
+	}
+	return -1
+}

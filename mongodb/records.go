@@ -1,0 +1,370 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Records live in their organization's collection with a server-assigned,
+// time-ordered string _id and an "_org" field naming the organization. Every
+// query filters on "_org" as well as choosing the collection, so that even a
+// write that raced a rename into a collection whose name was then reused
+// never touches another organization's data.
+
+func recordFilter(o *orgd.Organization, id string) bson.D {
+	return bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}
+}
+
+func recordNotFound(id string) error {
+	return orgd.Errorf(orgd.ENOTFOUND, "Record %q does not exist in your organization.", id)
+}
+
+// usable checks that tenant data of o may be touched now.
+func usable(o *orgd.Organization) error {
+	if o.Status != orgd.StatusActive {
+		return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", o.Name)
+	}
+	return nil
+}
+
+// readable checks that tenant data of o may be read now: also while a move
+// pauses its writes (its data is complete where o says, until the switch,
+// and after it, where the record then says).
+func readable(o *orgd.Organization) error {
+	if o.Status == orgd.StatusMoving {
+		return nil
+	}
+	return usable(o)
+}
+
+// newRecordID returns a new record id: a ULID, so ids sort by creation time.
+func (s *Store) newRecordID() string {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	return ulid.MustNew(ulid.Timestamp(s.now()), s.entropy).String()
+}
+
+// validRecordID reports whether id has the form of a record id.
+func validRecordID(id string) bool {
+	_, err := ulid.ParseStrict(id)
+	return err == nil && len(id) == ulid.EncodedSize
+}
+
+// CreateRecord stores a new record in the organization's collection and
+// returns it as JSON.
+func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []byte) ([]byte, error) {
+	if err := usable(o); err != nil {
+		return nil, err
+	}
+	doc, err := decodeRecord(body)
+	if err != nil {
+		return nil, err
+	}
+	id := s.newRecordID()
+	full := append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...)
+	if err := s.insert(ctx, s.tenantCollection(o), full); err != nil {
+		return nil, translate(err)
+	}
+	if _, err := s.settle(ctx, o, nil); err != nil {
+		return nil, err
+	}
+	raw, err := bson.Marshal(full)
+	if err != nil {
+		return nil, err
+	}
+	return appendRecord(nil, raw)
+}
+
+// GetRecord returns one record of the organization as JSON.
+func (s *Store) GetRecord(ctx context.Context, o *orgd.Organization, id string) ([]byte, error) {
+	if err := readable(o); err != nil {
+		return nil, err
+	}
+	raw, err := s.tenantCollection(o).FindOne(ctx, bson.D{{Key: fieldID, Value: id}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, recordNotFound(id)
+	} else if err != nil {
+		return nil, translate(err)
+	}
+	if org, _ := raw.Lookup(fieldOrg).StringValueOK(); org != o.ID { // a stray of another organization
+		return nil, recordNotFound(id)
+	}
+	return appendRecord(nil, raw)
+}
+
+// ReplaceRecord replaces a record's fields with body.
+func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id string, body []byte) ([]byte, error) {
+	if err := usable(o); err != nil {
+		return nil, err
+	}
+	doc, err := decodeRecord(body)
+	if err != nil {
+		return nil, err
+	}
+	full := append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...)
+	replace := func(o *orgd.Organization) error {
+		var res *mongo.UpdateResult
+		err := retry(ctx, func() (err error) {
+			res, err = s.tenantCollection(o).ReplaceOne(ctx, recordFilter(o, id), full)
+			return err
+		})
+		if err != nil {
+			return translate(err)
+		}
+		if res.MatchedCount == 0 {
+			return recordNotFound(id)
+		}
+		return nil
+	}
+	if err := replace(o); err != nil {
+		return nil, err
+	}
+	if _, err := s.settle(ctx, o, replace); err != nil {
+		return nil, err
+	}
+	raw, err := bson.Marshal(full)
+	if err != nil {
+		return nil, err
+	}
+	return appendRecord(nil, raw)
+}
+
+// PatchRecord applies a JSON merge patch (RFC 7396) to a record.
+func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string, patch []byte) ([]byte, error) {
+	if err := usable(o); err != nil {
+		return nil, err
+	}
+	p, err := decodeRecord(patch)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	apply := func(o *orgd.Organization) error {
+		c := s.tenantCollection(o)
+		var cur bson.D
+		err := c.FindOne(ctx, recordFilter(o, id)).Decode(&cur)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return recordNotFound(id)
+		} else if err != nil {
+			return translate(err)
+		}
+		full := mergePatch(cur, p)
+		raw, err := bson.Marshal(full)
+		if err != nil {
+			return err
+		}
+		if len(raw) > orgd.RecordMaxBytes {
+			return invalid("", "the patched document would exceed 1 MiB")
+		}
+		var res *mongo.UpdateResult
+		err = retry(ctx, func() (err error) {
+			res, err = c.ReplaceOne(ctx, recordFilter(o, id), full)
+			return err
+		})
+		if err != nil {
+			return translate(err)
+		}
+		if res.MatchedCount == 0 {
+			return recordNotFound(id)
+		}
+		out, err = appendRecord(nil, raw)
+		return err
+	}
+	if err := apply(o); err != nil {
+		return nil, err
+	}
+	if _, err := s.settle(ctx, o, apply); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteRecord deletes a record.
+func (s *Store) DeleteRecord(ctx context.Context, o *orgd.Organization, id string) error {
+	if err := usable(o); err != nil {
+		return err
+	}
+	del := func(o *orgd.Organization) error {
+		var res *mongo.DeleteResult
+		err := retry(ctx, func() (err error) {
+			res, err = s.tenantCollection(o).DeleteOne(ctx, recordFilter(o, id))
+			return err
+		})
+		if err != nil {
+			return translate(err)
+		}
+		if res.DeletedCount == 0 {
+			return recordNotFound(id)
+		}
+		return nil
+	}
+	if err := del(o); err != nil {
+		return err
+	}
+	_, err := s.settle(ctx, o, func(o *orgd.Organization) error {
+		if err := del(o); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+			return err
+		}
+		return nil
+	})
+	return err
+}
+
+// ListRecords returns a page of the organization's records in id order.
+// Filters compare top-level fields with literal values only: a value such as
+// {"$gt": ""} is a string to match, never an operator.
+func (s *Store) ListRecords(ctx context.Context, o *orgd.Organization, q orgd.RecordQuery) (*orgd.RecordPage, error) {
+	if err := readable(o); err != nil {
+		return nil, err
+	}
+	filter := bson.D{{Key: fieldOrg, Value: o.ID}}
+	if q.After != "" {
+		filter = append(filter, bson.E{Key: fieldID, Value: bson.D{{Key: "$gt", Value: q.After}}})
+	}
+	for _, f := range q.Where {
+		filter = append(filter, bson.E{Key: f.Field, Value: bson.D{{Key: "$in", Value: literals(f.Value)}}})
+	}
+	opts := options.Find().SetSort(bson.D{{Key: fieldID, Value: 1}}).SetLimit(int64(q.Limit) + 1)
+	cur, err := s.tenantCollection(o).Find(ctx, filter, opts)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer cur.Close(ctx)
+	page := &orgd.RecordPage{}
+	last := ""
+	for cur.Next(ctx) {
+		if len(page.Records) == q.Limit { // there is more: the cursor is the last id shown
+			page.Next = last
+			break
+		}
+		b, err := appendRecord(nil, cur.Current)
+		if err != nil {
+			return nil, err
+		}
+		page.Records = append(page.Records, b)
+		last, _ = cur.Current.Lookup(fieldID).StringValueOK()
+	}
+	return page, translate(cur.Err())
+}
+
+// literals are the values a query-string value can stand for.
+func literals(v string) bson.A {
+	out := bson.A{v}
+	if i, err := strconv.ParseInt(v, 10, 64); err == nil {
+		out = append(out, i)
+	} else if f, err := strconv.ParseFloat(v, 64); err == nil {
+		out = append(out, f)
+	}
+	switch v {
+	case "true", "false":
+		out = append(out, v == "true")
+	case "null":
+		out = append(out, nil)
+	}
+	return out
+}
+
+// settle checks, after a write to o's collection, that no operation started on
+// the organization meanwhile. If one did (a rename or a delete raced the
+// write), it waits for the operation to end and then makes the write land
+// where the organization is now: redo is called with the organization as it
+// is now, or, when nil, stray records are moved there. It returns the
+// organization as it is now.
+func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error) (*orgd.Organization, error) {
+	// The fast path reads only the journal and the tombstones, both small:
+	// if no operation runs on the organization and none ended within
+	// recentRetention (longer than o, read from the cache, can be stale),
+	// then o still says where the organization's data is.
+	if quiet, err := s.quiet(ctx, o.ID); err != nil {
+		return nil, err
+	} else if quiet {
+		return o, nil
+	}
+	var d orgDoc
+	ok, err := findByID(ctx, s.orgs(), o.ID, &d)
+	if err != nil {
+		return nil, err
+	}
+	if ok && d.Version == o.Version && d.Status == stActive {
+		return o, nil
+	}
+	for i := 0; ok && d.Status != stActive && i < 100; i++ {
+		select {
+		case <-ctx.Done():
+			return nil, translate(ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if ok, err = findByID(ctx, s.orgs(), o.ID, &d); err != nil {
+			return nil, err
+		}
+	}
+	stale := s.tenantCollection(o)
+	if !ok { // deleted meanwhile: whatever this write left behind goes too
+		_, err := stale.DeleteMany(ctx, bson.D{{Key: fieldOrg, Value: o.ID}})
+		if err != nil {
+			return nil, translate(err)
+		}
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
+	}
+	if d.Status != stActive {
+		return nil, busy(&d)
+	}
+	now := d.domain(s.deps.home)
+	if now.Deployment == o.Deployment && now.Database == o.Database && now.Collection == o.Collection {
+		return now, nil
+	}
+	if redo != nil {
+		return now, redo(now)
+	}
+	return now, s.moveStray(ctx, stale, s.tenantCollection(now), o.ID)
+}
+
+// recentRetention is how long tombstones of ended operations are kept.
+const recentRetention = 30 * time.Second
+
+// quiet reports whether no operation runs on the organization now and none
+// ended within recentRetention.
+func (s *Store) quiet(ctx context.Context, orgID string) (bool, error) {
+	if busy, err := findByID(ctx, s.ops(), orgID, &opDoc{}); err != nil || busy {
+		return false, err
+	}
+	n, err := s.recent().CountDocuments(ctx, bson.D{{Key: "org", Value: orgID}, {Key: "ended_at", Value: bson.D{{Key: "$gte", Value: s.now().Add(-recentRetention)}}}})
+	return n == 0, translate(err)
+}
+
+// pruneRecent deletes tombstones older than their retention.
+func (s *Store) pruneRecent(ctx context.Context) error {
+	_, err := s.recent().DeleteMany(ctx, bson.D{{Key: "ended_at", Value: bson.D{{Key: "$lt", Value: s.now().Add(-2 * recentRetention)}}}})
+	return translate(err)
+}
+
+// moveStray moves the organization's records that landed in a collection it
+// had already left into the one it lives in now.
+func (s *Store) moveStray(ctx context.Context, from, to *mongo.Collection, orgID string) error {
+	cur, err := from.Find(ctx, bson.D{{Key: fieldOrg, Value: orgID}})
+	if err != nil {
+		return translate(err)
+	}
+	var docs []bson.Raw
+	if err := cur.All(ctx, &docs); err != nil {
+		return translate(err)
+	}
+	for _, doc := range docs {
+		if err := s.insert(ctx, to, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
+			return translate(err)
+		}
+		id := doc.Lookup(fieldID)
+		if _, err := from.DeleteOne(ctx, bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: orgID}}); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package mongodb
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// exportBatch is how many records the driver fetches at a time: memory stays
+// bounded by one batch whatever the size of the collection.
+const exportBatch = 500
+
+// ExportRecords writes every record of the organization to w as NDJSON, one
+// record per line, streaming.
+func (s *Store) ExportRecords(ctx context.Context, o *orgd.Organization, w io.Writer) error {
+	if err := readable(o); err != nil {
+		return err
+	}
+	cur, err := s.tenantCollection(o).Find(ctx, bson.D{{Key: fieldOrg, Value: o.ID}}, options.Find().SetBatchSize(exportBatch))
+	if err != nil {
+		return translate(err)
+	}
+	defer cur.Close(ctx)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var line []byte
+	for cur.Next(ctx) {
+		if line, err = appendRecord(line[:0], cur.Current); err != nil {
+			return err
+		}
+		line = append(line, '\n')
+		if _, err := bw.Write(line); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return translate(err)
+	}
+	return bw.Flush()
+}
+
+// Import limits.
+const (
+	importBatch       = 500
+	importMaxRejected = 1000
+)
+
+// ImportRecords reads NDJSON from r and inserts each line as a record, in
+// batches. A line that is not a valid record is rejected and reported by its
+// number; the others are imported. A line's "id", when it has the form of a
+// record id, is kept (so that an export can be restored); otherwise the
+// record gets a new id. If the import stops early (the database failed), the
+// report says how far it got.
+func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Reader) (*orgd.ImportReport, error) {
+	if err := usable(o); err != nil {
+		return nil, err
+	}
+	rep := &orgd.ImportReport{}
+	reject := func(line int, msg string) {
+		rep.RejectedTotal++
+		if len(rep.Rejected) < importMaxRejected {
+			rep.Rejected = append(rep.Rejected, orgd.LineError{Line: line, Error: msg})
+		}
+	}
+	c := s.tenantCollection(o)
+	var batch []any
+	var lines []int
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		// An import can outlast the start of a move or a rename, whose
+		// pause would otherwise not stop it: each batch checks first.
+		if err := s.stillWritable(ctx, o); err != nil {
+			return err
+		}
+		res, err := c.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+		n := len(batch)
+		if res != nil {
+			n = len(res.InsertedIDs)
+		}
+		var bwe mongo.BulkWriteException
+		if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+			n = len(batch) - len(bwe.WriteErrors)
+			for _, we := range bwe.WriteErrors {
+				msg := "could not be stored"
+				if we.Code == 11000 {
+					msg = "a record with this id already exists"
+				}
+				reject(lines[we.Index], msg)
+			}
+			err = nil
+		}
+		if err != nil {
+			return translate(err)
+		}
+		rep.Imported += n
+		batch, lines = batch[:0], lines[:0]
+		return nil
+	}
+
+	br := bufio.NewReaderSize(r, 64<<10)
+	for lineNo := 1; ; lineNo++ {
+		line, tooLong, err := readLine(br, orgd.RecordMaxBytes)
+		if err == io.EOF && len(line) == 0 && !tooLong {
+			break
+		}
+		if err != nil && err != io.EOF {
+			return rep, fmt.Errorf("read import body at line %d: %w", lineNo, err)
+		}
+		switch {
+		case tooLong:
+			reject(lineNo, "longer than 1 MiB")
+		case len(bytes.TrimSpace(line)) == 0:
+			// blank lines are allowed and skipped
+		default:
+			doc, msg := s.importLine(o, line)
+			if msg != "" {
+				reject(lineNo, msg)
+				break
+			}
+			batch, lines = append(batch, doc), append(lines, lineNo)
+			if len(batch) == importBatch {
+				if err := flush(); err != nil {
+					return rep, err
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	if err := flush(); err != nil {
+		return rep, err
+	}
+	_, err := s.settle(ctx, o, nil)
+	return rep, err
+}
+
+// importLine turns one NDJSON line into a document to insert, or says why not.
+func (s *Store) importLine(o *orgd.Organization, line []byte) (bson.D, string) {
+	doc, given, err := decodeRecordID(line)
+	if err != nil {
+		var e *orgd.Error
+		if errors.As(err, &e) && len(e.Fields) > 0 {
+			return nil, e.Fields[0].Field + ": " + e.Fields[0].Message
+		}
+		return nil, orgd.ErrorMessage(err)
+	}
+	id := s.newRecordID()
+	if given != nil {
+		g, ok := given.(string)
+		if !ok || !validRecordID(g) {
+			return nil, "id: must be a record id (26 characters, as exported), or be left out"
+		}
+		id = g
+	}
+	return append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...), ""
+}
+
+// readLine reads up to and without the next newline. A line longer than max
+// is consumed and reported as too long, so that one bad line never costs
+// unbounded memory.
+func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(frag) > max+1 {
+				tooLong, line = true, nil
+			} else {
+				line = append(line, frag...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return bytes.TrimSuffix(line, []byte("\n")), tooLong, err
+	}
+}
