@@ -24,6 +24,8 @@ type (
 			Database         string    `json:"database"`
 			AdminEmail       string    `json:"admin_email"`
 			CreatedAt        time.Time `json:"created_at"`
+			Deployment       string    `json:"deployment" doc:"The MongoDB deployment holding its data"`
+			Tenancy          string    `json:"tenancy" doc:"collection: a collection in a shared database; database: a database of its own"`
 		}
 	}
 	getOrgInput struct {
@@ -39,6 +41,8 @@ type (
 		AdminEmail       string    `json:"admin_email,omitempty" doc:"Present only for the organization's own admin"`
 		CreatedAt        time.Time `json:"created_at"`
 		UpdatedAt        time.Time `json:"updated_at"`
+		Deployment       string    `json:"deployment" doc:"The MongoDB deployment holding its data"`
+		Tenancy          string    `json:"tenancy" doc:"collection: a collection in a shared database; database: a database of its own"`
 	}
 	updateOrgInput struct {
 		Body struct {
@@ -75,6 +79,7 @@ func (s *Server) handleCreateOrg(ctx context.Context, in *createOrgInput) (*crea
 	out.Body.Database = org.Database
 	out.Body.AdminEmail = b.Email
 	out.Body.CreatedAt = org.CreatedAt.UTC()
+	out.Body.Deployment, out.Body.Tenancy = org.Deployment, string(org.Tenancy)
 	return out, nil
 }
 
@@ -154,5 +159,7 @@ func orgView(o *orgd.Organization, adminEmail string) orgBody {
 		AdminEmail:       adminEmail,
 		CreatedAt:        o.CreatedAt.UTC(),
 		UpdatedAt:        o.UpdatedAt.UTC(),
+		Deployment:       o.Deployment,
+		Tenancy:          string(o.Tenancy),
 	}
 }

@@ -27,6 +27,8 @@ func (s *Server) routes() {
 	huma.Register(s.api, s.withBody(s.admin("POST", "/org/import", 200, "Import records from NDJSON"), "application/x-ndjson"), s.handleImport)
 	s.documentBodies()
 
+	s.operatorRoutes()
+
 	huma.Register(s.api, s.public("GET", "/healthz", 200, "Liveness: the process answers"), s.handleHealthz)
 	huma.Register(s.api, s.public("GET", "/readyz", 200, "Readiness: the database answers"), s.handleReadyz)
 

@@ -47,6 +47,10 @@ type Deps struct {
 	Passwords Passwords
 	Logger    *slog.Logger
 	Version   string
+	// Operator serves the operator endpoints, reached only with OperatorToken
+	// (empty: they answer 401); nil leaves them out.
+	Operator      Operator
+	OperatorToken string
 }
 
 // Server is orgd's HTTP API.
@@ -69,7 +73,8 @@ func NewServer(d Deps) *Server {
 	cfg.CreateHooks = nil // (same)
 	cfg.Transformers = []huma.Transformer{scrubErrors}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
+		"bearer":   {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
+		"operator": {Type: "http", Scheme: "bearer", Description: "The operator credential (ORGD_OPERATOR_TOKEN_FILE), never an organization admin's token"},
 	}
 	s.api = humago.New(s.mux, cfg)
 	s.routes()

@@ -62,33 +62,11 @@ func (s *Store) Close() {
 	s.bg.wg.Wait()
 }
 
-// MoveProgress is what an operator sees of a move.
-type MoveProgress struct {
-	OrgID string
-	Name  string
-	From  orgd.Placement
-	To    orgd.Placement
-	// Phase is copying, catching up, paused (writes wait), switched (the copy
-	// serves; the source is being dropped), undoing, moved or undone.
-	Phase     string
-	Copied    int64 // documents copied by the bulk copy
-	Total     int64 // documents to copy, as estimated when it began
-	Rate      float64
-	Remaining time.Duration // estimated time left of the bulk copy
-	StartedAt time.Time
-	// Paused is how long the organization's writes have been, or were, paused.
-	Paused     time.Duration
-	FinishedAt time.Time
-	Checksum   string
-	Error      string
-	Done       bool
-}
-
 // StartMove moves organization orgID to the deployment and tenancy model in
 // want (an empty deployment: the same one if a model is named, else the
 // placement policy's choice of another), in the background: it returns once
 // the move is journaled. Watch it with MoveStatus.
-func (s *Store) StartMove(ctx context.Context, orgID string, want orgd.Placement) (*MoveProgress, error) {
+func (s *Store) StartMove(ctx context.Context, orgID string, want orgd.Placement) (*orgd.MoveProgress, error) {
 	r, err := s.beginMove(ctx, orgID, want)
 	if err != nil {
 		return nil, err

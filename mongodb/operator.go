@@ -11,17 +11,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// OrgFilter narrows a listing of organizations; empty fields match all.
-type OrgFilter struct {
-	Deployment string
-	Status     orgd.Status
-	Tenancy    orgd.Tenancy
-}
-
 // ListOrganizations returns up to limit organizations in id order (which is
 // creation order), starting after the id after, that match f, and the cursor
 // of the next page ("" when there is none).
-func (s *Store) ListOrganizations(ctx context.Context, f OrgFilter, after string, limit int) ([]*orgd.Organization, string, error) {
+func (s *Store) ListOrganizations(ctx context.Context, f orgd.OrgFilter, after string, limit int) ([]*orgd.Organization, string, error) {
 	filter := bson.D{}
 	if after != "" {
 		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}})
@@ -67,7 +60,7 @@ func (s *Store) ListOrganizations(ctx context.Context, f OrgFilter, after string
 
 // MoveStatus returns the progress of the move of organization orgID in
 // progress, or else the outcome of its last one; ENOTFOUND when there is none.
-func (s *Store) MoveStatus(ctx context.Context, orgID string) (*MoveProgress, error) {
+func (s *Store) MoveStatus(ctx context.Context, orgID string) (*orgd.MoveProgress, error) {
 	var op opDoc
 	if ok, err := findByID(ctx, s.ops(), orgID, &op); err != nil {
 		return nil, err
@@ -91,13 +84,13 @@ func (s *Store) MoveStatus(ctx context.Context, orgID string) (*MoveProgress, er
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "The organization has no move in progress and none recorded.")
 	}
 	h := hist[0]
-	return &MoveProgress{OrgID: h.OrgID, Name: h.Name, From: h.From.placement(), To: h.To.placement(),
+	return &orgd.MoveProgress{OrgID: h.OrgID, Name: h.Name, From: h.From.placement(), To: h.To.placement(),
 		Phase: h.Outcome, Copied: h.Documents, Total: h.Documents, StartedAt: h.StartedAt, FinishedAt: h.FinishedAt,
 		Paused: time.Duration(h.PausedMS) * time.Millisecond, Checksum: h.Checksum, Error: h.Error, Done: true}, nil
 }
 
 // Moves returns the moves in progress.
-func (s *Store) Moves(ctx context.Context) ([]*MoveProgress, error) {
+func (s *Store) Moves(ctx context.Context) ([]*orgd.MoveProgress, error) {
 	cur, err := s.ops().Find(ctx, bson.D{{Key: "kind", Value: opMove}})
 	if err != nil {
 		return nil, translate(err)
@@ -106,7 +99,7 @@ func (s *Store) Moves(ctx context.Context) ([]*MoveProgress, error) {
 	if err := cur.All(ctx, &ops); err != nil {
 		return nil, translate(err)
 	}
-	var out []*MoveProgress
+	var out []*orgd.MoveProgress
 	for i := range ops {
 		if !ops[i].Planned {
 			continue
@@ -125,9 +118,9 @@ func (p place) placement() orgd.Placement {
 }
 
 // progress describes a move in progress from its journal entry.
-func (s *Store) progress(op *opDoc, name string) *MoveProgress {
+func (s *Store) progress(op *opDoc, name string) *orgd.MoveProgress {
 	now := s.now()
-	p := &MoveProgress{OrgID: op.OrgID, Name: name, From: s.source(op).placement(), To: s.target(op).placement(),
+	p := &orgd.MoveProgress{OrgID: op.OrgID, Name: name, From: s.source(op).placement(), To: s.target(op).placement(),
 		Copied: op.Copied, Total: max(op.Total, op.Copied), StartedAt: op.StartedAt, Checksum: op.Checksum, Error: op.Error}
 	switch op.Phase {
 	case "":

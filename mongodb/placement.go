@@ -227,26 +227,10 @@ func (s *Store) SetDraining(ctx context.Context, name string, draining bool) err
 	}))
 }
 
-// DeploymentStats describes one deployment for operators.
-type DeploymentStats struct {
-	Name     string
-	Home     bool // holds the master database
-	Draining bool
-	Tenants  int64 // organizations placed there, in any state
-	// What the deployment holds in all its databases: each collection and each
-	// index is a storage-engine file, the resource that runs out first.
-	Databases   int64
-	Collections int64
-	Indexes     int64
-	DataSize    int64 // bytes, uncompressed
-	StorageSize int64 // bytes on disk
-	Error       string
-}
-
 // PlacementStats describes every configured deployment: its tenants, and the
 // collections, indexes and data of all its databases. A deployment that
 // cannot be reached is reported as such, not as an error.
-func (s *Store) PlacementStats(ctx context.Context) ([]DeploymentStats, error) {
+func (s *Store) PlacementStats(ctx context.Context) ([]orgd.DeploymentStats, error) {
 	counts, err := s.countTenants(ctx)
 	if err != nil {
 		return nil, err
@@ -255,9 +239,9 @@ func (s *Store) PlacementStats(ctx context.Context) ([]DeploymentStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []DeploymentStats
+	var out []orgd.DeploymentStats
 	for _, name := range s.deps.names {
-		st := DeploymentStats{Name: name, Home: name == s.deps.home, Draining: drain[name], Tenants: counts[name]}
+		st := orgd.DeploymentStats{Name: name, Home: name == s.deps.home, Draining: drain[name], Tenants: counts[name]}
 		if err := s.storageStats(ctx, name, &st); err != nil {
 			st.Error = "unreachable: " + orgd.ErrorMessage(translate(err))
 			s.log.Warn("placement stats", "deployment", name, "err", err)
@@ -267,7 +251,7 @@ func (s *Store) PlacementStats(ctx context.Context) ([]DeploymentStats, error) {
 	return out, nil
 }
 
-func (s *Store) storageStats(ctx context.Context, name string, st *DeploymentStats) error {
+func (s *Store) storageStats(ctx context.Context, name string, st *orgd.DeploymentStats) error {
 	c := s.deps.clients[name]
 	dbs, err := c.ListDatabaseNames(ctx, bson.D{})
 	if err != nil {

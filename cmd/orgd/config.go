@@ -30,6 +30,7 @@ type config struct {
 	Reconcile     time.Duration
 	CacheSync     time.Duration
 	CacheSize     int
+	scaleConfig
 }
 
 // setting is one configuration key: its variable, flag, default and parser.
@@ -39,6 +40,10 @@ type setting struct {
 }
 
 func settings() []setting {
+	return append(baseSettings(), scaleSettings()...)
+}
+
+func baseSettings() []setting {
 	str := func(dst func(*config) *string) func(string, *config) error {
 		return func(v string, c *config) error { *dst(c) = v; return nil }
 	}
@@ -166,6 +171,9 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, std
 	if c.JWTSecret != "" && c.JWTSecretFile != "" {
 		return config{}, errors.New("set only one of ORGD_JWT_SECRET and ORGD_JWT_SECRET_FILE")
 	}
+	if err := c.scaleConfig.validate(&c); err != nil {
+		return config{}, err
+	}
 	return c, nil
 }
 
@@ -176,7 +184,7 @@ func lookup(getenv func(string) string, key string) (string, bool) {
 
 // redact hides secret values in error messages.
 func redact(env, v string) string {
-	if env == "ORGD_JWT_SECRET" || env == "MONGODB_URI" {
+	if env == "ORGD_JWT_SECRET" || env == "MONGODB_URI" || secretSetting(env) {
 		return "(hidden)"
 	}
 	return v

@@ -27,8 +27,14 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer closeDB()
-	store := mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
-		Lease: cfg.OpLease, Grace: cfg.DBTimeout, Logger: logger})
+	deps, closeDeps, err := connectDeployments(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeDeps()
+	cfg.CacheSync = 0 // a tool reads what is there now
+	store := newStore(client, deps, cfg, logger)
+	defer store.Close()
 
 	probs, err := store.Check(ctx)
 	if err != nil {

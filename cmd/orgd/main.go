@@ -46,6 +46,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return doctor(ctx, args[2:], getenv, stdout, stderr)
 		case "bench":
 			return bench(ctx, args[2:], getenv, stdout, stderr)
+		case "orgs":
+			return orgsCmd(ctx, args[2:], getenv, stdout, stderr)
+		case "deployments":
+			return deploymentsCmd(ctx, args[2:], getenv, stdout, stderr)
+		case "drain":
+			return drainCmd(ctx, args[2:], getenv, stdout, stderr)
+		case "move":
+			return moveCmd(ctx, args[2:], getenv, stdout, stderr)
 		}
 	}
 	cfg, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), args[1:], getenv, stderr)
@@ -78,8 +86,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer cancel()
 		_ = client.Disconnect(ctx)
 	}()
-	store := mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
-		Lease: cfg.OpLease, Grace: cfg.DBTimeout, CacheSync: cfg.CacheSync, CacheSize: cfg.CacheSize, Logger: logger})
+	deps, closeDeps, err := connectDeployments(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeDeps()
+	opToken, err := operatorToken(cfg)
+	if err != nil {
+		return err
+	}
+	store := newStore(client, deps, cfg, logger)
+	defer store.Close() // moves running in the background stop where they are, for the reconciler
 	tokens, err := auth.NewTokens(secret, cfg.TokenTTL, time.Now)
 	if err != nil {
 		return err
@@ -88,7 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: version})
+	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: version,
+		Operator: store, OperatorToken: opToken})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -102,7 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	base := "http://" + displayAddr(ln.Addr())
-	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Database: %s\n", version, base, base, where)
+	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Database: %s\n  Tenants:  %s\n", version, base, base, where, describeDeployments(cfg, deps))
 
 	// The reconciler repairs operations that a crashed instance (this one's
 	// previous life, or another sharing the database) left unfinished.
