@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -31,6 +32,8 @@ type env struct {
 	store  *mongodb.Store
 	tokens *auth.Tokens
 	logs   *syncBuffer
+	// tenancy of new organizations: ORGD_TEST_TENANCY, or collection.
+	tenancy string
 }
 
 const testSecret = "test-secret-0123456789abcdef-0123456789"
@@ -44,11 +47,20 @@ func newEnv(t *testing.T) *env {
 }
 
 // newEnvOn is newEnv with the store using client, which may point elsewhere.
-func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheTTL time.Duration) *env {
+// The tenancy model of new organizations is ORGD_TEST_TENANCY's (collection
+// when unset); opts adjust the store's and the server's configuration.
+func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheTTL time.Duration, opts ...func(*mongodb.Config, *api.Deps)) *env {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	store := mongodb.NewStore(client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger, CacheSync: cacheTTL})
+	cfg := mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger, CacheSync: cacheTTL,
+		Tenancy: os.Getenv("ORGD_TEST_TENANCY"), TenantDBPrefix: db.Prefix, MoveDrain: cacheTTL + 50*time.Millisecond}
+	var deps api.Deps
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	store := mongodb.NewStore(client, cfg)
+	t.Cleanup(store.Close)
 	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, time.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -57,10 +69,11 @@ func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheTTL tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test"})
+	s := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test",
+		Operator: store, OperatorToken: deps.OperatorToken})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: logs}
+	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: logs, tenancy: cmp.Or(cfg.Tenancy, "collection")}
 }
 
 // response is an HTTP answer with its body decoded as JSON (when it is).

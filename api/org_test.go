@@ -14,20 +14,48 @@ import (
 
 var acme = org{"Acme", "Admin@Acme.test", "correct horse"}
 
-// collections lists the collections of database name.
+// collections lists the collections of database name; for the tenant
+// database in the database model, the collections of every organization's
+// own database, so that tests read the same in both models.
 func (e *env) collections(name string) []string {
 	e.t.Helper()
-	names, err := e.db.Client.Database(name).ListCollectionNames(context.Background(), bson.D{})
-	if err != nil {
-		e.t.Fatal(err)
+	ctx := context.Background()
+	dbs := []string{name}
+	if name == e.db.TenantDB && e.tenancy == "database" {
+		all, err := e.db.Client.ListDatabaseNames(ctx, bson.D{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		dbs = slices.DeleteFunc(all, func(db string) bool { return !strings.HasPrefix(db, e.db.Prefix+"org_") })
+	}
+	var names []string
+	for _, db := range dbs {
+		some, err := e.db.Client.Database(db).ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		names = append(names, some...)
 	}
 	slices.Sort(names)
 	return names
 }
 
+// tenantColl is the tenant collection called name (org_<name>), in the
+// shared tenant database or, in the database model, in its own.
+func (e *env) tenantColl(name string) *mongo.Collection {
+	if e.tenancy == "database" {
+		return e.db.Client.Database(e.db.Prefix + name).Collection(name)
+	}
+	return e.db.Client.Database(e.db.TenantDB).Collection(name)
+}
+
 func (e *env) count(db, coll string) int64 {
 	e.t.Helper()
-	n, err := e.db.Client.Database(db).Collection(coll).CountDocuments(context.Background(), bson.D{})
+	c := e.db.Client.Database(db).Collection(coll)
+	if db == e.db.TenantDB {
+		c = e.tenantColl(coll)
+	}
+	n, err := c.CountDocuments(context.Background(), bson.D{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -41,7 +69,8 @@ func TestOrganizationLifecycle(t *testing.T) {
 	ctx := context.Background()
 
 	r := e.create(acme).mustStatus(t, 201)
-	for k, want := range map[string]any{"organization_name": "Acme", "collection_name": "org_acme", "database": e.db.TenantDB, "admin_email": "Admin@Acme.test"} {
+	for k, want := range map[string]any{"organization_name": "Acme", "collection_name": "org_acme", "database": e.tenantColl("org_acme").Database().Name(),
+		"admin_email": "Admin@Acme.test", "tenancy": e.tenancy, "deployment": "main"} {
 		if r.JSON[k] != want {
 			t.Errorf("create: %s = %v, want %v", k, r.JSON[k], want)
 		}
@@ -67,7 +96,7 @@ func TestOrganizationLifecycle(t *testing.T) {
 	}
 
 	// Tenant data, with an index, must survive the rename.
-	coll := e.db.Client.Database(e.db.TenantDB).Collection("org_acme")
+	coll := e.tenantColl("org_acme")
 	docs := []any{bson.D{{Key: "_id", Value: "a"}, {Key: "sku", Value: "x1"}}, bson.D{{Key: "_id", Value: "b"}, {Key: "sku", Value: "x2"}}}
 	if _, err := coll.InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
@@ -86,7 +115,7 @@ func TestOrganizationLifecycle(t *testing.T) {
 	if n := e.count(e.db.TenantDB, "org_wile-e"); n != 2 {
 		t.Errorf("after rename, %d documents, want 2", n)
 	}
-	specs, err := e.db.Client.Database(e.db.TenantDB).Collection("org_wile-e").Indexes().ListSpecifications(ctx)
+	specs, err := e.tenantColl("org_wile-e").Indexes().ListSpecifications(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

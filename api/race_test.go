@@ -91,7 +91,7 @@ func TestRenameRacingDelete(t *testing.T) {
 	for round := range 5 {
 		name := fmt.Sprintf("victim%d", round)
 		e.create(org{name, name + "@x.test", "correct horse"}).mustStatus(t, 201)
-		coll := e.db.Client.Database(e.db.TenantDB).Collection("org_" + name)
+		coll := e.tenantColl("org_" + name)
 		if _, err := coll.InsertOne(context.Background(), bson.M{"k": round}); err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func TestCreateRacingDelete(t *testing.T) {
 	e := newEnv(t)
 	for round := range 5 {
 		e.create(org{"phoenix", "old@x.test", "correct horse"}).mustStatus(t, 201)
-		if _, err := e.db.Client.Database(e.db.TenantDB).Collection("org_phoenix").InsertOne(context.Background(), bson.M{"secret": "old tenant's"}); err != nil {
+		if _, err := e.tenantColl("org_phoenix").InsertOne(context.Background(), bson.M{"secret": "old tenant's"}); err != nil {
 			t.Fatal(err)
 		}
 		tok := e.login("old@x.test", "correct horse")

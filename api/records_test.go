@@ -38,7 +38,7 @@ func (e *env) record(tn tenant, body string) string {
 // rawDocs returns every document of a tenant collection as extended JSON, in _id order.
 func (e *env) rawDocs(coll string) []string {
 	e.t.Helper()
-	cur, err := e.db.Client.Database(e.db.TenantDB).Collection(coll).Find(context.Background(), bson.D{})
+	cur, err := e.tenantColl(coll).Find(context.Background(), bson.D{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
