@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
+	"github.com/orgd/orgd/mongotest"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// TestScaleConfigErrors checks that bad tenancy, deployment and operator
+// settings stop startup with a message naming the setting, and never show a
+// deployment's URI (it may hold a password) or the operator credential.
+func TestScaleConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short-token")
+	if err := os.WriteFile(short, []byte("tiny\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secretURI := "mongodb://user:hunter2hunter2@db.example:27017/"
+	base := map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": dir}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"bad tenancy", map[string]string{"ORGD_TENANCY": "shared"}, "ORGD_TENANCY"},
+		{"long prefix", map[string]string{"ORGD_TENANT_DB_PREFIX": "much_too_long_"}, "ORGD_TENANT_DB_PREFIX"},
+		{"bad prefix", map[string]string{"ORGD_TENANT_DB_PREFIX": "a.b"}, "ORGD_TENANT_DB_PREFIX"},
+		{"bad home name", map[string]string{"ORGD_DEPLOYMENT": "Main!"}, "ORGD_DEPLOYMENT"},
+		{"clusters and file", map[string]string{"ORGD_CLUSTERS": "east=" + secretURI, "ORGD_CLUSTERS_FILE": "x"}, "ORGD_CLUSTERS_FILE"},
+		{"cluster without uri", map[string]string{"ORGD_CLUSTERS": "east"}, "ORGD_CLUSTERS"},
+		{"cluster with a bad scheme", map[string]string{"ORGD_CLUSTERS": "east=postgres://user:hunter2hunter2@x/"}, "ORGD_CLUSTERS"},
+		{"cluster with a bad name", map[string]string{"ORGD_CLUSTERS": "East!=" + secretURI}, "ORGD_CLUSTERS"},
+		{"cluster named twice", map[string]string{"ORGD_CLUSTERS": "east=" + secretURI + " east=" + secretURI}, "ORGD_CLUSTERS"},
+		{"cluster named as home", map[string]string{"ORGD_CLUSTERS": "main=" + secretURI}, "ORGD_DEPLOYMENT"},
+		{"bad cluster option", map[string]string{"ORGD_CLUSTERS": "east=mongodb://user:hunter2hunter2@x/?w=bogus&timeoutMS=-5"}, "east"},
+		{"missing clusters file", map[string]string{"ORGD_CLUSTERS_FILE": filepath.Join(dir, "nope")}, "ORGD_CLUSTERS_FILE"},
+		{"token and file", map[string]string{"ORGD_OPERATOR_TOKEN": strings.Repeat("t", 40), "ORGD_OPERATOR_TOKEN_FILE": "x"}, "ORGD_OPERATOR_TOKEN_FILE"},
+		{"short token", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": short}, "ORGD_OPERATOR_TOKEN_FILE"},
+		{"drain under cache sync", map[string]string{"ORGD_MOVE_DRAIN": "500ms", "ORGD_CACHE_SYNC": "1s"}, "ORGD_MOVE_DRAIN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			err := run(context.Background(), []string{"orgd"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("run error %v, want one naming %s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "tiny") {
+				t.Errorf("the error shows a secret: %v", err)
+			}
+		})
+	}
+	cfg, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), []string{"-default-tenancy", "database", "-home-deployment", "west"},
+		func(k string) string { return map[string]string{"ORGD_TENANCY": "collection"}[k] }, io.Discard)
+	if err != nil || cfg.Tenancy != "database" || cfg.Deployment != "west" || cfg.MoveDrain != 2*time.Second {
+		t.Errorf("flags over environment: %+v, %v", cfg.scaleConfig, err)
+	}
+}
+
+// scaleEnv is a configuration with a second deployment, "east", on a
+// server of the test's own, given by a clusters file.
+func scaleEnv(t *testing.T) (*mongotest.DB, *mongo.Client, map[string]string) {
+	t.Helper()
+	db := mongotest.New(t)
+	east := mongotest.NewServer(t)
+	dir := t.TempDir()
+	clusters := filepath.Join(dir, "clusters")
+	if err := os.WriteFile(clusters, []byte("# tenants' deployments\neast="+east.URI+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return db, east.Client, map[string]string{"MONGODB_URI": db.URI, "ORGD_MASTER_DB": db.MasterDB, "ORGD_TENANT_DB": db.TenantDB,
+		"ORGD_TENANT_DB_PREFIX": db.Prefix, "ORGD_CLUSTERS_FILE": clusters, "ORGD_CACHE_SYNC": "0", "ORGD_MOVE_DRAIN": "50ms",
+		"ORGD_JWT_SECRET": strings.Repeat("s", 32), "ORGD_BCRYPT_COST": "4", "ORGD_ADDR": "127.0.0.1:0"}
+}
+
+// TestOperatorCommands lists organizations, reads placement statistics,
+// drains a deployment and moves an organization from a terminal.
+func TestOperatorCommands(t *testing.T) {
+	db, east, env := scaleEnv(t)
+	ctx := context.Background()
+	cmd := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, append([]string{"orgd"}, args...), func(k string) string { return env[k] }, &out, io.Discard)
+		return out.String(), err
+	}
+	store := mongodb.NewStore(db.Client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, TenantDBPrefix: db.Prefix,
+		Deployments: map[string]*mongo.Client{"east": east}})
+	defer store.Close()
+	for _, name := range []string{"acme", "beta", "gamma"} {
+		o, err := store.CreateOrganization(ctx, name, name+"@x.test", "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.CreateRecord(ctx, o, []byte(`{"k":1}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	out, err := cmd("orgs", "list", "-limit", "2")
+	if err != nil || !strings.Contains(out, "acme") || !strings.Contains(out, "beta") || strings.Contains(out, "gamma") || !strings.Contains(out, "-after ") {
+		t.Errorf("orgs list -limit 2: %v\n%s", err, out)
+	}
+	out, err = cmd("orgs", "list", "-all", "-limit", "1", "-deployment", "east")
+	if err != nil || !strings.Contains(out, "acme") || !strings.Contains(out, "gamma") || !strings.Contains(out, "2 organizations") {
+		t.Errorf("orgs list on east: %v\n%s", err, out)
+	}
+	out, err = cmd("deployments")
+	if err != nil || !strings.Contains(out, "east") || !strings.Contains(out, "main") || !strings.Contains(out, "home") {
+		t.Errorf("deployments: %v\n%s", err, out)
+	}
+	if out, err = cmd("drain", "east"); err != nil || !strings.Contains(out, "draining") {
+		t.Errorf("drain: %v\n%s", err, out)
+	}
+	if _, err := cmd("drain", "west"); err == nil {
+		t.Error("draining an unknown deployment succeeded")
+	}
+
+	out, err = cmd("move", "beta", "-tenancy", "database")
+	if err != nil || !strings.Contains(out, "Moved beta to main (database model): 1 documents copied") {
+		t.Fatalf("move: %v\n%s", err, out)
+	}
+	if _, err := cmd("move", "beta", "-to", "east"); err == nil || !strings.Contains(err.Error(), "draining") {
+		t.Errorf("move to a draining deployment: %v", err)
+	}
+	if _, err := cmd("drain", "east", "-undo"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = cmd("move", "beta", "-to", "east"); err != nil || !strings.Contains(out, "Moved beta to east") {
+		t.Fatalf("move to east: %v\n%s", err, out)
+	}
+	if _, err := cmd("move", "nobody", "-to", "east"); err == nil {
+		t.Error("moving an unknown organization succeeded")
+	}
+	o, err := store.OrganizationByID(ctx, mustID(t, store, "beta"))
+	if err != nil || o.Deployment != "east" || o.Tenancy != orgd.TenancyDatabase {
+		t.Fatalf("beta after the moves: %+v, %v", o, err)
+	}
+	if out, err := cmd("doctor"); err != nil {
+		t.Errorf("doctor after the moves: %v\n%s", err, out)
+	}
+}
+
+func mustID(t *testing.T, s *mongodb.Store, name string) string {
+	t.Helper()
+	o, err := s.OrganizationByAnyName(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.ID
+}
+
+// TestServeWithDeployments starts orgd with a second deployment and an
+// operator credential file: organizations spread over both deployments, and
+// the operator endpoints answer the credential.
+func TestServeWithDeployments(t *testing.T) {
+	_, _, env := scaleEnv(t)
+	tok := filepath.Join(t.TempDir(), "operator")
+	if err := os.WriteFile(tok, []byte(strings.Repeat("o", 40)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["ORGD_OPERATOR_TOKEN_FILE"] = tok
+	base, stop := start(t, env)
+	defer stop()
+	for _, name := range []string{"acme", "beta"} {
+		if s := post(t, base+"/org/create", `{"organization_name":"`+name+`","email":"a@`+name+`.test","password":"correct horse"}`); s != 201 {
+			t.Fatalf("create: %d", s)
+		}
+	}
+	req, _ := http.NewRequest("GET", base+"/operator/deployments", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.Repeat("o", 40))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || strings.Count(string(body), `"tenants":1`) != 2 {
+		t.Errorf("operator deployments: %d %s", res.StatusCode, body)
+	}
+}
