@@ -127,27 +127,38 @@ func (s *Store) cachedFind(ctx context.Context, c *mongo.Collection, id string, 
 	return true, bson.Unmarshal(raw, v)
 }
 
-// forget drops a master document from the cache after this process wrote
-// it, and tells the other instances through the changes collection.
+// forget drops a master document from this process's cache after it wrote
+// it; publish tells the other instances.
 func (s *Store) forget(c *mongo.Collection, id string) {
 	if s.cache != nil {
 		s.cache.forget(cacheKey{c.Name(), id})
 	}
-	ch := changeDoc{ID: s.newID(), At: s.now(), Coll: c.Name(), Key: id}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := s.changes().InsertOne(ctx, ch); err != nil {
-		s.log.Warn("cache: could not record a change for other instances", "collection", ch.Coll, "err", err)
-	}
 }
 
-// changeDoc records that a master document changed.
-type changeDoc struct {
-	ID   string    `bson:"_id"`
-	At   time.Time `bson:"at"`
-	Coll string    `bson:"c"`
-	Key  string    `bson:"k"`
+// publish records, for the other instances' caches, that master documents
+// changed: one document per operation, written when it ends.
+func (s *Store) publish(ctx context.Context, keys []changeKey) error {
+	ch := changeDoc{ID: s.newID(), At: s.now(), Keys: keys}
+	_, err := s.changes().InsertOne(ctx, ch)
+	return translate(err)
 }
+
+// changeDoc records that master documents changed.
+type changeDoc struct {
+	ID   string      `bson:"_id"`
+	At   time.Time   `bson:"at"`
+	Keys []changeKey `bson:"keys"`
+}
+
+// changeKey names one changed master document.
+type changeKey struct {
+	Coll string `bson:"c"`
+	Key  string `bson:"k"`
+}
+
+// changeRetention is how long changes are kept for instances to read; an
+// instance that could not sync for longer empties its cache.
+const changeRetention = 2 * time.Minute
 
 func (s *Store) changes() *mongo.Collection { return s.master.Collection(collChanges) }
 
@@ -161,10 +172,14 @@ func (s *Store) SyncCache(ctx context.Context) error {
 	if s.cache == nil {
 		return nil
 	}
+	started := s.now()
 	s.cache.mu.Lock()
 	since := s.cache.lastSync.Add(-changeOverlap)
+	if started.Sub(s.cache.lastSync) > changeRetention-changeOverlap { // changes may be gone: start afresh
+		clear(s.cache.m)
+		s.cache.gen.Add(1)
+	}
 	s.cache.mu.Unlock()
-	started := s.now()
 	cur, err := s.changes().Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: since}}}})
 	if err != nil {
 		return translate(err)
@@ -174,7 +189,9 @@ func (s *Store) SyncCache(ctx context.Context) error {
 		return translate(err)
 	}
 	for _, ch := range chs {
-		s.cache.forget(cacheKey{ch.Coll, ch.Key})
+		for _, k := range ch.Keys {
+			s.cache.forget(cacheKey{k.Coll, k.Key})
+		}
 	}
 	s.cache.mu.Lock()
 	s.cache.lastSync = started
@@ -183,7 +200,7 @@ func (s *Store) SyncCache(ctx context.Context) error {
 }
 
 // RunCacheSync calls SyncCache every sync interval until ctx ends, and
-// deletes changes older than the cache's longest trust once a minute.
+// deletes changes older than their retention now and then.
 func (s *Store) RunCacheSync(ctx context.Context, log *slog.Logger) {
 	if s.cache == nil {
 		return
@@ -195,9 +212,9 @@ func (s *Store) RunCacheSync(ctx context.Context, log *slog.Logger) {
 		if err := s.SyncCache(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("cache sync failed: the cache is bypassed until it works again", "err", err)
 		}
-		if now := s.now(); now.Sub(lastPrune) > time.Minute {
+		if now := s.now(); now.Sub(lastPrune) > changeRetention/4 {
 			lastPrune = now
-			if _, err := s.changes().DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: now.Add(-cacheMaxAge)}}}}); err != nil && ctx.Err() == nil {
+			if _, err := s.changes().DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: now.Add(-changeRetention)}}}}); err != nil && ctx.Err() == nil {
 				log.Warn("cache: could not prune old changes", "err", err)
 			}
 		}

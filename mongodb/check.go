@@ -393,6 +393,9 @@ func (s *Store) insertKeyFix(c *mongo.Collection, k keyDoc) func(context.Context
 		if err := s.insert(ctx, c, k); err != nil {
 			return "", translate(err)
 		}
+		if err := s.publish(ctx, []changeKey{{c.Name(), k.ID}}); err != nil {
+			return "", err
+		}
 		return fmt.Sprintf("restored key %q in %s", k.ID, c.Name()), nil
 	}
 }
@@ -421,6 +424,9 @@ func (s *Store) deleteKeyFix(c *mongo.Collection, k keyDoc, what string) func(co
 		_, err = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: k.ID}, {Key: "org_id", Value: k.OrgID}})
 		if err != nil {
 			return "", translate(err)
+		}
+		if err := s.publish(ctx, []changeKey{{c.Name(), k.ID}}); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("released orphan %s key %q", what, k.ID), nil
 	}

@@ -90,6 +90,9 @@ func (r *run) end(ctx context.Context) error {
 			return translate(err)
 		}
 	}
+	if err := r.s.publish(ctx, r.touched()); err != nil {
+		return err
+	}
 	for e := 1; e <= r.op.Epoch; e++ {
 		if err := r.s.deleteID(ctx, r.s.takes(), takeID(r.op.ID, e)); err != nil {
 			return err
@@ -100,6 +103,28 @@ func (r *run) end(ctx context.Context) error {
 	}
 	r.ended = true
 	return nil
+}
+
+// touched lists the master documents the operation may have changed.
+func (r *run) touched() []changeKey {
+	o := r.op
+	keys := []changeKey{{collOrgs, o.OrgID}}
+	for _, k := range []string{r.d.NameKey, o.NewNameKey, o.OldNameKey} {
+		if k != "" {
+			keys = append(keys, changeKey{collNames, k})
+		}
+	}
+	for _, k := range []string{o.NewEmailKey, o.OldEmailKey} {
+		if k != "" {
+			keys = append(keys, changeKey{collEmails, k})
+		}
+	}
+	for _, id := range []string{r.d.AdminID, o.AdminID} {
+		if id != "" {
+			keys = append(keys, changeKey{collAdmins, id})
+		}
+	}
+	return keys
 }
 
 func takeID(opID string, epoch int) string { return fmt.Sprintf("%s/%d", opID, epoch) }
