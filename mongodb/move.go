@@ -343,6 +343,9 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 		if err := r.markBusy(ctx, stMoving); err != nil {
 			return err
 		}
+		if err := r.publish(ctx); err != nil {
+			return err
+		}
 	}
 	n, sum, _, err := r.sync(ctx)
 	if err != nil {
@@ -368,9 +371,19 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 		return err
 	}
 	r.d.Deployment, r.d.Tenancy, r.d.Database, r.d.Collection = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection
+	if err := r.publish(ctx); err != nil {
+		return err
+	}
 	op.Checksum, op.Verified = fmt.Sprintf("%016x", sum), n
 	return r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: now},
 		bson.E{Key: "checksum", Value: op.Checksum}, bson.E{Key: "verified", Value: n})
+}
+
+// publish tells the other instances' caches at once that the record
+// changed, rather than when the move ends: the pause and the switch must be
+// seen within a cache sync interval, which the drain time exceeds.
+func (r *run) publish(ctx context.Context) error {
+	return r.s.publish(ctx, []changeKey{{collOrgs, r.d.ID}})
 }
 
 // setPhase journals the move's new phase, with more fields to set.
@@ -412,6 +425,9 @@ func (r *run) unpause() {
 	if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}}); err != nil {
 		r.s.log.Error("resume writes of a stopped move", "org_id", r.d.ID, "err", err)
 		return
+	}
+	if err := r.publish(ctx); err != nil {
+		r.s.log.Error("publish a stopped move", "org_id", r.d.ID, "err", err)
 	}
 	if err := r.setPhase(ctx, phaseCatchUp); err != nil {
 		r.s.log.Error("journal a stopped move", "org_id", r.d.ID, "err", err)
