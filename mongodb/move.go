@@ -343,9 +343,14 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 		if err := r.markBusy(ctx, stMoving); err != nil {
 			return err
 		}
-		if err := r.publish(ctx); err != nil {
-			return err
-		}
+	}
+	if err := r.publish(ctx); err != nil {
+		return err
+	}
+	// Other instances' caches learn of the pause within their sync interval,
+	// and requests that read the record before it finish their writes.
+	if err := r.sleep(ctx, s.drain); err != nil {
+		return err
 	}
 	n, sum, _, err := r.sync(ctx)
 	if err != nil {
@@ -402,7 +407,11 @@ func (r *run) setPhase(ctx context.Context, phase string, more ...bson.E) error 
 
 // sleepUntil waits until t by the store's clock, or at most the drain time.
 func (r *run) sleepUntil(ctx context.Context, t time.Time) error {
-	d := min(t.Sub(r.s.now()), r.s.drain)
+	return r.sleep(ctx, min(t.Sub(r.s.now()), r.s.drain))
+}
+
+// sleep waits for d, or until ctx ends.
+func (r *run) sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}

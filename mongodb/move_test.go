@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -286,11 +287,13 @@ func runMoveCase(t *testing.T, deps map[string]*mongo.Client, mc moveCase, h mon
 }
 
 // TestMoveUnderConcurrentWrites moves an organization to another deployment
-// and model while writers create, replace and delete its records and a
-// reader reads them, through the records API's store methods, each with the
-// organization as a request reads it. Every acknowledged write is then found
-// in the new place, document by document; the reader never missed a record;
-// writes waited only while the move paused them.
+// and model while writers create, replace and delete its records and
+// readers read them, through the records API's store methods, each with the
+// organization as a request reads it: half of them on the instance that
+// moves, half on another instance whose cache learns of the move from the
+// changes it publishes. Every acknowledged write is then found in the new
+// place, document by document; no read missed a record; writes waited only
+// while the move paused them.
 func TestMoveUnderConcurrentWrites(t *testing.T) {
 	f := newFixture(t)
 	f.deps = deployments(t, 2)
@@ -298,6 +301,12 @@ func TestMoveUnderConcurrentWrites(t *testing.T) {
 	f.drain, f.batch = 200*time.Millisecond, 100
 	ctx := context.Background()
 	s := f.store("")
+	f.cache = 50 * time.Millisecond
+	other := f.store("")
+	syncCtx, stopSync := context.WithCancel(ctx)
+	defer stopSync()
+	go other.RunCacheSync(syncCtx, slog.New(slog.DiscardHandler))
+	instances := []*mongodb.Store{s, other}
 	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
 	if err != nil {
 		t.Fatal(err)
@@ -313,6 +322,7 @@ func TestMoveUnderConcurrentWrites(t *testing.T) {
 	var paused, writes, reads atomic.Int64
 	for w := range want {
 		want[w] = map[string]int{}
+		s := instances[w%2]
 		wg.Go(func() {
 			var ids []string
 			for i := 1; !stop.Load(); i++ {
@@ -354,20 +364,22 @@ func TestMoveUnderConcurrentWrites(t *testing.T) {
 			}
 		})
 	}
-	wg.Go(func() {
-		for i := 0; !stop.Load(); i++ {
-			o, err := s.OrganizationByID(ctx, acme.ID)
-			if err != nil {
-				t.Error(err)
-				return
+	for _, s := range instances {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				o, err := s.OrganizationByID(ctx, acme.ID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.GetRecord(ctx, o, stable[i%len(stable)]); err != nil {
+					t.Errorf("read a record from %s.%s on %s (%s): %v", o.Database, o.Collection, o.Deployment, o.Status, err)
+					return
+				}
+				reads.Add(1)
 			}
-			if _, err := s.GetRecord(ctx, o, stable[i%len(stable)]); err != nil {
-				t.Errorf("read a record from %s.%s on %s (%s): %v", o.Database, o.Collection, o.Deployment, o.Status, err)
-				return
-			}
-			reads.Add(1)
-		}
-	})
+		})
+	}
 
 	time.Sleep(200 * time.Millisecond)
 	before := writes.Load()
