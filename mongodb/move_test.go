@@ -205,6 +205,7 @@ func faultErr(ft fault) error {
 func runMoveCase(t *testing.T, deps map[string]*mongo.Client, mc moveCase, h mongodb.Hooks, ft fault) {
 	f := newFixture(t)
 	f.deps = deps
+	f.batch = 30 // one batch holds acme's documents: fewer steps, each kind still interrupted
 	ctx := context.Background()
 	for _, c := range deps {
 		t.Cleanup(func() {
