@@ -11,30 +11,47 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
+// synced is what a sync saw: the source's documents and their checksum, the
+// copy's documents and their checksum once fixed (each document of the copy
+// read from the copy: those found equal during the pass, and those it
+// rewrote, read back), and how many documents of the copy it fixed.
+type synced struct {
+	n, dn     int64
+	sum, dsum uint64
+	fixed     int
+}
+
+func (a *synced) add(b synced) {
+	a.n, a.dn, a.sum, a.dsum, a.fixed = a.n+b.n, a.dn+b.dn, a.sum+b.sum, a.dsum+b.dsum, a.fixed+b.fixed
+}
+
+// verified reports whether the copy matched the source by count and checksum.
+func (a synced) verified() bool { return a.n == a.dn && a.sum == a.dsum }
+
 // sync makes a move's copy equal to its source, collection by collection:
 // both sides are read in _id order and compared document by document, then
 // the documents missing or different in the copy are copied again from the
-// source and those the source no longer has are deleted. FerretDB has no
-// change streams, so this comparison is how orgd finds the writes made during
-// the copy. While writes go on it is a catch-up; with them paused it is exact.
-// It returns the number of the source's documents and their checksum, and
-// how many documents of the copy it fixed.
-func (r *run) sync(ctx context.Context) (n int64, sum uint64, fixed int, err error) {
+// source and read back, and those the source no longer has are deleted.
+// FerretDB has no change streams, so this comparison is how orgd finds the
+// writes made during the copy. While writes go on it is a catch-up; with
+// them paused it is exact, and its counts and checksums verify the copy.
+func (r *run) sync(ctx context.Context) (synced, error) {
+	var total synced
 	src, dst := r.s.source(r.op), r.s.target(r.op)
 	colls, err := r.s.tenantColls(ctx, src)
 	if err != nil {
-		return 0, 0, 0, err
+		return total, err
 	}
 	if err := fits(src, dst, colls); err != nil {
-		return 0, 0, 0, err
+		return total, err
 	}
 	sdb, err := r.s.database(src)
 	if err != nil {
-		return 0, 0, 0, err
+		return total, err
 	}
 	ddb, err := r.s.database(dst)
 	if err != nil {
-		return 0, 0, 0, err
+		return total, err
 	}
 	mapped := map[string]bool{}
 	for _, c := range colls {
@@ -43,12 +60,12 @@ func (r *run) sync(ctx context.Context) (n int64, sum uint64, fixed int, err err
 	if dst.Tenancy == tenancyDatabase { // a collection the organization dropped meanwhile goes too
 		have, err := r.s.tenantColls(ctx, dst)
 		if err != nil {
-			return 0, 0, 0, err
+			return total, err
 		}
 		for _, c := range have {
 			if !mapped[c] {
 				if err := translate(ddb.Collection(c).Drop(ctx)); err != nil {
-					return 0, 0, 0, err
+					return total, err
 				}
 			}
 		}
@@ -56,15 +73,15 @@ func (r *run) sync(ctx context.Context) (n int64, sum uint64, fixed int, err err
 	for _, c := range colls {
 		from, to := sdb.Collection(c), ddb.Collection(mapColl(src, dst, c))
 		if err := copyIndexes(ctx, from, to); err != nil {
-			return 0, 0, 0, err
+			return total, err
 		}
-		cn, csum, cfixed, err := r.syncColl(ctx, from, to)
+		got, err := r.syncColl(ctx, from, to)
 		if err != nil {
-			return 0, 0, 0, err
+			return total, err
 		}
-		n, sum, fixed = n+cn, sum+csum, fixed+cfixed
+		total.add(got)
 	}
-	return n, sum, fixed, nil
+	return total, nil
 }
 
 // docHash is the checksum of one document; a collection's checksum is the
@@ -91,32 +108,35 @@ type seen struct {
 // syncColl makes to equal to from. Both sides are read in _id order; should
 // the two deployments order _ids differently, documents met on one side wait
 // in a map until met on the other, so the result is right either way.
-func (r *run) syncColl(ctx context.Context, from, to *mongo.Collection) (n int64, sum uint64, fixed int, err error) {
+func (r *run) syncColl(ctx context.Context, from, to *mongo.Collection) (synced, error) {
+	var res synced
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(int32(r.s.batch))
 	scur, err := from.Find(ctx, bson.D{}, opts)
 	if err != nil {
-		return 0, 0, 0, translate(err)
+		return res, translate(err)
 	}
 	defer scur.Close(context.WithoutCancel(ctx))
 	dcur, err := to.Find(ctx, bson.D{}, opts)
 	if err != nil {
-		return 0, 0, 0, translate(err)
+		return res, translate(err)
 	}
 	defer dcur.Close(context.WithoutCancel(ctx))
 
 	onlySrc, onlyDst := map[string]seen{}, map[string]seen{}
 	var recopy []bson.RawValue // missing or different in the copy
+	same := func(h uint64) { res.dn, res.dsum = res.dn+1, res.dsum+h }
 	sOK, dOK := scur.Next(ctx), dcur.Next(ctx)
 	for sOK || dOK {
 		var sk, dk string
 		var sid, did bson.RawValue
+		var sh uint64
 		if sOK {
 			sk, sid = idKey(scur.Current)
-			n++
-			sum += docHash(scur.Current)
-			if n%int64(r.s.batch) == 0 {
+			sh = docHash(scur.Current)
+			res.n, res.sum = res.n+1, res.sum+sh
+			if res.n%int64(r.s.batch) == 0 {
 				if err := r.step(ctx, "sync_batch"); err != nil {
-					return 0, 0, 0, err
+					return res, err
 				}
 			}
 		}
@@ -125,26 +145,31 @@ func (r *run) syncColl(ctx context.Context, from, to *mongo.Collection) (n int64
 		}
 		switch {
 		case sOK && dOK && sk == dk:
-			if !bytes.Equal(scur.Current, dcur.Current) {
+			if bytes.Equal(scur.Current, dcur.Current) {
+				same(sh)
+			} else {
 				recopy = append(recopy, sid)
 			}
 		default:
 			if sOK {
-				h := docHash(scur.Current)
 				if d, ok := onlyDst[sk]; ok {
 					delete(onlyDst, sk)
-					if d.hash != h {
+					if d.hash == sh {
+						same(sh)
+					} else {
 						recopy = append(recopy, sid)
 					}
 				} else {
-					onlySrc[sk] = seen{sid, h}
+					onlySrc[sk] = seen{sid, sh}
 				}
 			}
 			if dOK {
 				h := docHash(dcur.Current)
 				if s, ok := onlySrc[dk]; ok {
 					delete(onlySrc, dk)
-					if s.hash != h {
+					if s.hash == h {
+						same(h)
+					} else {
 						recopy = append(recopy, did)
 					}
 				} else {
@@ -160,57 +185,70 @@ func (r *run) syncColl(ctx context.Context, from, to *mongo.Collection) (n int64
 		}
 	}
 	if err := scur.Err(); err != nil {
-		return 0, 0, 0, translate(err)
+		return res, translate(err)
 	}
 	if err := dcur.Err(); err != nil {
-		return 0, 0, 0, translate(err)
+		return res, translate(err)
 	}
 	for _, s := range onlySrc {
 		recopy = append(recopy, s.id)
 	}
-	var extra []bson.RawValue
-	for _, d := range onlyDst {
-		extra = append(extra, d.id)
+	for _, d := range onlyDst { // the source no longer has them: recopy deletes them
+		recopy = append(recopy, d.id)
 	}
-	if err := r.recopy(ctx, from, to, append(recopy, extra...)); err != nil {
-		return 0, 0, 0, err
-	}
-	return n, sum, len(recopy) + len(extra), nil
+	res.fixed = len(recopy)
+	dn, dsum, err := r.recopy(ctx, from, to, recopy)
+	res.dn, res.dsum = res.dn+dn, res.dsum+dsum
+	return res, err
 }
 
 // recopy copies the documents with ids from from to to again: in batches,
 // the copy's versions are deleted and the source's inserted (two bulk writes
-// rather than one replace per document; the copy serves no one yet). Ids the
-// source no longer has end up deleted from the copy.
-func (r *run) recopy(ctx context.Context, from, to *mongo.Collection, ids []bson.RawValue) error {
+// rather than one replace per document; the copy serves no one yet), then
+// read back. Ids the source no longer has end up deleted from the copy. It
+// returns the number and checksum of the documents read back.
+func (r *run) recopy(ctx context.Context, from, to *mongo.Collection, ids []bson.RawValue) (n int64, sum uint64, err error) {
 	for chunk := range slices.Chunk(ids, r.s.batch) {
 		if err := r.step(ctx, "sync_batch"); err != nil {
-			return err
+			return 0, 0, err
 		}
 		in := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: chunk}}}}
-		cur, err := from.Find(ctx, in)
+		docs, err := findAll(ctx, from, in)
 		if err != nil {
-			return translate(err)
-		}
-		var docs []bson.Raw
-		if err := cur.All(ctx, &docs); err != nil {
-			return translate(err)
+			return 0, 0, err
 		}
 		if err := translate(retry(ctx, func() error {
 			_, err := to.DeleteMany(ctx, in)
 			return err
 		})); err != nil {
-			return err
+			return 0, 0, err
 		}
 		if err := insertAll(ctx, to, docs); err != nil {
-			return err
+			return 0, 0, err
+		}
+		back, err := findAll(ctx, to, in)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, d := range back {
+			n, sum = n+1, sum+docHash(d)
 		}
 	}
-	return nil
+	return n, sum, nil
 }
 
-// checksum reads the copy of every source collection at dst and returns the
-// number of its documents and their checksum.
+func findAll(ctx context.Context, c *mongo.Collection, filter bson.D) ([]bson.Raw, error) {
+	cur, err := c.Find(ctx, filter)
+	if err != nil {
+		return nil, translate(err)
+	}
+	var docs []bson.Raw
+	return docs, translate(cur.All(ctx, &docs))
+}
+
+// checksum reads the copy at dst of every source collection and returns
+// the number of its documents and their checksum; with dst the source
+// itself, the source's.
 func (r *run) checksum(ctx context.Context, src, dst place) (n int64, sum uint64, err error) {
 	colls, err := r.s.tenantColls(ctx, src)
 	if err != nil {
