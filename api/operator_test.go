@@ -192,6 +192,7 @@ func TestOperatorMove(t *testing.T) {
 		for i := 0; !stop.Load(); i++ {
 			rd := e.call("GET", "/org/records/"+ids[i%len(ids)], a.token, nil)
 			wr := e.call("POST", "/org/records", a.token, fmt.Sprintf(`{"during":%d}`, i))
+			time.Sleep(5 * time.Millisecond) // a steady stream, not a flood
 			mu.Lock()
 			statuses[rd.Status]++
 			statuses[wr.Status+1000]++
@@ -217,7 +218,8 @@ func TestOperatorMove(t *testing.T) {
 		if r.JSON["done"] == true || time.Now().After(deadline) {
 			break
 		}
-		if len(e.op("GET", "/operator/moves", nil).mustStatus(t, 200).JSON["moves"].([]any)) != 1 {
+		if len(e.op("GET", "/operator/moves", nil).mustStatus(t, 200).JSON["moves"].([]any)) != 1 &&
+			e.op("GET", "/operator/moves/acme", nil).JSON["done"] != true {
 			t.Error("the move is not listed while it runs")
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -227,7 +229,7 @@ func TestOperatorMove(t *testing.T) {
 	wg.Wait()
 	t.Logf("phases seen %v; outcome %s; statuses during the move %v", phases, r.Raw, statuses)
 	if r.JSON["phase"] != "moved" || r.JSON["documents_total"].(float64) < 120 || r.JSON["checksum"] == "" {
-		t.Fatalf("move outcome: %s", r.Raw)
+		t.Fatalf("move outcome: %s\nlogs:\n%s", r.Raw, e.logs.String())
 	}
 	if statuses[200] == 0 || len(statuses) > 4 || statuses[1201] == 0 {
 		t.Errorf("requests during the move: %v; want reads 200 and writes 201 (or 409 while paused)", statuses)

@@ -63,7 +63,10 @@ func fits(src, dst place, colls []string) error {
 // starts from the last batch. Documents already there (a batch copied before
 // a crash, but not journaled) are skipped: _ids are preserved. With verify,
 // each collection's count is checked against its source's, which must then be
-// frozen (a rename holds the organization busy); a move verifies by syncing.
+// frozen (a rename holds the organization busy). Without, the source is being
+// written (a move): each collection's copy stops after as many documents as
+// it held when its copy began, so that writers cannot keep it going forever,
+// and the move's catch-up passes copy the rest.
 func (r *run) copyTenant(ctx context.Context, src, dst place, verify bool) error {
 	op := r.op
 	if err := r.step(ctx, "copy_indexes"); err != nil {
@@ -88,10 +91,17 @@ func (r *run) copyTenant(ctx context.Context, src, dst place, verify bool) error
 		if c < op.CopyColl {
 			continue // copied before a crash
 		}
-		if c != op.CopyColl {
-			op.CopyColl, op.CollCopied = c, 0
-		}
 		from, to := sdb.Collection(c), ddb.Collection(mapColl(src, dst, c))
+		if c != op.CopyColl {
+			op.CopyColl, op.CollCopied, op.CollTarget = c, 0, 0
+			if !verify {
+				n, err := from.EstimatedDocumentCount(ctx)
+				if err != nil {
+					return translate(err)
+				}
+				op.CollTarget = max(n, 1)
+			}
+		}
 		if err := copyIndexes(ctx, from, to); err != nil {
 			return err
 		}
@@ -110,10 +120,11 @@ func (r *run) copyTenant(ctx context.Context, src, dst place, verify bool) error
 	return nil
 }
 
-// copyDocs copies from's documents to to from position op.CollCopied on.
+// copyDocs copies from's documents to to from position op.CollCopied on,
+// up to op.CollTarget of them when it is set.
 func (r *run) copyDocs(ctx context.Context, from, to *mongo.Collection) error {
 	op := r.op
-	for {
+	for op.CollTarget == 0 || op.CollCopied < op.CollTarget {
 		if err := r.step(ctx, "copy_batch"); err != nil {
 			return err
 		}
@@ -134,10 +145,12 @@ func (r *run) copyDocs(ctx context.Context, from, to *mongo.Collection) error {
 		}
 		op.CollCopied += int64(len(docs))
 		op.Copied += int64(len(docs))
-		if err := r.setOp(ctx, bson.D{{Key: "copy_coll", Value: op.CopyColl}, {Key: "coll_copied", Value: op.CollCopied}, {Key: "copied", Value: op.Copied}}); err != nil {
+		if err := r.setOp(ctx, bson.D{{Key: "copy_coll", Value: op.CopyColl}, {Key: "coll_copied", Value: op.CollCopied},
+			{Key: "coll_target", Value: op.CollTarget}, {Key: "copied", Value: op.Copied}}); err != nil {
 			return err
 		}
 	}
+	return nil
 }
 
 // insertAll inserts docs, unordered, skipping those already there.
