@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // PruneAuth deletes what authentication no longer needs: expired sessions,
@@ -29,15 +30,11 @@ func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, 
 	if n += k; err != nil {
 		return n, err
 	}
-	res := s.audit().Distinct(ctx, "org_id", bson.D{})
-	var orgIDs []string
-	if err := res.Decode(&orgIDs); err != nil {
-		return n, translate(err)
+	orgIDs, err := s.auditedOrgs(ctx)
+	if err != nil {
+		return n, err
 	}
 	for _, id := range orgIDs {
-		if id == "" {
-			continue
-		}
 		var d orgDoc
 		if ok, err := findByID(ctx, s.orgs(), id, &d); err != nil {
 			return n, err
@@ -89,4 +86,30 @@ func (s *Store) RunPruner(ctx context.Context, interval, retention time.Duration
 		case <-t.C:
 		}
 	}
+}
+
+// auditedOrgs returns the organizations that have events. (FerretDB's
+// distinct answers what the driver cannot decode: the ids are read instead.)
+func (s *Store) auditedOrgs(ctx context.Context) ([]string, error) {
+	cur, err := s.audit().Find(ctx, bson.D{{Key: "org_id", Value: bson.D{{Key: "$ne", Value: ""}}}},
+		options.Find().SetProjection(bson.D{{Key: "org_id", Value: 1}}))
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer cur.Close(ctx)
+	seen := map[string]bool{}
+	var out []string
+	for cur.Next(ctx) {
+		var d struct {
+			OrgID string `bson:"org_id"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return nil, err
+		}
+		if !seen[d.OrgID] {
+			seen[d.OrgID] = true
+			out = append(out, d.OrgID)
+		}
+	}
+	return out, translate(cur.Err())
 }
