@@ -263,7 +263,7 @@ func (e *benchEnv) seedOne(ctx context.Context, i, records int, hash string, tok
 	if _, err := e.store.ImportRecords(ctx, o, &lines); err != nil {
 		return fmt.Errorf("seed %s records: %w", name, err)
 	}
-	if bo.token, _, err = tokens.Issue(o.AdminID, o.ID); err != nil {
+	if bo.token, _, err = tokens.Issue(o.AdminID, o.ID, "bench-"+randomHex(8)); err != nil {
 		return err
 	}
 	e.orgs[i] = bo
@@ -288,7 +288,7 @@ func (e *benchEnv) renameTime(ctx context.Context, tokens *auth.Tokens, n int) (
 			return 0, err
 		}
 	}
-	tok, _, err := tokens.Issue(o.AdminID, o.ID)
+	tok, _, err := tokens.Issue(o.AdminID, o.ID, "bench-"+randomHex(8))
 	if err != nil {
 		return 0, err
 	}
