@@ -140,12 +140,16 @@ func newTokens(cfg config, logger *slog.Logger) (*auth.Tokens, error) {
 		TTL: cfg.TokenTTL, Leeway: cfg.JWTLeeway, Now: time.Now})
 }
 
-// newPasswords bounds bcrypt work as configured.
+// newPasswords bounds bcrypt work as configured. Hashes run at the lowest
+// thread priority (see auth.background); so that the Go scheduler can keep
+// serving requests while they hold their Ps, the process gets one P more
+// per hash that may run at once.
 func newPasswords(cfg config) (*auth.Passwords, error) {
 	running := cfg.HashConcurrency
 	if running == 0 {
-		running = runtime.GOMAXPROCS(0)
+		running = runtime.NumCPU()
 	}
+	runtime.GOMAXPROCS(runtime.NumCPU() + running)
 	return auth.NewLimitedPasswords(cfg.BcryptCost, auth.NewGate(running, cfg.HashQueue))
 }
 
