@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -46,6 +47,9 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Reconciled, when set, is told about each reconciler round: whether it
+	// was a full sweep, how many things it repaired, and its error.
+	Reconciled func(sweep bool, repaired int, err error)
 }
 
 // Store keeps organizations, admins and tenant collections.
@@ -59,6 +63,8 @@ type Store struct {
 	now    func() time.Time
 	log    *slog.Logger
 	hooks  Hooks
+
+	reconciled func(sweep bool, repaired int, err error)
 }
 
 // Hooks lets tests interrupt a lifecycle operation before any of its steps.
@@ -78,6 +84,8 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		batch:  cfg.CopyBatch,
 		now:    cfg.Now,
 		log:    cfg.Logger,
+
+		reconciled: cfg.Reconciled,
 	}
 	if s.lease <= 0 {
 		s.lease = 30 * time.Second
@@ -105,6 +113,12 @@ func (s *Store) SetHooks(h Hooks) { s.hooks = h }
 // Connect opens a client to uri with the options orgd relies on: majority
 // writes, retryable writes and a bounded time for every operation.
 func Connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Client, error) {
+	return ConnectWith(ctx, uri, timeout, nil)
+}
+
+// ConnectWith is Connect with a command monitor, which sees every command the
+// client sends (for metrics); nil means none.
+func ConnectWith(ctx context.Context, uri string, timeout time.Duration, monitor *event.CommandMonitor) (*mongo.Client, error) {
 	opts := options.Client().ApplyURI(uri).
 		SetAppName("orgd").
 		SetRetryWrites(true).
@@ -114,6 +128,9 @@ func Connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Cli
 		SetTimeout(timeout)
 	if opts.WriteConcern == nil {
 		opts.SetWriteConcern(writeconcern.Majority())
+	}
+	if monitor != nil {
+		opts.SetMonitor(monitor)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
