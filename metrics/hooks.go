@@ -7,19 +7,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// CacheStats is what an in-process cache reports: its hits and misses since
-// it started. A cache needs no dependency on Prometheus to be measured.
-type CacheStats interface {
-	Stats() (hits, misses uint64)
-}
+// CacheStats reports a cache's hits and misses since it started; a cache
+// needs no dependency on Prometheus to be measured (e.g. Store.CacheStats).
+type CacheStats func() (hits, misses uint64)
 
 // Cache exposes a cache as orgd_cache_hits_total and orgd_cache_misses_total
 // with the label cache=name; name is a fixed word such as "organizations",
 // and registering it twice replaces the first.
-func (m *Metrics) Cache(name string, c CacheStats) {
+func (m *Metrics) Cache(name string, stats CacheStats) {
 	m.caches.mu.Lock()
 	defer m.caches.mu.Unlock()
-	m.caches.stats[name] = c
+	m.caches.stats[name] = stats
 }
 
 type cacheCollector struct {
@@ -46,7 +44,7 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for name, s := range c.stats {
-		h, m := s.Stats()
+		h, m := s()
 		ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(h), name)
 		ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(m), name)
 	}

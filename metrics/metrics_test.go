@@ -70,10 +70,6 @@ func labels(m *dto.Metric) string {
 	return "{" + s + "}"
 }
 
-type fakeCache struct{ hits, misses uint64 }
-
-func (c fakeCache) Stats() (uint64, uint64) { return c.hits, c.misses }
-
 type fakePasswords struct{}
 
 func (fakePasswords) Hash(context.Context, string) (string, error)        { return "h", nil }
@@ -95,7 +91,7 @@ func TestMetrics(t *testing.T) {
 
 	m.Reconciled(true, 2, nil)
 	m.Reconciled(false, 0, errors.New("down"))
-	m.Cache("organizations", fakeCache{3, 4})
+	m.Cache("organizations", func() (uint64, uint64) { return 3, 4 })
 	m.BcryptQueue(func() int { return 5 })
 	pw := m.Passwords(fakePasswords{})
 	_, _ = pw.Hash(context.Background(), "x")
