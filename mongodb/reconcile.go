@@ -82,6 +82,9 @@ func (s *Store) RunReconciler(ctx context.Context, interval time.Duration, log *
 		if err != nil && ctx.Err() == nil {
 			log.Warn("reconciler", "err", err)
 		}
+		if s.reconciled != nil && ctx.Err() == nil {
+			s.reconciled(round%sweepEvery == 0, len(did), err)
+		}
 		select {
 		case <-ctx.Done():
 			return

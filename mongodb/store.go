@@ -14,6 +14,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -60,6 +61,9 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Reconciled, when set, is told about each reconciler round: whether it
+	// was a full sweep, how many things it repaired, and its error.
+	Reconciled func(sweep bool, repaired int, err error)
 }
 
 // Store keeps organizations, admins and tenant collections.
@@ -80,6 +84,8 @@ type Store struct {
 
 	revocationTTL time.Duration
 	eventIDs      eventIDs
+
+	reconciled func(sweep bool, repaired int, err error)
 }
 
 // Hooks lets tests interrupt a lifecycle operation before any of its steps.
@@ -99,6 +105,8 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		batch:  cfg.CopyBatch,
 		now:    cfg.Now,
 		log:    cfg.Logger,
+
+		reconciled: cfg.Reconciled,
 	}
 	s.entropy = ulid.Monotonic(rand.Reader, 0)
 	if s.lease <= 0 {
@@ -131,6 +139,12 @@ func (s *Store) SetHooks(h Hooks) { s.hooks = h }
 // Connect opens a client to uri with the options orgd relies on: majority
 // writes, retryable writes and a bounded time for every operation.
 func Connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Client, error) {
+	return ConnectWith(ctx, uri, timeout, nil)
+}
+
+// ConnectWith is Connect with a command monitor, which sees every command the
+// client sends (for metrics); nil means none.
+func ConnectWith(ctx context.Context, uri string, timeout time.Duration, monitor *event.CommandMonitor) (*mongo.Client, error) {
 	opts := options.Client().ApplyURI(uri).
 		SetAppName("orgd").
 		SetRetryWrites(true).
@@ -140,6 +154,9 @@ func Connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Cli
 		SetTimeout(timeout)
 	if opts.WriteConcern == nil {
 		opts.SetWriteConcern(writeconcern.Majority())
+	}
+	if monitor != nil {
+		opts.SetMonitor(monitor)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {

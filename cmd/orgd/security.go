@@ -144,13 +144,15 @@ func newTokens(cfg config, logger *slog.Logger) (*auth.Tokens, error) {
 // thread priority (see auth.background); so that the Go scheduler can keep
 // serving requests while they hold their Ps, the process gets one P more
 // per hash that may run at once.
-func newPasswords(cfg config) (*auth.Passwords, error) {
+func newPasswords(cfg config) (*auth.Passwords, *auth.Gate, error) {
 	running := cfg.HashConcurrency
 	if running == 0 {
 		running = runtime.NumCPU()
 	}
 	runtime.GOMAXPROCS(runtime.NumCPU() + running)
-	return auth.NewLimitedPasswords(cfg.BcryptCost, auth.NewGate(running, cfg.HashQueue))
+	gate := auth.NewGate(running, cfg.HashQueue)
+	p, err := auth.NewLimitedPasswords(cfg.BcryptCost, gate)
+	return p, gate, err
 }
 
 // apiSecurity gathers the API's protections.
