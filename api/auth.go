@@ -49,6 +49,7 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context), require
 		s.writeErr(ctx, s.problem(ctx.Context(), err))
 		return
 	}
+	noteOrg(ctx.Context(), p.Org.ID)
 	next(huma.WithValue(ctx, principalKey{}, p))
 }
 
@@ -64,6 +65,13 @@ func (s *Server) verify(ctx context.Context, header string) (*principal, error) 
 	claims, err := s.Tokens.Verify(strings.TrimSpace(token))
 	if err != nil {
 		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "Invalid or expired token.")
+	}
+	// Logout, reuse of a refresh token and a password change revoke the
+	// token's session; this lookup makes that take effect at once.
+	if revoked, err := s.Sessions.SessionRevoked(ctx, claims.SessionID); err != nil {
+		return nil, err
+	} else if revoked {
+		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "The token has been revoked; log in again.")
 	}
 	org, err := s.Store.OrganizationByID(ctx, claims.OrgID)
 	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (org.Status == orgd.StatusCreating || org.AdminID != claims.AdminID) {

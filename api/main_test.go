@@ -17,12 +17,17 @@ import (
 
 	"github.com/orgd/orgd/api"
 	"github.com/orgd/orgd/auth"
+	"github.com/orgd/orgd/internal/leakcheck"
 	"github.com/orgd/orgd/mongodb"
 	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
+// logs receives every log line of the package's tests; TestMain fails the
+// run if any holds a password, hash or token that a test used (see leak_test.go).
+var logs = leakcheck.New()
+
+func TestMain(m *testing.M) { os.Exit(logs.Check(mongotest.Main(m))) }
 
 // env is one test's running orgd: a real HTTP server over a fresh database.
 type env struct {
@@ -39,25 +44,32 @@ type env struct {
 const testSecret = "test-secret-0123456789abcdef-0123456789"
 
 // newEnv uses a long-lived cache, so that every test also checks that the
-// process's own writes are seen at once.
-func newEnv(t *testing.T) *env {
+// process's own writes are seen at once; opts may change the server's collaborators.
+func newEnv(t *testing.T, opts ...func(*api.Deps)) *env {
 	t.Helper()
 	db := mongotest.New(t)
-	return newEnvOn(t, db, db.Client, time.Minute)
+	return newEnvOn(t, db, db.Client, time.Minute, opts...)
 }
 
-// newEnvOn is newEnv with the store using client, which may point elsewhere.
-// The tenancy model of new organizations is ORGD_TEST_TENANCY's (collection
-// when unset); opts adjust the store's and the server's configuration.
-func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheTTL time.Duration, opts ...func(*mongodb.Config, *api.Deps)) *env {
+// newEnvOn is newEnv with the store using client, which may point elsewhere,
+// and a cache synced every cacheSync (0: no cache).
+func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheSync time.Duration, opts ...func(*api.Deps)) *env {
 	t.Helper()
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, nil))
-	cfg := mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger, CacheSync: cacheTTL,
-		Tenancy: os.Getenv("ORGD_TEST_TENANCY"), TenantDBPrefix: db.Prefix, MoveDrain: cacheTTL + 50*time.Millisecond}
-	var deps api.Deps
-	for _, o := range opts {
-		o(&cfg, &deps)
+	return newEnvWith(t, db, client, cacheSync, nil, opts...)
+}
+
+// newEnvWith is newEnvOn with configure adjusting the store's configuration.
+// The tenancy model of new organizations is ORGD_TEST_TENANCY's (collection
+// when unset).
+func newEnvWith(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheSync time.Duration, configure func(*mongodb.Config), opts ...func(*api.Deps)) *env {
+	t.Helper()
+	buf := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs.Tee(buf), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs.Secret("JWT secret", testSecret)
+	cfg := mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger, CacheSync: cacheSync,
+		Tenancy: os.Getenv("ORGD_TEST_TENANCY"), TenantDBPrefix: db.Prefix, MoveDrain: cacheSync + 50*time.Millisecond}
+	if configure != nil {
+		configure(&cfg)
 	}
 	store := mongodb.NewStore(client, cfg)
 	t.Cleanup(store.Close)
@@ -69,11 +81,14 @@ func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheTTL tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test",
-		Operator: store, OperatorToken: deps.OperatorToken})
+	deps := api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: recordHashes{passwords}, Logger: logger, Version: "test", Operator: store}
+	for _, o := range opts {
+		o(&deps)
+	}
+	s := api.NewServer(deps)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: logs, tenancy: cmp.Or(cfg.Tenancy, "collection")}
+	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: buf, tenancy: cmp.Or(cfg.Tenancy, "collection")}
 }
 
 // response is an HTTP answer with its body decoded as JSON (when it is).
@@ -109,6 +124,7 @@ func (e *env) call(method, path, token string, body any) response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	registerSecrets(body)
 	return e.do(req)
 }
 
@@ -122,6 +138,7 @@ func (e *env) do(req *http.Request) response {
 	raw, _ := io.ReadAll(res.Body)
 	out := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &out.JSON)
+	registerTokens(req, out)
 	return out
 }
 

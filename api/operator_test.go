@@ -25,11 +25,11 @@ func newOperatorEnv(t *testing.T, token string) (*env, *mongo.Client) {
 	t.Helper()
 	db := mongotest.New(t)
 	east := mongotest.NewServer(t).Client
-	e := newEnvOn(t, db, db.Client, 50*time.Millisecond, func(c *mongodb.Config, d *api.Deps) {
+	logs.Secret("operator credential", operatorToken)
+	e := newEnvWith(t, db, db.Client, 50*time.Millisecond, func(c *mongodb.Config) {
 		c.Deployments = map[string]*mongo.Client{"east": east}
 		c.CopyBatch = 50
-		d.OperatorToken = token
-	})
+	}, func(d *api.Deps) { d.OperatorToken = token })
 	return e, east
 }
 

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/auth"
 )
 
 // codes maps each orgd error code to its HTTP status: the one such table.
@@ -20,6 +24,7 @@ var codes = map[string]int{
 	orgd.ENOTFOUND:     http.StatusNotFound,
 	orgd.EUNAUTHORIZED: http.StatusUnauthorized,
 	orgd.EFORBIDDEN:    http.StatusForbidden,
+	orgd.ETOOMANY:      http.StatusTooManyRequests,
 	orgd.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	orgd.EINTERNAL:     http.StatusInternalServerError,
 }
@@ -27,6 +32,9 @@ var codes = map[string]int{
 // problem turns an application error into a huma error; internal errors are
 // logged and answered with a generic message.
 func (s *Server) problem(ctx context.Context, err error) error {
+	if errors.Is(err, auth.ErrBusy) {
+		err = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "Too many password checks are waiting; retry shortly.", RetryAfter: time.Second}
+	}
 	code := orgd.ErrorCode(err)
 	if code == orgd.EINTERNAL {
 		s.Logger.ErrorContext(ctx, "internal error", "err", err)
@@ -40,8 +48,10 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		details = append(details, &huma.ErrorDetail{Location: loc, Message: f.Message})
 	}
 	status := codes[code]
-	if status == http.StatusServiceUnavailable {
-		return retryLater(huma.NewError(status, orgd.ErrorMessage(err), details...))
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		wait := int(math.Ceil(orgd.ErrorRetryAfter(err).Seconds()))
+		return huma.ErrorWithHeaders(huma.NewError(status, orgd.ErrorMessage(err), details...),
+			http.Header{"Retry-After": {strconv.Itoa(max(wait, 1))}})
 	}
 	return huma.NewError(status, orgd.ErrorMessage(err), details...)
 }
@@ -68,33 +78,48 @@ func (s *Server) writeErr(ctx huma.Context, err error) {
 	_ = huma.WriteErr(s.api, ctx, se.GetStatus(), se.Error())
 }
 
-// scrubErrors removes echoed input values from error bodies: they may hold a
-// password or a token.
-func scrubErrors(_ huma.Context, _ string, v any) (any, error) {
-	if em, ok := v.(*huma.ErrorModel); ok {
-		for _, d := range em.Errors {
-			d.Value = nil
-		}
+// problemBody is an RFC 9457 problem as orgd writes it: huma's error model
+// plus the extension member request_id, which a client quotes to an operator.
+type problemBody struct {
+	Type      string              `json:"type,omitempty"`
+	Title     string              `json:"title,omitempty"`
+	Status    int                 `json:"status,omitempty"`
+	Detail    string              `json:"detail,omitempty"`
+	Instance  string              `json:"instance,omitempty"`
+	Errors    []*huma.ErrorDetail `json:"errors,omitempty"`
+	RequestID string              `json:"request_id,omitempty"`
+}
+
+// scrubErrors removes echoed input values from error bodies (they may hold a
+// password or a token) and adds the request id.
+func scrubErrors(ctx huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
 	}
-	return v, nil
+	for _, d := range em.Errors {
+		d.Value = nil
+	}
+	return &problemBody{Type: em.Type, Title: em.Title, Status: em.Status, Detail: em.Detail, Instance: em.Instance,
+		Errors: em.Errors, RequestID: requestID(ctx.Context())}, nil
 }
 
 // writeProblem writes an RFC 9457 problem outside huma's operations.
-func writeProblem(w http.ResponseWriter, status int, detail string) {
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+	_ = json.NewEncoder(w).Encode(&problemBody{Title: http.StatusText(status), Status: status, Detail: detail, RequestID: requestID(r.Context())})
 }
 
 // problemMux answers unknown routes (404) and methods (405) with problem+json;
 // the standard mux would answer in plain text.
-func (s *Server) problemMux() http.Handler {
+func (s *Server) problemMux(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := s.mux.Handler(r); pattern == "" {
-			s.mux.ServeHTTP(&statusOnly{ResponseWriter: w, r: r}, r)
+		if _, pattern := mux.Handler(r); pattern == "" {
+			mux.ServeHTTP(&statusOnly{ResponseWriter: w, r: r}, r)
 			return
 		}
-		s.mux.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r)
 	})
 }
 
@@ -110,10 +135,10 @@ func (w *statusOnly) WriteHeader(status int) {
 	switch status {
 	case http.StatusNotFound:
 		w.replaced = true
-		writeProblem(w.ResponseWriter, status, fmt.Sprintf("No route for %s %s.", w.r.Method, w.r.URL.Path))
+		writeProblem(w.ResponseWriter, w.r, status, fmt.Sprintf("No route for %s %s.", w.r.Method, w.r.URL.Path))
 	case http.StatusMethodNotAllowed:
 		w.replaced = true
-		writeProblem(w.ResponseWriter, status, fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
+		writeProblem(w.ResponseWriter, w.r, status, fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
 	default:
 		w.ResponseWriter.WriteHeader(status)
 	}
@@ -135,7 +160,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.Logger.ErrorContext(r.Context(), "panic", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
-				writeProblem(w, http.StatusInternalServerError, "Internal error.")
+				writeProblem(w, r, http.StatusInternalServerError, "Internal error.")
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -16,6 +16,10 @@ func (s *Server) routes() {
 	huma.Register(s.api, s.admin("PUT", "/org/update", 200, "Update your organization"), s.handleUpdateOrg)
 	huma.Register(s.api, s.admin("DELETE", "/org/delete", 204, "Delete your organization"), s.handleDeleteOrg)
 	huma.Register(s.api, s.public("POST", "/admin/login", 200, "Log in as an organization admin"), s.handleLogin)
+	huma.Register(s.api, s.public("POST", "/admin/refresh", 200, "Exchange a refresh token for new tokens"), s.handleRefresh)
+	huma.Register(s.api, s.admin("POST", "/admin/logout", 204, "Log out: revoke this login's tokens"), s.handleLogout)
+	huma.Register(s.api, s.admin("GET", "/org/audit", 200, "Your organization's audit log, newest first"), s.handleAudit)
+	huma.Register(s.api, s.public("GET", "/.well-known/jwks.json", 200, "Public keys that verify access tokens"), s.handleJWKS)
 
 	huma.Register(s.api, s.document(s.admin("POST", "/org/records", 201, "Create a record")), s.handleCreateRecord)
 	huma.Register(s.api, s.admin("GET", "/org/records", 200, "List records in id order"), s.handleListRecords)
@@ -32,8 +36,21 @@ func (s *Server) routes() {
 	huma.Register(s.api, s.public("GET", "/healthz", 200, "Liveness: the process answers"), s.handleHealthz)
 	huma.Register(s.api, s.public("GET", "/readyz", 200, "Readiness: the database answers"), s.handleReadyz)
 
-	s.mux.Handle("GET /docs/", v5emb.New("orgd API", "/openapi.json", "/docs/"))
-	s.mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
+	s.opsRoutes(s.opsMx)
+}
+
+// opsRoutes registers what operators and developers read, on the public mux
+// or on the admin listener's (ORGD_ADMIN_ADDR): the docs, the OpenAPI
+// document and the metrics.
+func (s *Server) opsRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /docs/", v5emb.New("orgd API", "/openapi.json", "/docs/"))
+	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
+	for _, spec := range openAPISpecs(s.api.OpenAPI()) {
+		mux.Handle("GET "+spec.path, spec)
+	}
+	if s.MetricsHandler != nil {
+		mux.Handle("GET /metrics", s.MetricsHandler)
+	}
 }
 
 // public describes an operation anyone may call.

@@ -82,6 +82,9 @@ func (s *Store) RunReconciler(ctx context.Context, interval time.Duration, log *
 		if err != nil && ctx.Err() == nil {
 			log.Warn("reconciler", "err", err)
 		}
+		if s.reconciled != nil && ctx.Err() == nil {
+			s.reconciled(round%sweepEvery == 0, len(did), err)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -97,12 +100,27 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 	if !op.LeaseUntil.Before(now.Add(-s.grace)) {
 		return nil, nil
 	}
+	// Take the next epoch by inserting its marker. A marker already there
+	// means another instance took it, unless that instance died before it
+	// could record its epoch in the journal: a marker older than a lease and
+	// its grace whose epoch the journal never reached is passed over.
 	next := op.Epoch + 1
-	err := s.insert(ctx, s.takes(), bson.D{{Key: "_id", Value: takeID(op.ID, next)}, {Key: "at", Value: now}})
-	if mongo.IsDuplicateKeyError(err) {
-		return nil, nil
-	} else if err != nil {
-		return nil, translate(err)
+	for ; ; next++ {
+		err := s.insert(ctx, s.takes(), bson.D{{Key: "_id", Value: takeID(op.ID, next)}, {Key: "at", Value: now}})
+		if err == nil {
+			break
+		} else if !mongo.IsDuplicateKeyError(err) {
+			return nil, translate(err)
+		}
+		var marker struct {
+			At time.Time `bson:"at"`
+		}
+		if ok, err := findByID(ctx, s.takes(), takeID(op.ID, next), &marker); err != nil || !ok {
+			return nil, err
+		}
+		if marker.At.After(now.Add(-s.lease-s.grace)) || next > op.Epoch+100 {
+			return nil, nil // taken by an instance that may still be working on it
+		}
 	}
 	var cur opDoc
 	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {

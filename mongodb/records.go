@@ -336,8 +336,12 @@ func (s *Store) quiet(ctx context.Context, orgID string) (bool, error) {
 	if busy, err := findByID(ctx, s.ops(), orgID, &opDoc{}); err != nil || busy {
 		return false, err
 	}
-	n, err := s.recent().CountDocuments(ctx, bson.D{{Key: "org", Value: orgID}, {Key: "ended_at", Value: bson.D{{Key: "$gte", Value: s.now().Add(-recentRetention)}}}})
-	return n == 0, translate(err)
+	filter := bson.D{{Key: "org", Value: orgID}, {Key: "ended_at", Value: bson.D{{Key: "$gte", Value: s.now().Add(-recentRetention)}}}}
+	err := s.recent().FindOne(ctx, filter).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return true, nil
+	}
+	return false, translate(err)
 }
 
 // pruneRecent deletes tombstones older than their retention.

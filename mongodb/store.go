@@ -14,6 +14,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -70,9 +71,15 @@ type Config struct {
 	CacheSync time.Duration
 	// CacheSize bounds the cache's entries; zero means 100,000.
 	CacheSize int
+	// RevocationTTL is how long a revoked session is remembered: at least the
+	// longest access token lifetime plus the clock skew tolerated; zero means 24h5m.
+	RevocationTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Reconciled, when set, is told about each reconciler round: whether it
+	// was a full sweep, how many things it repaired, and its error.
+	Reconciled func(sweep bool, repaired int, err error)
 }
 
 // Store keeps organizations, admins and tenant collections.
@@ -96,6 +103,11 @@ type Store struct {
 
 	idMu    sync.Mutex // guards entropy, which keeps record ids in order within a millisecond
 	entropy io.Reader
+
+	revocationTTL time.Duration
+	eventIDs      eventIDs
+
+	reconciled func(sweep bool, repaired int, err error)
 }
 
 // Hooks lets tests interrupt a lifecycle operation before any of its steps.
@@ -119,6 +131,8 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		batch:    cfg.CopyBatch,
 		now:      cfg.Now,
 		log:      cfg.Logger,
+
+		reconciled: cfg.Reconciled,
 	}
 	s.entropy = ulid.Monotonic(rand.Reader, 0)
 	if s.tenancy == "" {
@@ -136,6 +150,9 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 	}
 	if s.batch <= 0 {
 		s.batch = 1000
+	}
+	if s.revocationTTL = cfg.RevocationTTL; s.revocationTTL <= 0 {
+		s.revocationTTL = 24*time.Hour + 5*time.Minute
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -155,6 +172,12 @@ func (s *Store) SetHooks(h Hooks) { s.hooks = h }
 // Connect opens a client to uri with the options orgd relies on: majority
 // writes, retryable writes and a bounded time for every operation.
 func Connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Client, error) {
+	return ConnectWith(ctx, uri, timeout, nil)
+}
+
+// ConnectWith is Connect with a command monitor, which sees every command the
+// client sends (for metrics); nil means none.
+func ConnectWith(ctx context.Context, uri string, timeout time.Duration, monitor *event.CommandMonitor) (*mongo.Client, error) {
 	opts := options.Client().ApplyURI(uri).
 		SetAppName("orgd").
 		SetRetryWrites(true).
@@ -164,6 +187,9 @@ func Connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Cli
 		SetTimeout(timeout)
 	if opts.WriteConcern == nil {
 		opts.SetWriteConcern(writeconcern.Majority())
+	}
+	if monitor != nil {
+		opts.SetMonitor(monitor)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {

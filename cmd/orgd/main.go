@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -18,9 +17,10 @@ import (
 	"time"
 
 	"github.com/orgd/orgd/api"
-	"github.com/orgd/orgd/auth"
 	"github.com/orgd/orgd/embeddb"
+	"github.com/orgd/orgd/metrics"
 	"github.com/orgd/orgd/mongodb"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -54,13 +54,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return drainCmd(ctx, args[2:], getenv, stdout, stderr)
 		case "move":
 			return moveCmd(ctx, args[2:], getenv, stdout, stderr)
+		case "version":
+			return printVersion(stdout)
+		case "config":
+			return printConfig(args[2:], getenv, stdout, stderr)
 		}
 	}
 	cfg, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), args[1:], getenv, stderr)
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	build := readBuild()
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.Build{Version: build.Version, Commit: build.commitOrUnknown(), GoVersion: build.GoVersion}, time.Now)
 
 	uri, where := cfg.MongoURI, redactURI(cfg.MongoURI)
 	if uri == "" {
@@ -73,11 +80,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		uri, where = edb.URI(), fmt.Sprintf("%s (embedded FerretDB, data in %s)", edb.URI(), dir)
 	}
 
-	secret, err := jwtSecret(cfg, logger)
+	tokens, err := newTokens(cfg, logger)
 	if err != nil {
 		return err
 	}
-	client, err := mongodb.Connect(ctx, uri, cfg.DBTimeout)
+	client, err := mongodb.ConnectWith(ctx, uri, cfg.DBTimeout, m.CommandMonitor())
 	if err != nil {
 		return err
 	}
@@ -95,32 +102,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	store := newStore(client, deps, cfg, logger)
+	scfg := storeConfig(cfg, deps, logger)
+	scfg.RevocationTTL, scfg.Reconciled = cfg.TokenTTL+cfg.JWTLeeway, m.Reconciled
+	store := mongodb.NewStore(client, scfg)
 	defer store.Close() // moves running in the background stop where they are, for the reconciler
-	tokens, err := auth.NewTokens(secret, cfg.TokenTTL, time.Now)
+	m.CountOrganizations(store.CountByStatus)
+	m.Cache("master", store.CacheStats)
+	passwords, gate, err := newPasswords(cfg)
 	if err != nil {
 		return err
 	}
-	passwords, err := auth.NewPasswords(cfg.BcryptCost)
-	if err != nil {
-		return err
-	}
-	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: version,
+	m.BcryptQueue(gate.Waiting)
+	security, throttle := apiSecurity(cfg)
+	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: m.Passwords(passwords), Logger: logger,
+		Version: build.Version, Sessions: store, Audit: store, Throttle: throttle, Security: security, Now: time.Now,
+		Metrics: m, MetricsHandler: metrics.Handler(reg, logger), SeparateAdmin: cfg.AdminAddr != "",
 		Operator: store, OperatorToken: opToken})
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	public, err := listen("ORGD_ADDR (-addr)", cfg.Addr, srv.Handler(), logger)
 	if err != nil {
-		return fmt.Errorf("ORGD_ADDR (-addr) %s: cannot listen: %w", cfg.Addr, err)
+		return err
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	servers, ops := []*httpServer{public}, public
+	if cfg.AdminAddr != "" {
+		if ops, err = listen("ORGD_ADMIN_ADDR (-admin-addr)", cfg.AdminAddr, srv.AdminHandler(), logger); err != nil {
+			public.ln.Close()
+			return err
+		}
+		servers = append(servers, ops)
 	}
-	base := "http://" + displayAddr(ln.Addr())
-	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Database: %s\n  Tenants:  %s\n", version, base, base, where, describeDeployments(cfg, deps))
+	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Metrics:  %s/metrics\n  Database: %s\n  Tenants:  %s\n",
+		build.Version, public.base(), ops.base(), ops.base(), where, describeDeployments(cfg, deps))
 
 	// The reconciler repairs operations that a crashed instance (this one's
 	// previous life, or another sharing the database) left unfinished.
@@ -137,21 +149,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		store.RunCacheSync(rctx, logger)
 	}()
 	defer func() { stopReconciler(); <-synced }()
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		store.RunPruner(rctx, cfg.PruneInterval, cfg.AuditRetention, logger)
+	}()
+	defer func() { stopReconciler(); <-pruned }()
 
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: finishing in-flight requests", "timeout", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		logger.Warn("requests still running at shutdown were cut off", "err", err)
-	}
-	return nil
+	return serve(ctx, logger, servers)
 }
 
 // startEmbedded starts the embedded database, turning a taken port into an

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -274,15 +273,6 @@ func (b *progressBar) outcome(p *orgd.MoveProgress) error {
 		p.Name, p.To.Deployment, p.To.Tenancy, p.Copied, p.Paused.Round(time.Millisecond), p.Checksum,
 		p.FinishedAt.Sub(p.StartedAt).Round(time.Millisecond))
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func bytesText(n int64) string {

@@ -142,12 +142,32 @@ func operatorToken(cfg config) (string, error) {
 	return tok, nil
 }
 
-// newStore returns the store over the home client and the other deployments.
-func newStore(client *mongo.Client, deps map[string]*mongo.Client, cfg config, logger *slog.Logger) *mongodb.Store {
-	return mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
+// storeConfig is the store's configuration: the master database, the
+// deployments and tenancy, leases and the cache.
+func storeConfig(cfg config, deps map[string]*mongo.Client, logger *slog.Logger) mongodb.Config {
+	return mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
 		Tenancy: cfg.Tenancy, TenantDBPrefix: cfg.TenantDBPrefix, Deployment: cfg.Deployment, Deployments: deps,
 		MoveDrain: cfg.MoveDrain, Lease: cfg.OpLease, Grace: cfg.DBTimeout,
-		CacheSync: cfg.CacheSync, CacheSize: cfg.CacheSize, Logger: logger})
+		CacheSync: cfg.CacheSync, CacheSize: cfg.CacheSize, Logger: logger}
+}
+
+// newStore returns a tool's store over the home client and the other
+// deployments.
+func newStore(client *mongo.Client, deps map[string]*mongo.Client, cfg config, logger *slog.Logger) *mongodb.Store {
+	return mongodb.NewStore(client, storeConfig(cfg, deps, logger))
+}
+
+// maskClusters hides the credentials of every URI in ORGD_CLUSTERS.
+func maskClusters(v string) string {
+	fields := strings.Fields(v)
+	for i, f := range fields {
+		if name, uri, ok := strings.Cut(f, "="); ok {
+			fields[i] = name + "=" + maskURI(uri)
+		} else {
+			fields[i] = "********"
+		}
+	}
+	return strings.Join(fields, " ")
 }
 
 // describeDeployments is the startup line naming every deployment, without
