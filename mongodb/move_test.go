@@ -229,6 +229,14 @@ func runMoveCase(t *testing.T, deps map[string]*mongo.Client, mc moveCase, h mon
 		t.Fatalf("clean move: %v", err)
 	}
 
+	// However it stopped, the organization serves reads meanwhile.
+	readable := func(when string) {
+		t.Helper()
+		if o, err := s.OrganizationByName(ctx, "acme"); err != nil || o.Status != orgd.StatusActive && o.Status != orgd.StatusMoving {
+			t.Errorf("%s: %+v, %v", when, o, err)
+		}
+	}
+	readable("after the interruption")
 	f.restartLater()
 	s = f.store("")
 	if ft.then >= 0 {
@@ -236,6 +244,7 @@ func runMoveCase(t *testing.T, deps map[string]*mongo.Client, mc moveCase, h mon
 		if _, err := s.Reconcile(ctx); err != nil && !errors.Is(err, mongodb.ErrAbort) {
 			t.Fatalf("first recovery: %v", err)
 		}
+		readable("after an interrupted recovery")
 		f.restartLater()
 		s = f.store("")
 	}

@@ -154,8 +154,9 @@ func (r *run) resume(ctx context.Context) (string, error) {
 		return "dropped the unstarted " + r.op.Kind + " of " + name, r.end(ctx)
 	case r.op.Kind == opCreate:
 		return "undid the interrupted create of " + name, r.undoCreate(ctx)
-	case exists && r.d.Status == stActive && r.op.Kind != opCreate:
-		// It stopped between journaling its plan and marking the organization busy.
+	case exists && r.d.Status == stActive && r.op.Kind != opCreate && r.op.Kind != opMove:
+		// It stopped between journaling its plan and marking the organization
+		// busy. (A move leaves it active until its pause.)
 		status := map[string]string{opUpdate: stUpdating, opDelete: stDeleting}[r.op.Kind]
 		if err := r.markBusy(ctx, status); err != nil {
 			return "", err
