@@ -29,6 +29,7 @@ func newOperatorEnv(t *testing.T, token string) (*env, *mongo.Client) {
 	e := newEnvWith(t, db, db.Client, 50*time.Millisecond, func(c *mongodb.Config) {
 		c.Deployments = map[string]*mongo.Client{"east": east}
 		c.CopyBatch = 50
+		c.Tenancy = "collection" // whatever ORGD_TEST_TENANCY says: the tests count per model
 	}, func(d *api.Deps) { d.OperatorToken = token })
 	return e, east
 }
