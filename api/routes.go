@@ -6,6 +6,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/console"
 	"github.com/swaggest/swgui/v5emb"
 )
 
@@ -32,6 +33,14 @@ func (s *Server) routes() {
 
 	s.mux.Handle("GET /docs/", v5emb.New("orgd API", "/openapi.json", "/docs/"))
 	s.mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
+
+	// The admin console: static files calling the API above from the browser.
+	c := console.New()
+	s.mux.Handle("GET /console/{$}", c)
+	for _, name := range c.Files() {
+		s.mux.Handle("GET /console/"+name, c)
+	}
+	s.mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 }
 
 // public describes an operation anyone may call.

@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	base := "http://" + displayAddr(ln.Addr())
-	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Database: %s\n", version, base, base, where)
+	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Console:  %s/console/\n  Database: %s\n", version, base, base, base, where)
 
 	// The reconciler repairs operations that a crashed instance (this one's
 	// previous life, or another sharing the database) left unfinished.
