@@ -3,6 +3,7 @@ package orgd
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes: each says what kind of failure happened, independently of transport.
@@ -13,6 +14,7 @@ const (
 	ENOTFOUND     = "not_found"    // the organization does not exist
 	EUNAUTHORIZED = "unauthorized" // missing or bad credentials
 	EFORBIDDEN    = "forbidden"    // valid credentials, wrong organization
+	ETOOMANY      = "too_many"     // too many attempts; retry after a while
 	EUNAVAILABLE  = "unavailable"  // the database cannot be reached now
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
@@ -29,6 +31,8 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldError
+	// RetryAfter, for ETOOMANY and EUNAVAILABLE, is when the client may try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -71,4 +75,13 @@ func ErrorFields(err error) []FieldError {
 		return e.Fields
 	}
 	return nil
+}
+
+// ErrorRetryAfter returns the wait that err asks of the client, or zero.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

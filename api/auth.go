@@ -65,6 +65,13 @@ func (s *Server) verify(ctx context.Context, header string) (*principal, error) 
 	if err != nil {
 		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "Invalid or expired token.")
 	}
+	// Logout, reuse of a refresh token and a password change revoke the
+	// token's session; this lookup makes that take effect at once.
+	if revoked, err := s.Sessions.SessionRevoked(ctx, claims.SessionID); err != nil {
+		return nil, err
+	} else if revoked {
+		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "The token has been revoked; log in again.")
+	}
 	org, err := s.Store.OrganizationByID(ctx, claims.OrgID)
 	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (org.Status == orgd.StatusCreating || org.AdminID != claims.AdminID) {
 		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "The token's organization or admin no longer exists.")

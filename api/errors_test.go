@@ -84,12 +84,12 @@ func TestAuthFailures(t *testing.T) {
 	betaTok := e.login("b@beta.test", "correct horse")
 
 	past, _ := auth.NewTokens([]byte(testSecret), time.Minute, func() time.Time { return time.Now().Add(-time.Hour) })
-	expired, _, _ := past.Issue("x", "y")
+	expired, _, _ := past.Issue("x", "y", "z")
 	if claims, err := e.tokens.Verify(good); err == nil {
-		expired, _, _ = past.Issue(claims.AdminID, claims.OrgID)
+		expired, _, _ = past.Issue(claims.AdminID, claims.OrgID, claims.SessionID)
 	}
 	other, _ := auth.NewTokens([]byte(strings.Repeat("k", 40)), time.Minute, time.Now)
-	forged, _, _ := other.Issue("x", "y")
+	forged, _, _ := other.Issue("x", "y", "z")
 	none := unsignedToken(t)
 	parts := strings.Split(good, ".")
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"x","org_id":"y","iss":"orgd","exp":9999999999}`)) + "." + parts[2]

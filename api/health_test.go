@@ -20,7 +20,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 	e := newEnvOn(t, db, client)
 
 	e.call("GET", "/healthz", "", nil).mustStatus(t, 200)
-	tok, _, _ := e.tokens.Issue("a", "o")
+	tok, _, _ := e.tokens.Issue("a", "o", "s")
 	for _, tt := range []struct{ method, path, token string }{
 		{"GET", "/readyz", ""},
 		{"GET", "/org/get?organization_name=acme", ""},

@@ -16,12 +16,17 @@ import (
 
 	"github.com/orgd/orgd/api"
 	"github.com/orgd/orgd/auth"
+	"github.com/orgd/orgd/internal/leakcheck"
 	"github.com/orgd/orgd/mongodb"
 	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
+// logs receives every log line of the package's tests; TestMain fails the
+// run if any holds a password, hash or token that a test used (see leak_test.go).
+var logs = leakcheck.New()
+
+func TestMain(m *testing.M) { os.Exit(logs.Check(mongotest.Main(m))) }
 
 // env is one test's running orgd: a real HTTP server over a fresh database.
 type env struct {
@@ -35,17 +40,19 @@ type env struct {
 
 const testSecret = "test-secret-0123456789abcdef-0123456789"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*api.Deps)) *env {
 	t.Helper()
 	db := mongotest.New(t)
-	return newEnvOn(t, db, db.Client)
+	return newEnvOn(t, db, db.Client, opts...)
 }
 
-// newEnvOn is newEnv with the store using client, which may point elsewhere.
-func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client) *env {
+// newEnvOn is newEnv with the store using client, which may point elsewhere;
+// opts may change the server's collaborators.
+func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, opts ...func(*api.Deps)) *env {
 	t.Helper()
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, nil))
+	buf := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs.Tee(buf), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs.Secret("JWT secret", testSecret)
 	store := mongodb.NewStore(client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger})
 	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, time.Now)
 	if err != nil {
@@ -55,10 +62,14 @@ func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test"})
+	deps := api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: recordHashes{passwords}, Logger: logger, Version: "test"}
+	for _, o := range opts {
+		o(&deps)
+	}
+	s := api.NewServer(deps)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: logs}
+	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: buf}
 }
 
 // response is an HTTP answer with its body decoded as JSON (when it is).
@@ -94,6 +105,7 @@ func (e *env) call(method, path, token string, body any) response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	registerSecrets(body)
 	return e.do(req)
 }
 
@@ -107,6 +119,7 @@ func (e *env) do(req *http.Request) response {
 	raw, _ := io.ReadAll(res.Body)
 	out := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &out.JSON)
+	registerTokens(req, out)
 	return out
 }
 

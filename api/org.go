@@ -70,6 +70,8 @@ func (s *Server) handleCreateOrg(ctx context.Context, in *createOrgInput) (*crea
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
+	s.record(ctx, orgd.Event{Type: orgd.EventOrgCreated, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,
+		Details: map[string]string{"name": org.Name, "admin_id": org.AdminID}})
 	out := &createOrgOutput{}
 	out.Body.OrganizationName = org.Name
 	out.Body.CollectionName = org.Collection
@@ -136,6 +138,10 @@ func (s *Server) handleUpdateOrg(ctx context.Context, in *updateOrgInput) (*orgO
 		upd.PasswordHash = &hash
 	}
 	p := caller(ctx)
+	before, err := s.Store.AdminByID(ctx, p.Org.AdminID)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
 	org, err := s.Store.UpdateOrganization(ctx, p.Org.ID, upd)
 	if err != nil {
 		return nil, s.problem(ctx, err)
@@ -144,6 +150,7 @@ func (s *Server) handleUpdateOrg(ctx context.Context, in *updateOrgInput) (*orgO
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
+	s.auditUpdate(ctx, p.Org, org, before, a, b.Password != nil)
 	return &orgOutput{Body: orgView(org, a.Email)}, nil
 }
 
@@ -152,13 +159,39 @@ func (s *Server) handleDeleteOrg(ctx context.Context, in *deleteOrgInput) (*stru
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	if p := caller(ctx); p.Org.ID != org.ID {
+	p := caller(ctx)
+	if p.Org.ID != org.ID {
+		s.record(ctx, orgd.Event{Type: orgd.EventOrgDeleted, OrgID: p.Org.ID, Outcome: orgd.OutcomeDenied,
+			Details: map[string]string{"target": org.Name}})
 		return nil, s.problem(ctx, orgd.Errorf(orgd.EFORBIDDEN, "Your token is not for organization %q.", in.OrganizationName))
 	}
 	if err := s.Store.DeleteOrganization(ctx, org.ID); err != nil {
 		return nil, s.problem(ctx, err)
 	}
+	s.record(ctx, orgd.Event{Type: orgd.EventOrgDeleted, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,
+		Details: map[string]string{"name": org.Name}})
+	// Its tokens already fail: the organization is gone. This only tidies up.
+	if err := s.Sessions.RevokeOrganizationSessions(ctx, org.ID, orgd.RevokeOrgDeleted); err != nil {
+		s.Logger.WarnContext(ctx, "revoke the sessions of a deleted organization", "org_id", org.ID, "err", err)
+	}
 	return nil, nil
+}
+
+// auditUpdate records what an update changed: the name, the admin's email,
+// the password (which revoked the admin's earlier logins).
+func (s *Server) auditUpdate(ctx context.Context, old, org *orgd.Organization, before, after *orgd.Admin, password bool) {
+	if old.Name != org.Name {
+		s.record(ctx, orgd.Event{Type: orgd.EventOrgRenamed, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,
+			Details: map[string]string{"from": old.Name, "to": org.Name}})
+	}
+	if before.Email != after.Email {
+		s.record(ctx, orgd.Event{Type: orgd.EventEmailChanged, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,
+			Details: map[string]string{"from": before.Email, "to": after.Email}})
+	}
+	if password {
+		s.record(ctx, orgd.Event{Type: orgd.EventPasswordChanged, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,
+			Details: map[string]string{"sessions": "revoked"}})
+	}
 }
 
 func orgView(o *orgd.Organization, adminEmail string) orgBody {

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/auth"
 )
 
 // codes maps each orgd error code to its HTTP status: the one such table.
@@ -20,6 +24,7 @@ var codes = map[string]int{
 	orgd.ENOTFOUND:     http.StatusNotFound,
 	orgd.EUNAUTHORIZED: http.StatusUnauthorized,
 	orgd.EFORBIDDEN:    http.StatusForbidden,
+	orgd.ETOOMANY:      http.StatusTooManyRequests,
 	orgd.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	orgd.EINTERNAL:     http.StatusInternalServerError,
 }
@@ -27,6 +32,9 @@ var codes = map[string]int{
 // problem turns an application error into a huma error; internal errors are
 // logged and answered with a generic message.
 func (s *Server) problem(ctx context.Context, err error) error {
+	if errors.Is(err, auth.ErrBusy) {
+		err = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "Too many password checks are waiting; retry shortly.", RetryAfter: time.Second}
+	}
 	code := orgd.ErrorCode(err)
 	if code == orgd.EINTERNAL {
 		s.Logger.ErrorContext(ctx, "internal error", "err", err)
@@ -40,8 +48,10 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		details = append(details, &huma.ErrorDetail{Location: loc, Message: f.Message})
 	}
 	status := codes[code]
-	if status == http.StatusServiceUnavailable {
-		return retryLater(huma.NewError(status, orgd.ErrorMessage(err), details...))
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		wait := int(math.Ceil(orgd.ErrorRetryAfter(err).Seconds()))
+		return huma.ErrorWithHeaders(huma.NewError(status, orgd.ErrorMessage(err), details...),
+			http.Header{"Retry-After": {strconv.Itoa(max(wait, 1))}})
 	}
 	return huma.NewError(status, orgd.ErrorMessage(err), details...)
 }

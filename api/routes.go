@@ -17,6 +17,10 @@ func (s *Server) routes() {
 	huma.Register(s.api, s.admin("PUT", "/org/update", 200, "Update your organization"), s.handleUpdateOrg)
 	huma.Register(s.api, s.admin("DELETE", "/org/delete", 204, "Delete your organization"), s.handleDeleteOrg)
 	huma.Register(s.api, s.public("POST", "/admin/login", 200, "Log in as an organization admin"), s.handleLogin)
+	huma.Register(s.api, s.public("POST", "/admin/refresh", 200, "Exchange a refresh token for new tokens"), s.handleRefresh)
+	huma.Register(s.api, s.admin("POST", "/admin/logout", 204, "Log out: revoke this login's tokens"), s.handleLogout)
+	huma.Register(s.api, s.admin("GET", "/org/audit", 200, "Your organization's audit log, newest first"), s.handleAudit)
+	huma.Register(s.api, s.public("GET", "/.well-known/jwks.json", 200, "Public keys that verify access tokens"), s.handleJWKS)
 
 	huma.Register(s.api, s.document(s.admin("POST", "/org/records", 201, "Create a record")), s.handleCreateRecord)
 	huma.Register(s.api, s.admin("GET", "/org/records", 200, "List records in id order"), s.handleListRecords)

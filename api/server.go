@@ -28,9 +28,10 @@ type Store interface {
 
 // Tokens issues and verifies access tokens.
 type Tokens interface {
-	Issue(adminID, orgID string) (string, auth.Claims, error)
+	Issue(adminID, orgID, sessionID string) (string, auth.Claims, error)
 	Verify(token string) (auth.Claims, error)
 	TTL() time.Duration
+	JWKS() []byte
 }
 
 // Passwords hashes and checks passwords.
@@ -47,6 +48,14 @@ type Deps struct {
 	Passwords Passwords
 	Logger    *slog.Logger
 	Version   string
+
+	// Sessions and Audit default to Store, which must then provide them.
+	Sessions Sessions
+	Audit    Audit
+	// Throttle limits failed logins; nil means auth's default limits.
+	Throttle Throttle
+	Security Security
+	Now      func() time.Time // the clock; nil means time.Now
 }
 
 // Server is orgd's HTTP API.
@@ -61,6 +70,7 @@ func NewServer(d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
+	d = withDefaults(d)
 	s := &Server{Deps: d, mux: http.NewServeMux()}
 	cfg := huma.DefaultConfig("orgd", d.Version)
 	cfg.Info.Description = "Multi-tenant organization service."
@@ -77,7 +87,7 @@ func NewServer(d Deps) *Server {
 }
 
 // Handler returns the root handler: the routes plus problem+json answers for
-// unknown routes and methods, and panic recovery.
+// unknown routes and methods, security headers and CORS, and panic recovery.
 func (s *Server) Handler() http.Handler {
-	return s.recoverer(s.problemMux())
+	return s.recoverer(s.hygiene(s.problemMux()))
 }

@@ -17,7 +17,7 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, c, err := tokens.Issue("admin1", "org1")
+	tok, c, err := tokens.Issue("admin1", "org1", "session1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestTokens(t *testing.T) {
 		t.Errorf("lifetime %v", c.ExpiresAt.Sub(c.IssuedAt))
 	}
 	got, err := tokens.Verify(tok)
-	if err != nil || got.AdminID != "admin1" || got.OrgID != "org1" {
+	if err != nil || got.AdminID != "admin1" || got.OrgID != "org1" || got.SessionID != "session1" {
 		t.Fatalf("Verify = %+v, %v", got, err)
 	}
 	now = now.Add(16 * time.Minute)

@@ -12,9 +12,22 @@ import (
 type Passwords struct {
 	cost  int
 	dummy []byte // compared against when an email is unknown, so timing does not tell
+	gate  *Gate  // nil: unbounded
 }
 
-// NewPasswords returns a Passwords hashing at cost.
+// NewLimitedPasswords returns a Passwords hashing at cost whose every bcrypt
+// computation passes gate; a full gate makes Hash and Check fail with ErrBusy.
+func NewLimitedPasswords(cost int, gate *Gate) (*Passwords, error) {
+	p, err := NewPasswords(cost)
+	if err != nil {
+		return nil, err
+	}
+	p.gate = gate
+	return p, nil
+}
+
+// NewPasswords returns a Passwords hashing at cost, without a bound on how
+// many hashes run at once.
 func NewPasswords(cost int) (*Passwords, error) {
 	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("bcrypt cost must be between %d and %d", bcrypt.MinCost, bcrypt.MaxCost)
@@ -28,9 +41,11 @@ func NewPasswords(cost int) (*Passwords, error) {
 
 // Hash returns the bcrypt hash of password.
 func (p *Passwords) Hash(ctx context.Context, password string) (string, error) {
-	if err := ctx.Err(); err != nil {
+	release, err := p.enter(ctx)
+	if err != nil {
 		return "", err
 	}
+	defer release()
 	h, err := bcrypt.GenerateFromPassword([]byte(password), p.cost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
@@ -41,18 +56,31 @@ func (p *Passwords) Hash(ctx context.Context, password string) (string, error) {
 // Check reports whether password matches hash. An empty hash (unknown account)
 // is compared against a dummy hash so that it costs the same and never matches.
 func (p *Passwords) Check(ctx context.Context, hash, password string) (bool, error) {
-	if err := ctx.Err(); err != nil {
+	release, err := p.enter(ctx)
+	if err != nil {
 		return false, err
 	}
+	defer release()
 	if hash == "" {
 		_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(password))
 		return false, nil
 	}
-	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 	if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("check password: %w", err)
 	}
 	return true, nil
+}
+
+// enter takes a turn at the gate, if there is one.
+func (p *Passwords) enter(ctx context.Context) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p.gate == nil {
+		return func() {}, nil
+	}
+	return p.gate.Enter(ctx)
 }

@@ -329,6 +329,13 @@ func (r *run) applyUpdate(ctx context.Context) error {
 		if err := updateID(ctx, r.s.admins(), d.AdminID, bson.D{{Key: "$set", Value: set}}); err != nil {
 			return err
 		}
+		// A new password ends every earlier login, after the new hash is
+		// stored (see revokeAdminSessions); a resumed operation does it again.
+		if op.PasswordHash != "" {
+			if err := r.s.revokeAdminSessions(ctx, d.AdminID, orgd.RevokePasswordChanged); err != nil {
+				return err
+			}
+		}
 	}
 	if err := r.step(ctx, "commit"); err != nil {
 		return err

@@ -46,6 +46,9 @@ type Config struct {
 	// CopyBatch is the number of documents copied per batch when a collection
 	// moves between databases; zero means 1,000.
 	CopyBatch int
+	// RevocationTTL is how long a revoked session is remembered: at least the
+	// longest access token lifetime plus the clock skew tolerated; zero means 24h5m.
+	RevocationTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -65,6 +68,9 @@ type Store struct {
 
 	idMu    sync.Mutex // guards entropy, which keeps record ids in order within a millisecond
 	entropy io.Reader
+
+	revocationTTL time.Duration
+	eventIDs      eventIDs
 }
 
 // Hooks lets tests interrupt a lifecycle operation before any of its steps.
@@ -94,6 +100,9 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 	}
 	if s.batch <= 0 {
 		s.batch = 1000
+	}
+	if s.revocationTTL = cfg.RevocationTTL; s.revocationTTL <= 0 {
+		s.revocationTTL = 24*time.Hour + 5*time.Minute
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,23 @@ type config struct {
 	DBTimeout     time.Duration
 	OpLease       time.Duration
 	Reconcile     time.Duration
+
+	// Tokens, logins and the audit log (see security.go).
+	JWTAlg            string
+	JWTKeys           []string
+	JWTIssuer         string
+	JWTAudience       string
+	JWTLeeway         time.Duration
+	RefreshTTL        time.Duration
+	LoginWindow       time.Duration
+	LoginAccountLimit int
+	LoginAddrLimit    int
+	HashConcurrency   int
+	HashQueue         int
+	TrustedProxies    []netip.Prefix
+	CORSOrigins       []string
+	AuditRetention    time.Duration
+	PruneInterval     time.Duration
 }
 
 // setting is one configuration key: its variable, flag, default and parser.
@@ -40,7 +58,7 @@ func settings() []setting {
 	str := func(dst func(*config) *string) func(string, *config) error {
 		return func(v string, c *config) error { *dst(c) = v; return nil }
 	}
-	return []setting{
+	return append([]setting{
 		{"ORGD_ADDR", "addr", ":8080", "HTTP listen address", func(v string, c *config) error {
 			if _, _, err := net.SplitHostPort(v); err != nil {
 				return errors.New("must be host:port, e.g. :8080")
@@ -96,7 +114,7 @@ func settings() []setting {
 			}
 			return nil
 		}},
-	}
+	}, securitySettings()...)
 }
 
 func duration(dst func(*config) *time.Duration, min, max time.Duration) func(string, *config) error {
@@ -147,6 +165,9 @@ func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, std
 	}
 	if c.JWTSecret != "" && c.JWTSecretFile != "" {
 		return config{}, errors.New("set only one of ORGD_JWT_SECRET and ORGD_JWT_SECRET_FILE")
+	}
+	if c.JWTAlg == "EdDSA" && len(c.JWTKeys) == 0 {
+		return config{}, errors.New("ORGD_JWT_ALG (-jwt-alg) is EdDSA but ORGD_JWT_KEYS (-jwt-keys) names no key file")
 	}
 	return c, nil
 }

@@ -50,9 +50,9 @@ func startProc(t *testing.T, bin string, env map[string]string) *proc {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = logs.Tee(os.Stderr)
 	if testing.Verbose() {
-		cmd.Stderr = nil
+		cmd.Stderr = logs
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -249,6 +249,7 @@ func storm(base string, worker, round int, stop chan struct{}, mu *sync.Mutex, d
 		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
+			logs.Secret("access token", token)
 		}
 		res, err := client.Do(req)
 		if err != nil {

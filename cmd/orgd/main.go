@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/orgd/orgd/api"
-	"github.com/orgd/orgd/auth"
 	"github.com/orgd/orgd/embeddb"
 	"github.com/orgd/orgd/mongodb"
 )
@@ -60,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		uri, where = edb.URI(), fmt.Sprintf("%s (embedded FerretDB, data in %s)", edb.URI(), dir)
 	}
 
-	secret, err := jwtSecret(cfg, logger)
+	tokens, err := newTokens(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -74,16 +73,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = client.Disconnect(ctx)
 	}()
 	store := mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
-		Lease: cfg.OpLease, Grace: cfg.DBTimeout, Logger: logger})
-	tokens, err := auth.NewTokens(secret, cfg.TokenTTL, time.Now)
+		Lease: cfg.OpLease, Grace: cfg.DBTimeout, RevocationTTL: cfg.TokenTTL + cfg.JWTLeeway, Logger: logger})
+	passwords, err := newPasswords(cfg)
 	if err != nil {
 		return err
 	}
-	passwords, err := auth.NewPasswords(cfg.BcryptCost)
-	if err != nil {
-		return err
-	}
-	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: version})
+	security, throttle := apiSecurity(cfg)
+	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: version,
+		Throttle: throttle, Security: security, Now: time.Now})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -108,6 +105,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		store.RunReconciler(rctx, cfg.Reconcile, logger)
 	}()
 	defer func() { stopReconciler(); <-reconciled }()
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		store.RunPruner(rctx, cfg.PruneInterval, cfg.AuditRetention, logger)
+	}()
+	defer func() { stopReconciler(); <-pruned }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

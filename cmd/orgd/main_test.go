@@ -13,10 +13,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orgd/orgd/internal/leakcheck"
 	"github.com/orgd/orgd/mongotest"
 )
 
-func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
+// logs receives the log output of every orgd this package's tests run;
+// TestMain fails the run if it holds a secret the tests used.
+var logs = leakcheck.New()
+
+func TestMain(m *testing.M) {
+	for _, s := range []string{"correct horse", strings.Repeat("s", 32), strings.Repeat("k", 32)} {
+		logs.Secret("password or JWT secret", s)
+	}
+	os.Exit(logs.Check(mongotest.Main(m)))
+}
 
 // start runs orgd as main does, with env as its environment, and returns the
 // API's base URL once /healthz answers, and a function that stops it and
@@ -27,7 +37,7 @@ func start(t *testing.T, env map[string]string) (string, func() error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, []string{"orgd"}, func(k string) string { return env[k] }, pw, io.Discard)
+		err := run(ctx, []string{"orgd"}, func(k string) string { return env[k] }, pw, logs)
 		pw.CloseWithError(io.EOF)
 		done <- err
 	}()
@@ -110,6 +120,7 @@ func TestEmbeddedRun(t *testing.T) {
 		t.Errorf("secret file mode %v, want 0600", fi.Mode().Perm())
 	}
 	secret, _ := os.ReadFile(filepath.Join(dir, secretFileName))
+	logs.Secret("generated JWT secret", strings.TrimSpace(string(secret)))
 
 	base, stop = start(t, env)
 	defer stop()
@@ -176,7 +187,7 @@ func TestStartupErrors(t *testing.T) {
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			err := run(context.Background(), append([]string{"orgd"}, tt.args...), func(k string) string { return env[k] }, io.Discard, io.Discard)
+			err := run(context.Background(), append([]string{"orgd"}, tt.args...), func(k string) string { return env[k] }, io.Discard, logs)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("run error %v, want one naming %s", err, tt.want)
 			}

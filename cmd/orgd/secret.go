@@ -17,26 +17,35 @@ import (
 // secretFileName is where embedded mode keeps its generated JWT secret.
 const secretFileName = "jwt-secret"
 
-// jwtSecret returns the configured signing secret. Against an external
-// database one must be configured; in embedded mode one is generated once and
-// kept in the data directory. There is never a built-in default.
-func jwtSecret(cfg config, logger *slog.Logger) ([]byte, error) {
+// jwtSecrets returns the configured HS256 secrets, the signing one first.
+// ORGD_JWT_SECRET_FILE may hold several, one per line: the first signs, the
+// others only verify, which is how a secret is rotated. Against an external
+// database a secret must be configured when HS256 signs; in embedded mode one
+// is generated once and kept in the data directory. There is never a
+// built-in default. Without generate (EdDSA signs), a missing secret is no
+// error: HS256 tokens are then simply not accepted.
+func jwtSecrets(cfg config, logger *slog.Logger, generate bool) ([][]byte, error) {
 	switch {
 	case cfg.JWTSecret != "":
-		return checkSecret([]byte(cfg.JWTSecret), "ORGD_JWT_SECRET")
+		b, err := checkSecret([]byte(cfg.JWTSecret), "ORGD_JWT_SECRET")
+		return [][]byte{b}, err
 	case cfg.JWTSecretFile != "":
 		b, err := os.ReadFile(cfg.JWTSecretFile)
 		if err != nil {
 			return nil, fmt.Errorf("ORGD_JWT_SECRET_FILE: %w", err)
 		}
-		return checkSecret([]byte(strings.TrimSpace(string(b))), "ORGD_JWT_SECRET_FILE")
-	case cfg.MongoURI != "":
+		return secretLines(b, "ORGD_JWT_SECRET_FILE")
+	case cfg.MongoURI != "" && generate:
 		return nil, errors.New("MONGODB_URI is set but no JWT secret is: set ORGD_JWT_SECRET or ORGD_JWT_SECRET_FILE " +
 			"(at least 32 bytes, e.g. `openssl rand -hex 32`), the same on every instance, so that tokens stay valid across instances")
+	case cfg.MongoURI != "":
+		return nil, nil
 	}
 	path := filepath.Join(cfg.DataDir, secretFileName)
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && !generate {
+		return nil, nil
+	} else if errors.Is(err, fs.ErrNotExist) {
 		raw := make([]byte, 32)
 		if _, err := rand.Read(raw); err != nil {
 			return nil, err
@@ -54,7 +63,26 @@ func jwtSecret(cfg config, logger *slog.Logger) ([]byte, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("read JWT secret: %w", err)
 	}
-	return checkSecret([]byte(strings.TrimSpace(string(b))), path)
+	return secretLines(b, path)
+}
+
+// secretLines returns the non-empty lines of a secret file, each checked.
+func secretLines(b []byte, source string) ([][]byte, error) {
+	var out [][]byte
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		s, err := checkSecret([]byte(line), source)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: holds no JWT secret", source)
+	}
+	return out, nil
 }
 
 func checkSecret(b []byte, source string) ([]byte, error) {

@@ -1,0 +1,204 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/orgd/orgd/auth"
+)
+
+// Security configures protections beyond the tokens themselves.
+type Security struct {
+	// RefreshTTL is how long a login lasts: its refresh tokens are refused
+	// after it, however often they were rotated. Zero means 30 days.
+	RefreshTTL time.Duration
+	// CORSOrigins are the browser origins allowed to call the API
+	// ("https://app.example.com"); empty turns CORS off.
+	CORSOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For and X-Request-Id are
+	// believed; the client address is the first untrusted hop from the right.
+	TrustedProxies []netip.Prefix
+}
+
+// DefaultRefreshTTL is the default lifetime of a login.
+const DefaultRefreshTTL = 30 * 24 * time.Hour
+
+// withDefaults fills the optional collaborators of d.
+func withDefaults(d Deps) Deps {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Sessions == nil {
+		ss, ok := d.Store.(Sessions)
+		if !ok {
+			panic("api: Deps.Sessions is nil and Deps.Store does not implement Sessions")
+		}
+		d.Sessions = ss
+	}
+	if d.Audit == nil {
+		a, ok := d.Store.(Audit)
+		if !ok {
+			panic("api: Deps.Audit is nil and Deps.Store does not implement Audit")
+		}
+		d.Audit = a
+	}
+	if d.Throttle == nil {
+		d.Throttle = auth.NewThrottle(auth.ThrottleConfig{Window: auth.DefaultLoginWindow,
+			AccountLimit: auth.DefaultAccountLimit, AddrLimit: auth.DefaultAddrLimit, Now: d.Now})
+	}
+	if d.Security.RefreshTTL <= 0 {
+		d.Security.RefreshTTL = DefaultRefreshTTL
+	}
+	return d
+}
+
+// Content security policies: nothing at all may load from API responses;
+// the docs page (swagger-ui) needs its own inline script and styles.
+const (
+	strictCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+	docsCSP   = "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; " +
+		"img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+// requestInfo is what the audit log needs to know of a request.
+type requestInfo struct {
+	RequestID  string
+	ClientAddr string
+}
+
+type requestInfoKey struct{}
+
+func reqInfo(ctx context.Context) requestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(requestInfo)
+	return ri
+}
+
+// hygiene sets the security headers of every response, answers CORS, and
+// notes the request's id and client address.
+func (s *Server) hygiene(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+		if r.URL.Path == "/docs" || strings.HasPrefix(r.URL.Path, "/docs/") {
+			h.Set("Content-Security-Policy", docsCSP)
+		} else {
+			h.Set("Content-Security-Policy", strictCSP)
+			h.Set("Cache-Control", "no-store") // a route may allow caching (the JWKS)
+		}
+		peer, trusted := s.peer(r)
+		ri := requestInfo{ClientAddr: peer, RequestID: newRequestID()}
+		if trusted {
+			ri.ClientAddr = s.forwardedFor(r, peer)
+			if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+				ri.RequestID = id
+			}
+		}
+		h.Set("X-Request-Id", ri.RequestID)
+		if s.cors(w, r) {
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
+	})
+}
+
+// cors adds CORS headers for an allowed origin and answers its preflight
+// (returning true). Without configured origins it does nothing: browsers then
+// refuse cross-origin calls.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	if len(s.Security.CORSOrigins) == 0 {
+		return false
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	if origin == "" || !slices.Contains(s.Security.CORSOrigins, origin) {
+		return false
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate, X-Request-Id")
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+// peer returns the address of the connection's other end and whether it is
+// a trusted proxy.
+func (s *Server) peer(r *http.Request) (string, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host, false
+	}
+	return a.Unmap().String(), s.trusted(a)
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.Security.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedFor walks X-Forwarded-For from the right, past trusted proxies,
+// and returns the first address they did not add themselves: entries further
+// left were written by the client and prove nothing.
+func (s *Server) forwardedFor(r *http.Request, peer string) string {
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	addr := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		addr = a.Unmap().String()
+		if !s.trusted(a) {
+			break
+		}
+	}
+	return addr
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// validRequestID accepts a forwarded request id of up to 64 safe characters.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,170 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd/api"
+	"github.com/orgd/orgd/auth"
+)
+
+// loginFrom sends a login as if from client address addr, through a trusted proxy.
+func (e *env) loginFrom(addr, email, password string) response {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/admin/login", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", addr)
+	logs.Secret("password", password)
+	return e.do(req)
+}
+
+// behindProxy trusts the loopback test client as a proxy, so that
+// X-Forwarded-For sets the client address.
+func behindProxy(d *api.Deps) {
+	d.Security.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
+// TestLoginThrottle checks both limits: failures on one account from any
+// address lock the account for everyone (429 with Retry-After, audited with
+// the addresses that caused it), failures from one address on any accounts
+// stop that address; and that a lock ends by itself after the window.
+func TestLoginThrottle(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := newEnv(t, behindProxy, func(d *api.Deps) {
+		d.Throttle = auth.NewThrottle(auth.ThrottleConfig{Window: 15 * time.Minute, AccountLimit: 3, AddrLimit: 5, Now: clock})
+	})
+	e.create(acme).mustStatus(t, 201)
+	e.create(org{"beta", "b@beta.test", "correct horse"}).mustStatus(t, 201)
+	watch := e.loginTokens(acme.email, acme.password) // the admin's existing login, to read the audit log
+
+	for _, addr := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.1"} {
+		e.loginFrom(addr, acme.email, "wrong password").isProblem(t, 401)
+	}
+	// The right password, from the admin's own address: refused while locked.
+	r := e.loginFrom("198.51.100.7", acme.email, acme.password)
+	r.isProblem(t, 429)
+	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 || s > 15*60 {
+		t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	// Another account, from the same address, is not locked.
+	e.loginFrom("198.51.100.7", "b@beta.test", "correct horse").mustStatus(t, 200)
+
+	// The lockout is in the organization's audit log, with who caused it.
+	events := e.events(watch.access, "")
+	lock := find(events, "auth.lockout")
+	if lock == nil || lock["outcome"] != "locked" || lock["client_address"] != "203.0.113.1" {
+		t.Fatalf("lockout event %v", lock)
+	}
+	if d, _ := lock["details"].(map[string]any); d["scope"] != "account" || d["failures_from"] != "203.0.113.1 203.0.113.2" {
+		t.Errorf("lockout details %v", lock["details"])
+	}
+	if n := count(events, "auth.login", "failure"); n != 3 {
+		t.Errorf("%d failed logins audited, want 3", n)
+	}
+
+	// The lock ends by itself.
+	mu.Lock()
+	now = now.Add(15*time.Minute + time.Second)
+	mu.Unlock()
+	e.loginFrom("198.51.100.7", acme.email, acme.password).mustStatus(t, 200)
+
+	// One address trying many accounts is stopped; other addresses are not.
+	for i := range 5 {
+		e.loginFrom("192.0.2.66", "nobody"+strconv.Itoa(i)+"@x.test", "wrong password").isProblem(t, 401)
+	}
+	e.loginFrom("192.0.2.66", "b@beta.test", "correct horse").isProblem(t, 429)
+	e.loginFrom("192.0.2.67", "b@beta.test", "correct horse").mustStatus(t, 200)
+	// A client that is not a trusted proxy cannot choose its address.
+	e2 := newEnv(t, func(d *api.Deps) {
+		d.Throttle = auth.NewThrottle(auth.ThrottleConfig{Window: time.Minute, AccountLimit: 100, AddrLimit: 2, Now: clock})
+	})
+	for i := range 2 {
+		e2.loginFrom("10.0.0."+strconv.Itoa(i), "x@x.test", "wrong password").isProblem(t, 401)
+	}
+	e2.loginFrom("10.0.0.9", "y@x.test", "wrong password").isProblem(t, 429)
+}
+
+// TestHashQueueFull checks that when as many bcrypt computations are running
+// and waiting as configured, logins and creates are refused at once with 503
+// and Retry-After, while requests that need no hash keep being served.
+func TestHashQueueFull(t *testing.T) {
+	gate := auth.NewGate(1, 1)
+	e := newEnv(t, func(d *api.Deps) {
+		p, err := auth.NewLimitedPasswords(4, gate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Passwords = recordHashes{p}
+	})
+	e.create(acme).mustStatus(t, 201)
+	tok := e.login(acme.email, acme.password)
+	for range auth.DefaultAccountLimit - 1 { // one failure short of a lockout
+		e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": "wrong password"}).isProblem(t, 401)
+	}
+
+	ctx := context.Background()
+	running, err := gate.Enter(ctx) // a long hash holds the only slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := make(chan func())
+	go func() {
+		release, err := gate.Enter(ctx) // another waits in the queue
+		if err != nil {
+			t.Error(err)
+		}
+		queued <- release
+	}()
+	for gate.Waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for _, r := range []response{
+		e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password}),
+		e.call("POST", "/org/create", "", map[string]string{"organization_name": "beta", "email": "b@beta.test", "password": "correct horse"}),
+		e.call("PUT", "/org/update", tok, map[string]string{"password": "another password"}),
+	} {
+		r.isProblem(t, 503)
+		if r.Header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+	}
+	e.call("GET", "/org/get?organization_name=acme", "", nil).mustStatus(t, 200)
+	e.call("GET", "/org/get?organization_name=acme", tok, nil).mustStatus(t, 200)
+	e.call("GET", "/healthz", "", nil).mustStatus(t, 200)
+
+	running()
+	(<-queued)()
+	// The refused login did not count as a failure: no lockout.
+	e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password}).mustStatus(t, 200)
+}
+
+// TestPasswordBounds checks that a password over 72 bytes or with a NUL byte
+// is refused with 422 wherever one is accepted, never truncated.
+func TestPasswordBounds(t *testing.T) {
+	e := newEnv(t)
+	long := strings.Repeat("é", 36) + "x" // 73 bytes, 37 characters
+	e.create(org{"acme", "a@acme.test", long[:72]}).mustStatus(t, 201)
+	tok := e.login("a@acme.test", long[:72])
+	for _, pw := range []string{long, "correct\x00horse"} {
+		for name, r := range map[string]response{
+			"create": e.create(org{"beta", "b@beta.test", pw}),
+			"login":  e.call("POST", "/admin/login", "", map[string]string{"email": "a@acme.test", "password": pw}),
+			"update": e.call("PUT", "/org/update", tok, map[string]string{"password": pw}),
+		} {
+			r.isProblem(t, 422)
+			if !hasErrorAt(r, "body.password") {
+				t.Errorf("%s: errors do not name the password: %s", name, r.Raw)
+			}
+		}
+	}
+	// The stored password is all 72 bytes: a prefix of it is wrong.
+	e.call("POST", "/admin/login", "", map[string]string{"email": "a@acme.test", "password": long[:70]}).isProblem(t, 401)
+}

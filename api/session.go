@@ -1,0 +1,281 @@
+package api
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/auth"
+)
+
+// Sessions keeps logins, their refresh tokens and their revocations. Every
+// method is an _id lookup or insert, except revocation of many sessions.
+type Sessions interface {
+	CreateSession(ctx context.Context, orgID, adminID string, expiresAt time.Time, refreshHash string) (*orgd.Session, error)
+	SessionByID(ctx context.Context, id string) (*orgd.Session, error)
+	AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error
+	RefreshTokenByHash(ctx context.Context, hash string) (*orgd.RefreshToken, error)
+	// UseRefreshToken marks rt exchanged; false means it already was (a reuse).
+	UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (first bool, err error)
+	// SessionRevoked is checked on every authenticated request.
+	SessionRevoked(ctx context.Context, id string) (bool, error)
+	RevokeSession(ctx context.Context, id, reason string) error
+	RevokeOrganizationSessions(ctx context.Context, orgID, reason string) error
+}
+
+// Throttle limits failed logins per account and per client address.
+type Throttle interface {
+	Attempt(account, addr string) auth.Verdict
+	Succeeded(account, addr string)
+	Cancel(account, addr string)
+}
+
+type (
+	loginInput struct {
+		Body struct {
+			Email    string `json:"email" maxLength:"254" example:"admin@acme.test"`
+			Password string `json:"password" example:"correct horse battery"`
+		}
+	}
+	refreshInput struct {
+		Body struct {
+			RefreshToken string `json:"refresh_token" maxLength:"128" doc:"The refresh token of the last login or refresh; each is accepted once"`
+		}
+	}
+	tokenOutput struct {
+		CacheControl string `header:"Cache-Control"`
+		Body         struct {
+			AccessToken      string `json:"access_token"`
+			TokenType        string `json:"token_type" example:"bearer"`
+			ExpiresIn        int    `json:"expires_in" doc:"Seconds until the access token expires"`
+			RefreshToken     string `json:"refresh_token" doc:"Opaque; exchange it at /admin/refresh for new tokens. Valid once."`
+			RefreshExpiresIn int    `json:"refresh_expires_in" doc:"Seconds until the login ends and the refresh token is refused"`
+		}
+	}
+)
+
+// wrongLogin is the one answer to every failed login, whatever the reason.
+func wrongLogin() error { return orgd.Errorf(orgd.EUNAUTHORIZED, "Wrong email or password.") }
+
+// badRefresh is the one answer to every refused refresh token.
+func badRefresh() error {
+	return orgd.Errorf(orgd.EUNAUTHORIZED, "Invalid, expired or revoked refresh token; log in again.")
+}
+
+func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput, error) {
+	b := &in.Body
+	var v orgd.Validation
+	if b.Email == "" {
+		v.Check("email", "is required")
+	}
+	if msg := orgd.ValidatePassword(b.Password); msg != "" && len(b.Password) >= orgd.PasswordMinBytes {
+		v.Check("password", msg) // too long or malformed: never truncated, never tried
+	}
+	if err := v.Err(); err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	addr, account := reqInfo(ctx).ClientAddr, orgd.NormalizeEmail(b.Email)
+	verdict := s.Throttle.Attempt(account, addr)
+	if !verdict.Allowed {
+		s.Logger.WarnContext(ctx, "login refused: too many failures", "scope", verdict.Scope, "client_addr", addr)
+		return nil, s.problem(ctx, &orgd.Error{Code: orgd.ETOOMANY,
+			Message: "Too many failed logins for this account or from this address; retry later.", RetryAfter: verdict.RetryAfter})
+	}
+	cancel := func(err error) error { s.Throttle.Cancel(account, addr); return s.problem(ctx, err) }
+	hash := "" // unknown email: still pay for one bcrypt comparison
+	admin, err := s.Store.AdminByEmail(ctx, b.Email)
+	if err == nil {
+		hash = admin.PasswordHash
+	} else if orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		return nil, cancel(err)
+	} else {
+		admin = nil
+	}
+	ok, err := s.Passwords.Check(ctx, hash, b.Password)
+	if err != nil {
+		return nil, cancel(err)
+	}
+	if !ok {
+		s.loginFailed(ctx, admin, verdict)
+		return nil, s.problem(ctx, wrongLogin())
+	}
+	s.Throttle.Succeeded(account, addr)
+	org, err := s.Store.OrganizationByID(ctx, admin.OrgID)
+	if err != nil || org.Status == orgd.StatusCreating || org.Status == orgd.StatusDeleting {
+		if err != nil && orgd.ErrorCode(err) != orgd.ENOTFOUND {
+			return nil, s.problem(ctx, err)
+		}
+		return nil, s.problem(ctx, wrongLogin())
+	}
+	out, sess, err := s.startSession(ctx, admin)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	// A password change that committed while this login compared the old
+	// hash has revoked the admin's sessions, this one included if it already
+	// existed; if it did not, the hash read again now has changed.
+	if again, err := s.Store.AdminByID(ctx, admin.ID); err != nil || again.PasswordHash != admin.PasswordHash {
+		if rerr := s.Sessions.RevokeSession(ctx, sess.ID, orgd.RevokePasswordChanged); rerr != nil {
+			s.Logger.ErrorContext(ctx, "revoke a login that raced a password change", "err", rerr)
+		}
+		if err != nil && orgd.ErrorCode(err) != orgd.ENOTFOUND {
+			return nil, s.problem(ctx, err)
+		}
+		return nil, s.problem(ctx, wrongLogin())
+	}
+	s.record(ctx, orgd.Event{Type: orgd.EventLogin, OrgID: admin.OrgID, Actor: admin.ID, Outcome: orgd.OutcomeSuccess,
+		Details: map[string]string{"session_id": sess.ID}})
+	return out, nil
+}
+
+// loginFailed audits a failed login and, when it reaches a limit, the lockout.
+func (s *Server) loginFailed(ctx context.Context, admin *orgd.Admin, v auth.Verdict) {
+	e := orgd.Event{Type: orgd.EventLogin, Outcome: orgd.OutcomeFailure, Actor: orgd.ActorAnonymous,
+		Details: map[string]string{"reason": "unknown_account"}}
+	if admin != nil {
+		e.OrgID, e.Actor, e.Details["reason"] = admin.OrgID, admin.ID, "wrong_password"
+	}
+	s.record(ctx, e)
+	if !v.Locks {
+		return
+	}
+	lock := orgd.Event{Type: orgd.EventLockout, OrgID: e.OrgID, Actor: e.Actor, Outcome: orgd.OutcomeLocked,
+		Details: map[string]string{"scope": v.Scope}}
+	if len(v.From) > 0 {
+		lock.Details["failures_from"] = strings.Join(v.From, " ")
+	}
+	s.Logger.WarnContext(ctx, "login lockout", "scope", v.Scope, "org_id", e.OrgID, "client_addr", reqInfo(ctx).ClientAddr)
+	s.record(ctx, lock)
+}
+
+// startSession creates a login of admin and its first tokens.
+func (s *Server) startSession(ctx context.Context, admin *orgd.Admin) (*tokenOutput, *orgd.Session, error) {
+	refresh, hash, err := auth.NewRefreshToken()
+	if err != nil {
+		return nil, nil, err
+	}
+	sess, err := s.Sessions.CreateSession(ctx, admin.OrgID, admin.ID, s.Now().Add(s.Security.RefreshTTL), hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := s.tokens(sess, refresh)
+	return out, sess, err
+}
+
+// tokens signs an access token of sess and answers it with refresh.
+func (s *Server) tokens(sess *orgd.Session, refresh string) (*tokenOutput, error) {
+	token, claims, err := s.Tokens.Issue(sess.AdminID, sess.OrgID, sess.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &tokenOutput{CacheControl: "no-store"}
+	out.Body.AccessToken = token
+	out.Body.TokenType = "bearer"
+	out.Body.ExpiresIn = int(claims.ExpiresAt.Sub(claims.IssuedAt).Seconds())
+	out.Body.RefreshToken = refresh
+	out.Body.RefreshExpiresIn = max(int(sess.ExpiresAt.Sub(s.Now()).Seconds()), 0)
+	return out, nil
+}
+
+// handleRefresh rotates a refresh token: the presented one is marked used by
+// inserting its used-marker (the one atomic step), and only the request whose
+// insert succeeds gets new tokens. Presenting a used token again means it was
+// copied: the whole login is revoked, for the thief and the owner alike.
+func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOutput, error) {
+	hash, ok := auth.RefreshTokenHash(in.Body.RefreshToken)
+	if !ok {
+		return nil, s.problem(ctx, badRefresh())
+	}
+	rt, err := s.Sessions.RefreshTokenByHash(ctx, hash)
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND {
+		return nil, s.problem(ctx, badRefresh())
+	} else if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	fail := func(reason string) error {
+		s.record(ctx, orgd.Event{Type: orgd.EventRefresh, OrgID: rt.OrgID, Actor: rt.AdminID, Outcome: orgd.OutcomeFailure,
+			Details: map[string]string{"session_id": rt.SessionID, "reason": reason}})
+		return s.problem(ctx, badRefresh())
+	}
+	if !s.Now().Before(rt.ExpiresAt) {
+		return nil, fail("expired")
+	}
+	first, err := s.Sessions.UseRefreshToken(ctx, *rt)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	if !first {
+		s.Logger.WarnContext(ctx, "refresh token reused: revoking its login", "org_id", rt.OrgID, "session_id", rt.SessionID)
+		if err := s.Sessions.RevokeSession(ctx, rt.SessionID, orgd.RevokeReuse); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		s.record(ctx, orgd.Event{Type: orgd.EventTokenReuse, OrgID: rt.OrgID, Actor: rt.AdminID, Outcome: orgd.OutcomeRevoked,
+			Details: map[string]string{"session_id": rt.SessionID}})
+		return nil, s.problem(ctx, badRefresh())
+	}
+	sess, err := s.Sessions.SessionByID(ctx, rt.SessionID)
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND {
+		return nil, fail("session_ended")
+	} else if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	if revoked, err := s.Sessions.SessionRevoked(ctx, sess.ID); err != nil {
+		return nil, s.problem(ctx, err)
+	} else if revoked {
+		return nil, fail("session_revoked")
+	}
+	org, err := s.Store.OrganizationByID(ctx, sess.OrgID)
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (org.Status == orgd.StatusCreating || org.Status == orgd.StatusDeleting || org.AdminID != sess.AdminID) {
+		return nil, fail("organization_gone")
+	} else if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	refresh, newHash, err := auth.NewRefreshToken()
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	next := orgd.RefreshToken{Hash: newHash, SessionID: sess.ID, OrgID: sess.OrgID, AdminID: sess.AdminID, IssuedAt: s.Now(), ExpiresAt: sess.ExpiresAt}
+	if err := s.Sessions.AddRefreshToken(ctx, next); err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out, err := s.tokens(sess, refresh)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	s.record(ctx, orgd.Event{Type: orgd.EventRefresh, OrgID: sess.OrgID, Actor: sess.AdminID, Outcome: orgd.OutcomeSuccess,
+		Details: map[string]string{"session_id": sess.ID}})
+	return out, nil
+}
+
+type logoutOutput struct {
+	CacheControl string `header:"Cache-Control"`
+}
+
+// handleLogout revokes the caller's login: its access and refresh tokens.
+func (s *Server) handleLogout(ctx context.Context, _ *struct{}) (*logoutOutput, error) {
+	p := caller(ctx)
+	if err := s.Sessions.RevokeSession(ctx, p.Claims.SessionID, orgd.RevokeLogout); err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	s.record(ctx, orgd.Event{Type: orgd.EventLogout, OrgID: p.Org.ID, Outcome: orgd.OutcomeSuccess,
+		Details: map[string]string{"session_id": p.Claims.SessionID}})
+	return &logoutOutput{CacheControl: "no-store"}, nil
+}
+
+type jwksOutput struct {
+	ContentType  string `header:"Content-Type"`
+	CacheControl string `header:"Cache-Control"`
+	Body         []byte
+}
+
+// handleJWKS serves the public keys that verify orgd's access tokens; an
+// HS256-only deployment serves an empty set. Verifiers may cache it briefly:
+// add a new key here (verification only) longer than that before it signs.
+func (s *Server) handleJWKS(ctx context.Context, _ *struct{}) (*jwksOutput, error) {
+	return &jwksOutput{ContentType: "application/jwk-set+json", CacheControl: "public, max-age=" + strconv.Itoa(jwksMaxAge), Body: s.Tokens.JWKS()}, nil
+}
+
+// jwksMaxAge is how long, in seconds, verifiers may cache the JWKS.
+const jwksMaxAge = 300

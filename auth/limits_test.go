@@ -1,0 +1,145 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd/auth"
+)
+
+// TestThrottle checks the per-account and per-address limits, that a lock
+// ends by itself after the window, and that successes and cancelled
+// attempts do not count.
+func TestThrottle(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	th := auth.NewThrottle(auth.ThrottleConfig{Window: 15 * time.Minute, AccountLimit: 3, AddrLimit: 5, Now: func() time.Time { return now }})
+
+	// Three failures on one account from two addresses lock it for everyone.
+	for i, addr := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.1"} {
+		v := th.Attempt("victim@x.test", addr)
+		if !v.Allowed {
+			t.Fatalf("attempt %d refused", i)
+		}
+		if locks := i == 2; v.Locks != locks {
+			t.Errorf("attempt %d: Locks = %v", i, v.Locks)
+		}
+		if i == 2 && (v.Scope != auth.ScopeAccount || strings.Join(v.From, " ") != "10.0.0.1 10.0.0.2") {
+			t.Errorf("lock verdict %+v", v)
+		}
+		now = now.Add(time.Minute)
+	}
+	v := th.Attempt("victim@x.test", "10.9.9.9")
+	if v.Allowed || v.Scope != auth.ScopeAccount || v.RetryAfter != 12*time.Minute {
+		t.Errorf("locked account: %+v", v)
+	}
+	if v := th.Attempt("other@x.test", "10.9.9.9"); !v.Allowed {
+		t.Error("another account is locked too")
+	}
+	th.Cancel("other@x.test", "10.9.9.9")
+
+	// The lock ends by itself once the oldest failure leaves the window.
+	now = now.Add(12 * time.Minute)
+	if v := th.Attempt("victim@x.test", "10.9.9.9"); !v.Allowed {
+		t.Errorf("still locked after the window: %+v", v)
+	}
+	th.Succeeded("victim@x.test", "10.9.9.9") // and a success forgets the failures
+	for range 2 {
+		if v := th.Attempt("victim@x.test", "10.0.0.3"); !v.Allowed {
+			t.Fatal("failures were not forgotten after a success")
+		}
+	}
+
+	// One address guessing many accounts is stopped by the address limit.
+	now = now.Add(time.Hour)
+	for i := range 5 {
+		if v := th.Attempt("user"+string(rune('a'+i))+"@x.test", "10.6.6.6"); !v.Allowed || v.Locks != (i == 4) {
+			t.Fatalf("address attempt %d: %+v", i, v)
+		}
+	}
+	if v := th.Attempt("fresh@x.test", "10.6.6.6"); v.Allowed || v.Scope != auth.ScopeAddress {
+		t.Errorf("address over its limit: %+v", v)
+	}
+	if v := th.Attempt("fresh@x.test", "10.7.7.7"); !v.Allowed {
+		t.Error("another address is limited too")
+	}
+}
+
+// TestThrottleMemoryBound checks that the throttle forgets the oldest keys
+// rather than grow without bound.
+func TestThrottleMemoryBound(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	th := auth.NewThrottle(auth.ThrottleConfig{Window: time.Hour, AccountLimit: 1, AddrLimit: 1000, MaxKeys: 10, Now: func() time.Time { return now }})
+	th.Attempt("first@x.test", "10.0.0.1")
+	for i := range 20 {
+		now = now.Add(time.Second)
+		th.Attempt(strings.Repeat("a", i+1)+"@x.test", "10.0.0.2")
+	}
+	if v := th.Attempt("first@x.test", "10.0.0.3"); !v.Allowed {
+		t.Error("the oldest account was not evicted")
+	}
+}
+
+// TestGate checks that at most the configured number of hashes run, at most
+// the configured number wait, and the rest are refused at once.
+func TestGate(t *testing.T) {
+	g := auth.NewGate(1, 1)
+	ctx := context.Background()
+	release, err := g.Enter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan func())
+	go func() {
+		r, err := g.Enter(ctx) // waits for the running one
+		if err != nil {
+			t.Error(err)
+		}
+		entered <- r
+	}()
+	for g.Waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := g.Enter(ctx); !errors.Is(err, auth.ErrBusy) {
+		t.Errorf("third Enter: %v, want ErrBusy", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	release()
+	second := <-entered
+	if _, err := g.Enter(cctx); err == nil {
+		t.Error("Enter with a cancelled context succeeded while the slot was taken")
+	}
+	second()
+
+	p, err := auth.NewLimitedPasswords(4, auth.NewGate(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Hash(ctx, "correct horse"); err != nil {
+		t.Errorf("hash through a free gate: %v", err)
+	}
+}
+
+// TestRefreshTokens checks their shape and that only well-formed ones hash.
+func TestRefreshTokens(t *testing.T) {
+	tok, hash, err := auth.NewRefreshToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, _ := auth.NewRefreshToken()
+	if !strings.HasPrefix(tok, auth.RefreshPrefix) || tok == again || strings.Contains(hash, tok[len(auth.RefreshPrefix):]) {
+		t.Errorf("token %q, hash %q", tok, hash)
+	}
+	if h, ok := auth.RefreshTokenHash(tok); !ok || h != hash {
+		t.Errorf("RefreshTokenHash(issued) = %q, %v", h, ok)
+	}
+	for _, bad := range []string{"", "orgd_rt_", tok + "A", tok[:len(tok)-1], strings.Replace(tok, "orgd_rt_", "orgd_xx_", 1),
+		tok[:len(tok)-1] + "=", auth.RefreshPrefix + strings.Repeat("!", len(tok)-len(auth.RefreshPrefix))} {
+		if _, ok := auth.RefreshTokenHash(bad); ok {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package mongodb
+
+import (
+	"context"
+	"time"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Collections of logins. All are keyed by _id and stay small: expired
+// entries are pruned, and the one read on every request, revoked_sessions,
+// only holds revocations younger than an access token's lifetime.
+const (
+	collSessions = "sessions"         // _id: session id: a login and the token family rotated from it
+	collRefresh  = "refresh_tokens"   // _id: SHA-256 of a refresh token; usedPrefix+hash once exchanged
+	collRevoked  = "revoked_sessions" // _id: session id, while access tokens of the session may be live
+)
+
+// usedPrefix marks a refresh token as exchanged. Inserting usedPrefix+hash is
+// the compare-and-set of rotation: of two exchanges of one token, only one
+// insert succeeds, and the other is a reuse.
+const usedPrefix = "used/"
+
+type sessionDoc struct {
+	ID        string    `bson:"_id"`
+	OrgID     string    `bson:"org_id"`
+	AdminID   string    `bson:"admin_id"`
+	CreatedAt time.Time `bson:"created_at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+type refreshDoc struct {
+	ID        string    `bson:"_id"` // hash, or usedPrefix+hash
+	SessionID string    `bson:"session_id"`
+	OrgID     string    `bson:"org_id"`
+	AdminID   string    `bson:"admin_id"`
+	IssuedAt  time.Time `bson:"issued_at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+type revokedDoc struct {
+	ID        string    `bson:"_id"` // session id
+	OrgID     string    `bson:"org_id,omitempty"`
+	AdminID   string    `bson:"admin_id,omitempty"`
+	Reason    string    `bson:"reason"`
+	RevokedAt time.Time `bson:"revoked_at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+func (s *Store) sessions() *mongo.Collection { return s.master.Collection(collSessions) }
+func (s *Store) refresh() *mongo.Collection  { return s.master.Collection(collRefresh) }
+func (s *Store) revoked() *mongo.Collection  { return s.master.Collection(collRevoked) }
+
+// CreateSession records a new login of admin adminID, valid until expiresAt,
+// with its first refresh token's hash.
+func (s *Store) CreateSession(ctx context.Context, orgID, adminID string, expiresAt time.Time, refreshHash string) (*orgd.Session, error) {
+	now := s.now()
+	d := sessionDoc{ID: s.newID(), OrgID: orgID, AdminID: adminID, CreatedAt: now, ExpiresAt: expiresAt}
+	if err := insert(ctx, s.sessions(), d); err != nil {
+		return nil, translate(err)
+	}
+	rt := orgd.RefreshToken{Hash: refreshHash, SessionID: d.ID, OrgID: orgID, AdminID: adminID, IssuedAt: now, ExpiresAt: expiresAt}
+	if err := s.AddRefreshToken(ctx, rt); err != nil {
+		return nil, err
+	}
+	return &orgd.Session{ID: d.ID, OrgID: orgID, AdminID: adminID, CreatedAt: now, ExpiresAt: expiresAt}, nil
+}
+
+// SessionByID returns a live session, or ENOTFOUND once it has ended or been revoked.
+func (s *Store) SessionByID(ctx context.Context, id string) (*orgd.Session, error) {
+	var d sessionDoc
+	if ok, err := findByID(ctx, s.sessions(), id, &d); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Session does not exist.")
+	}
+	return &orgd.Session{ID: d.ID, OrgID: d.OrgID, AdminID: d.AdminID, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt}, nil
+}
+
+// AddRefreshToken stores a refresh token's hash for its session.
+func (s *Store) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error {
+	d := refreshDoc{ID: rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: rt.IssuedAt, ExpiresAt: rt.ExpiresAt}
+	return translate(insert(ctx, s.refresh(), d))
+}
+
+// RefreshTokenByHash returns the refresh token stored under hash, used or
+// not, or ENOTFOUND.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*orgd.RefreshToken, error) {
+	var d refreshDoc
+	if ok, err := findByID(ctx, s.refresh(), hash, &d); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Refresh token does not exist.")
+	}
+	return &orgd.RefreshToken{Hash: d.ID, SessionID: d.SessionID, OrgID: d.OrgID, AdminID: d.AdminID, IssuedAt: d.IssuedAt, ExpiresAt: d.ExpiresAt}, nil
+}
+
+// UseRefreshToken marks rt as exchanged. It reports false when rt had been
+// exchanged already: a reuse. Only inserting an _id is atomic on every
+// backend orgd supports, so the mark is an insert, never an update.
+func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (first bool, err error) {
+	d := refreshDoc{ID: usedPrefix + rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: s.now(), ExpiresAt: rt.ExpiresAt}
+	err = insert(ctx, s.refresh(), d)
+	if mongo.IsDuplicateKeyError(err) {
+		return false, nil
+	}
+	return err == nil, translate(err)
+}
+
+// SessionRevoked reports whether the session id was revoked; this is the
+// check every authenticated request makes, one _id lookup in a small collection.
+func (s *Store) SessionRevoked(ctx context.Context, id string) (bool, error) {
+	var d revokedDoc
+	return findByID(ctx, s.revoked(), id, &d)
+}
+
+// RevokeSession ends the session id and every token of it. The revocation
+// is recorded first, so that from the moment this returns (or fails after
+// that step) no access token of the session passes SessionRevoked; then the
+// session and its refresh tokens are deleted. Revoking twice is harmless.
+func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
+	var sd sessionDoc
+	if _, err := findByID(ctx, s.sessions(), id, &sd); err != nil {
+		return err
+	}
+	now := s.now()
+	d := revokedDoc{ID: id, OrgID: sd.OrgID, AdminID: sd.AdminID, Reason: reason, RevokedAt: now, ExpiresAt: now.Add(s.revocationTTL)}
+	if err := insert(ctx, s.revoked(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return translate(err)
+	}
+	if err := deleteID(ctx, s.sessions(), id); err != nil {
+		return err
+	}
+	return translate(retry(ctx, func() error {
+		_, err := s.refresh().DeleteMany(ctx, bson.D{{Key: "session_id", Value: id}})
+		return err
+	}))
+}
+
+// RevokeOrganizationSessions revokes every session of the organization orgID.
+func (s *Store) RevokeOrganizationSessions(ctx context.Context, orgID, reason string) error {
+	return s.revokeWhere(ctx, bson.D{{Key: "org_id", Value: orgID}}, reason)
+}
+
+// revokeAdminSessions revokes every session of the admin adminID; a password
+// change calls it once the new hash is stored. A login that read the old hash
+// creates its session before checking the hash again, so it is either seen
+// here or refuses itself.
+func (s *Store) revokeAdminSessions(ctx context.Context, adminID, reason string) error {
+	return s.revokeWhere(ctx, bson.D{{Key: "admin_id", Value: adminID}}, reason)
+}
+
+func (s *Store) revokeWhere(ctx context.Context, filter bson.D, reason string) error {
+	cur, err := s.sessions().Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return translate(err)
+	}
+	var ids []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &ids); err != nil {
+		return translate(err)
+	}
+	for _, d := range ids {
+		if err := s.RevokeSession(ctx, d.ID, reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,31 @@
+package orgd
+
+import "time"
+
+// Session is one login of an admin: the family of refresh tokens rotated
+// from it and the access tokens they were exchanged for. Revoking it ends them all.
+type Session struct {
+	ID        string
+	OrgID     string
+	AdminID   string
+	CreatedAt time.Time
+	ExpiresAt time.Time // refresh tokens of the session are refused after it; rotation does not extend it
+}
+
+// RefreshToken is a refresh token as stored: its hash, never the token.
+type RefreshToken struct {
+	Hash      string
+	SessionID string
+	OrgID     string
+	AdminID   string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// Reasons a session is revoked, as recorded with the revocation.
+const (
+	RevokeLogout          = "logout"
+	RevokeReuse           = "refresh_token_reuse"
+	RevokePasswordChanged = "password_changed"
+	RevokeOrgDeleted      = "organization_deleted"
+)
