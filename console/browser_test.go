@@ -41,13 +41,18 @@ func chromium() string {
 	return ""
 }
 
-// startOrgd serves orgd over a fresh database, as the api tests do.
-func startOrgd(t *testing.T) string {
+// startOrgd serves orgd over a fresh database, as the api tests do, with
+// access tokens that live for ttl and no tolerance of clock skew.
+func startOrgd(t *testing.T, ttl time.Duration) string {
 	t.Helper()
 	db := mongotest.New(t)
 	logger := slog.New(slog.DiscardHandler)
 	store := mongodb.NewStore(db.Client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger})
-	tokens, err := auth.NewTokens([]byte("console-test-secret-0123456789abcdef"), 15*time.Minute, time.Now)
+	key, err := auth.SecretKey([]byte("console-test-secret-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.New(auth.Config{Keys: []auth.Key{key}, TTL: ttl, Now: time.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@
   const $ = (sel, root = document) => root.querySelector(sel);
   const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
-  const session = { access: '', refresh: '', expiresAt: 0, timer: 0, org: null };
+  const session = { access: '', refresh: '', expiresAt: 0, margin: 0, timer: 0, org: null };
   let refreshing = null; // the refresh in flight, shared by concurrent callers
   let routeSeq = 0; // bumped on every route change: late answers of an old view are dropped
 
@@ -116,7 +116,7 @@
       if (await refreshTokens()) res = await attempt();
       if (res.status === 401) {
         const err = await errorFrom(res);
-        endSession('Your session has ended (' + err.message.replace(/\.$/, '') + '). Log in again.');
+        sessionEnded(err);
         throw err;
       }
     }
@@ -129,17 +129,18 @@
   function setTokens(t) {
     session.access = t.access_token;
     if (t.refresh_token) session.refresh = t.refresh_token; // rotated: the old one is spent
-    const ttl = Math.max(5, Number(t.expires_in) || 900) * 1000;
+    const ttl = Math.max(1, Number(t.expires_in) || 900) * 1000;
     session.expiresAt = Date.now() + ttl;
+    session.margin = Math.min(60000, ttl / 5); // how long before expiry to refresh
     clearTimeout(session.timer);
     if (session.refresh) {
       // Refresh ahead of expiry, so that no request meets an expired token.
-      session.timer = setTimeout(refreshTokens, Math.max(1000, ttl - Math.min(60000, ttl / 5)));
+      session.timer = setTimeout(refreshTokens, ttl - session.margin);
     }
   }
 
   async function freshen() {
-    if (session.refresh && session.expiresAt - Date.now() < 30000) await refreshTokens();
+    if (session.refresh && session.expiresAt - Date.now() < session.margin) await refreshTokens();
   }
 
   // refreshTokens trades the refresh token for new tokens; false when it
@@ -152,8 +153,14 @@
         try {
           const res = await send('POST', '/admin/refresh', { 'Content-Type': 'application/json' },
             JSON.stringify({ refresh_token: spent }));
-          if (res.status === 404 || res.status === 405) session.refresh = ''; // this orgd has no refresh
-          if (!res.ok || session.refresh !== spent) return false;
+          if (session.refresh !== spent) return false; // the session ended meanwhile
+          if (!res.ok) {
+            // Refused (or an orgd without /admin/refresh: 404): do not ask
+            // again; the access token serves until it expires. A busy or
+            // unreachable server may be asked again later.
+            if (res.status < 500 && res.status !== 429) session.refresh = '';
+            return false;
+          }
           setTokens(await res.json());
           return true;
         } catch {
@@ -181,9 +188,15 @@
     fillDetails();
   }
 
+  // sessionEnded ends a session that orgd no longer accepts, saying why.
+  function sessionEnded(err) {
+    const why = err.message.charAt(0).toLowerCase() + err.message.slice(1);
+    endSession(`Your session has ended: ${why}` + (/log in again/i.test(why) ? '' : ' Log in again.'));
+  }
+
   function endSession(message) {
     clearTimeout(session.timer);
-    Object.assign(session, { access: '', refresh: '', expiresAt: 0, timer: 0, org: null });
+    Object.assign(session, { access: '', refresh: '', expiresAt: 0, margin: 0, timer: 0, org: null });
     for (const f of $$('form')) {
       f.reset();
       clearErrors(f);
@@ -857,7 +870,7 @@
         let problem = {};
         try { problem = JSON.parse(x.responseText); } catch { problem = {}; }
         const err = new ApiError(x.status, problem, x.getResponseHeader('Retry-After'));
-        if (x.status === 401) endSession('Your session has ended. Log in again.');
+        if (x.status === 401) sessionEnded(err);
         throw err;
       }
       const rep = JSON.parse(x.responseText);
@@ -887,17 +900,57 @@
   // ----- Audit log -----
 
   const audit = { limit: 20, cursors: [''], page: 0, next: null };
-  const pick = (o, keys) => { for (const k of keys) if (o[k] !== undefined && o[k] !== null && o[k] !== '') return o[k]; return undefined; };
-  const auditKeys = {
-    time: ['time', 'at', 'timestamp', 'created_at', 'occurred_at'],
-    event: ['event', 'type', 'action', 'kind'],
-    outcome: ['outcome', 'result', 'status'],
-    client: ['client_ip', 'client_addr', 'client_address', 'ip', 'remote_addr', 'address'],
-  };
-  const auditHidden = ['id', '_id', 'org_id', 'organization_id', ...Object.values(auditKeys).flat()];
 
-  function eventName(v) {
-    return sentence(String(v ?? 'event').replace(/[._]+/g, ' ')).replace(/\.$/, '');
+  // The audit log's event types, in words.
+  const eventNames = {
+    'organization.created': 'Organization created',
+    'organization.renamed': 'Organization renamed',
+    'organization.deleted': 'Organization deleted',
+    'admin.email_changed': 'Admin email changed',
+    'admin.password_changed': 'Password changed',
+    'auth.login': 'Log in',
+    'auth.refresh': 'Session refreshed',
+    'auth.logout': 'Log out',
+    'auth.token_reuse': 'Refresh token used twice',
+    'auth.lockout': 'Logins locked',
+  };
+  const eventName = (type) => eventNames[type] || sentence(String(type || 'event').replace(/[._]+/g, ' ')).replace(/\.$/, '');
+
+  // me is the admin id the access token names, to tell "you" in the log.
+  function me() {
+    try {
+      const part = session.access.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      return JSON.parse(atob(part)).sub || '';
+    } catch {
+      return '';
+    }
+  }
+
+  // eventDetails says what an event's details say: a change as from → to,
+  // any other detail as a labelled value.
+  function eventDetails(d = {}) {
+    const wrap = document.createElement('span');
+    wrap.className = 'kvs';
+    const rest = { ...d };
+    if (d.from !== undefined && d.to !== undefined) {
+      const change = document.createElement('span');
+      change.className = 'kv';
+      change.textContent = `${d.from} → ${d.to}`;
+      wrap.append(change);
+      delete rest.from;
+      delete rest.to;
+    }
+    delete rest.session_id; // an internal id: it says nothing to a person
+    for (const [k, v] of Object.entries(rest)) {
+      const s = document.createElement('span');
+      s.className = 'kv';
+      const key = document.createElement('span');
+      key.className = 'k';
+      key.textContent = k.replace(/_/g, ' ');
+      s.append(key, ' ', String(v).replace(/_/g, ' '));
+      wrap.append(s);
+    }
+    return wrap;
   }
 
   async function loadAudit(seq) {
@@ -911,7 +964,7 @@
       page = await api('GET', '/org/audit?' + q);
     } catch (err) {
       if (!(err instanceof ApiError) || seq !== routeSeq) return;
-      const missing = err.status === 404 || err.status === 405;
+      const missing = err.status === 404 || err.status === 405; // an orgd without an audit log
       $('#audit-unavailable').hidden = !missing;
       $('#audit-wrap').hidden = missing;
       if (!missing) {
@@ -925,20 +978,20 @@
     if (seq !== routeSeq) return;
     $('#audit-unavailable').hidden = true;
     $('#audit-wrap').hidden = false;
-    const events = pick(page, ['events', 'entries', 'items', 'audit']) || Object.values(page).find(Array.isArray) || [];
-    audit.next = pick(page, ['next', 'next_cursor']) || null;
+    const events = page.events || [];
+    const you = me();
+    audit.next = page.next || null;
     $('#audit-table tbody').replaceChildren(...events.map((ev) => {
       const tr = document.createElement('tr');
-      const t = pick(ev, auditKeys.time);
-      cell(tr, t ? timeEl(t) : '', 'nowrap');
-      cell(tr, eventName(pick(ev, auditKeys.event)));
-      const outcome = String(pick(ev, auditKeys.outcome) ?? '');
+      cell(tr, ev.time ? timeEl(ev.time) : '', 'nowrap');
+      cell(tr, eventName(ev.type));
       const badge = document.createElement('span');
-      badge.className = 'badge ' + (/^(success|ok|succeeded|allowed)$/i.test(outcome) ? 'good' : outcome ? 'bad' : '');
-      badge.textContent = outcome || '—';
+      badge.className = 'badge ' + (ev.outcome === 'success' ? 'good' : ev.outcome ? 'bad' : '');
+      badge.textContent = ev.outcome || '—';
       cell(tr, badge);
-      cell(tr, String(pick(ev, auditKeys.client) ?? ''), 'wide-only mono');
-      cell(tr, kvList(ev, auditHidden), 'wide-only');
+      cell(tr, ev.actor && ev.actor === you ? 'you' : ev.actor === 'anonymous' ? 'anonymous' : 'admin', 'wide-only');
+      cell(tr, ev.client_address || '', 'wide-only mono');
+      cell(tr, eventDetails(ev.details), 'wide-only');
       return tr;
     }));
     $('#audit-empty').hidden = events.length > 0;
