@@ -42,8 +42,9 @@ func chromium() string {
 }
 
 // startOrgd serves orgd over a fresh database, as the api tests do, with
-// access tokens that live for ttl and no tolerance of clock skew.
-func startOrgd(t *testing.T, ttl time.Duration) string {
+// access tokens that live for ttl and no tolerance of clock skew. wrap, if
+// given, stands between the browser and orgd.
+func startOrgd(t *testing.T, ttl time.Duration, wrap ...func(http.Handler) http.Handler) string {
 	t.Helper()
 	db := mongotest.New(t)
 	logger := slog.New(slog.DiscardHandler)
@@ -61,7 +62,11 @@ func startOrgd(t *testing.T, ttl time.Duration) string {
 		t.Fatal(err)
 	}
 	s := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: "test"})
-	srv := httptest.NewServer(s.Handler())
+	h := s.Handler()
+	for _, w := range wrap {
+		h = w(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -144,8 +149,19 @@ func (p *page) do(step string, actions ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		p.t.Fatalf("%s: %v\nthe page shows: %s", step, err, p.shows())
+		p.t.Fatalf("%s: %v\nthe page shows: %s\nits console: %s", step, err, p.shows(), p.consoleText())
 	}
+}
+
+// consoleText returns what the page wrote to its console.
+func (p *page) consoleText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	for _, m := range p.console {
+		fmt.Fprintf(&b, "\n  %s", m)
+	}
+	return b.String()
 }
 
 // eval evaluates a JavaScript expression in the page.
@@ -182,7 +198,8 @@ func js(s string) string {
 func visibleText(sel, want string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => {
 		const e = document.querySelector(%s);
-		return !!e && !e.closest('[hidden]') && e.textContent.includes(%s);
+		const text = e && (e.tagName === 'TEXTAREA' || e.tagName === 'INPUT' ? e.value : e.textContent);
+		return !!e && !e.closest('[hidden]') && text.includes(%s);
 	})()`, js(sel), js(want)), chromedp.WithPollingTimeout(stepTimeout))
 }
 

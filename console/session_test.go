@@ -104,3 +104,39 @@ func login(t *testing.T, base, email, password string) string {
 	}
 	return out.AccessToken
 }
+
+// TestConsoleWithoutSessionEndpoints runs the console against an orgd
+// without refresh tokens, logout or audit log (all three answer 404): it
+// keeps working on the access token, says that there is no audit log, and
+// asks to log in again when the token expires.
+func TestConsoleWithoutSessionEndpoints(t *testing.T) {
+	without := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/admin/refresh", "/admin/logout", "/org/audit":
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusNotFound)
+				_, _ = w.Write([]byte(`{"title":"Not Found","status":404,"detail":"No route for ` + r.Method + " " + r.URL.Path + `."}`))
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+	base := startOrgd(t, 3*time.Second, without)
+	if s := post(t, base+"/org/create", "", `{"organization_name":"Plain","email":"admin@plain.test","password":"correct horse"}`); s != 201 {
+		t.Fatalf("create: %d", s)
+	}
+	p := openBrowser(t, base)
+	p.do("log in", chromedp.Navigate(base+"/console/"),
+		fill("#login-email", "admin@plain.test", "#login-password", "correct horse\n"),
+		visibleText("#session-org", "Plain"),
+		click(`#tabs a[data-tab="audit"]`),
+		visibleText("#audit-unavailable", "keeps no audit log"))
+	p.do("log out", click("#logout"), visibleText("#notice", "You are logged out"))
+	p.do("log in again", fill("#login-email", "admin@plain.test", "#login-password", "correct horse\n"),
+		visibleText("#session-org", "Plain"), visibleText("#records-empty", "No records yet"))
+	p.do("the token expires", chromedp.Sleep(4*time.Second), click(`#tabs a[data-tab="settings"]`),
+		visibleText("#notice", "Your session has ended"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	p.checkClean()
+}

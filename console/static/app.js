@@ -195,6 +195,7 @@
   }
 
   function endSession(message) {
+    routeSeq++; // the answers still on their way belong to the ended session
     clearTimeout(session.timer);
     Object.assign(session, { access: '', refresh: '', expiresAt: 0, margin: 0, timer: 0, org: null });
     for (const f of $$('form')) {
@@ -756,11 +757,12 @@
   });
 
   $('#record-delete').addEventListener('click', async (e) => {
+    const button = e.currentTarget; // set only while the event is dispatched
     const id = recordID;
     if (!id || !(await confirmDialog('Delete this record?', `Record ${id} will be deleted. This cannot be undone.`, 'Delete record'))) return;
     const f = $('#record-form');
     clearErrors(f);
-    const done = busy(e.currentTarget, 'Deleting…');
+    const done = busy(button, 'Deleting…');
     try {
       await api('DELETE', '/org/records/' + encodeURIComponent(id));
       notify(`Record ${id} deleted.`, 'success');
@@ -940,8 +942,8 @@
       delete rest.from;
       delete rest.to;
     }
-    delete rest.session_id; // an internal id: it says nothing to a person
     for (const [k, v] of Object.entries(rest)) {
+      if (k.endsWith('_id')) continue; // internal ids say nothing to a person
       const s = document.createElement('span');
       s.className = 'kv';
       const key = document.createElement('span');
@@ -1021,6 +1023,7 @@
       if (dd.dataset.key.endsWith('_at')) dd.replaceChildren(v ? timeEl(v) : '');
       else dd.textContent = v ?? '';
     }
+    $('#password-username').value = o.admin_email || '';
     deleteMatches();
   }
 
