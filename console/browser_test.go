@@ -180,7 +180,8 @@ func eval[T any](p *page, expr string) T {
 func (p *page) shows() string {
 	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + " | " + [...document.querySelectorAll(
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + (document.querySelector('dialog[open]') ? " | a dialog is open" : "") +
+		" | " + [...document.querySelectorAll(
 		'#notice, .form-error, .field-error, .status')].filter((e) => !e.closest('[hidden]') && e.textContent.trim())
 		.map((e) => (e.id || e.className) + ': ' + e.textContent.trim()).join(' | ')`))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // TestConsoleInBrowser walks an organization admin through the console in
@@ -139,6 +140,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	p.do("open a record", click("#records-table tbody tr:nth-child(2) a"), visibleText("#record-json", "item-01"))
 	p.do("ask to delete it, then cancel", click("#record-delete"), chromedp.WaitVisible(chromedp.CSS("#confirm")),
 		click("#confirm-cancel"), chromedp.WaitNotVisible(chromedp.CSS("#confirm")))
+	p.do("ask again, then press Escape", click("#record-delete"), chromedp.WaitVisible(chromedp.CSS("#confirm")),
+		chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(chromedp.CSS("#confirm")))
 	p.do("delete it", click("#record-delete"), chromedp.WaitVisible(chromedp.CSS("#confirm")),
 		click("#confirm-ok"), visibleText("#notice", "deleted"))
 	p.do("28 records are left", rows("#records-table", 25), click("#records-next"), rows("#records-table", 3))

@@ -330,15 +330,25 @@
     });
   }
 
+  // The confirmation dialog answers from its buttons and the Escape key, as
+  // they happen: its close event comes later, possibly after it opened again.
+  let confirmAnswer = null;
+  function answer(ok) {
+    const resolve = confirmAnswer;
+    confirmAnswer = null;
+    if (resolve) resolve(ok);
+  }
+  $('#confirm form').addEventListener('submit', (e) => answer(!!e.submitter && e.submitter.value === 'ok'));
+  $('#confirm').addEventListener('cancel', () => answer(false));
+
   function confirmDialog(title, text, ok) {
-    const d = $('#confirm');
+    answer(false);
     $('#confirm-title').textContent = title;
     $('#confirm-text').textContent = text;
     $('#confirm-ok').textContent = ok;
-    d.returnValue = '';
-    d.showModal();
+    $('#confirm').showModal();
     $('#confirm-cancel').focus();
-    return new Promise((resolve) => d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true }));
+    return new Promise((resolve) => { confirmAnswer = resolve; });
   }
 
   // ---------- Formatting ----------
