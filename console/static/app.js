@@ -177,7 +177,12 @@
     const t = await api('POST', '/admin/login', { json: { email, password }, auth: false });
     session.refresh = '';
     setTokens(t);
-    await loadOrg();
+    try {
+      await loadOrg();
+    } catch (err) {
+      forget(); // all or nothing: no half-open session
+      throw err;
+    }
   }
 
   async function loadOrg() {
@@ -194,10 +199,15 @@
     endSession(`Your session has ended: ${why}` + (/log in again/i.test(why) ? '' : ' Log in again.'));
   }
 
-  function endSession(message) {
-    routeSeq++; // the answers still on their way belong to the ended session
+  // forget drops the session's tokens and what came with them.
+  function forget() {
     clearTimeout(session.timer);
     Object.assign(session, { access: '', refresh: '', expiresAt: 0, margin: 0, timer: 0, org: null });
+  }
+
+  function endSession(message) {
+    routeSeq++; // the answers still on their way belong to the ended session
+    forget();
     for (const f of $$('form')) {
       f.reset();
       clearErrors(f);
@@ -527,7 +537,16 @@
       auth: false,
       json: { organization_name: f.organization_name.value.trim(), email: f.email.value.trim(), password: f.password.value },
     });
-    await login(org.admin_email, f.password.value);
+    try {
+      await login(org.admin_email, f.password.value);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      f.reset();
+      $('#login-email').value = org.admin_email;
+      $('#login-password').focus();
+      notify(`Organization ${org.organization_name} was created, but logging in failed: ${err.message} Log in below.`, 'error');
+      return;
+    }
     f.reset();
     enter(`Organization ${org.organization_name} created, with its collection ${org.collection_name}.`, '#/settings');
   });
@@ -543,9 +562,10 @@
   $('#logout').addEventListener('click', async (e) => {
     const done = busy(e.currentTarget, 'Logging out…');
     try {
-      // Revoke this login on the server when it can; forget it here in any case.
-      await send('POST', '/admin/logout', { Authorization: 'Bearer ' + session.access, 'Content-Type': 'application/json' },
-        JSON.stringify(session.refresh ? { refresh_token: session.refresh } : {}));
+      // Revoke this login on the server when it can (with a token that is
+      // still valid); forget it here in any case.
+      await freshen();
+      await send('POST', '/admin/logout', { Authorization: 'Bearer ' + session.access });
     } catch {
       // The tokens are dropped below; an unreachable server cannot be told.
     } finally {
