@@ -34,11 +34,12 @@ func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, 
 	if err != nil {
 		return n, err
 	}
+	live, err := s.orgIDs(ctx)
+	if err != nil {
+		return n, err
+	}
 	for _, id := range orgIDs {
-		var d orgDoc
-		if ok, err := findByID(ctx, s.orgs(), id, &d); err != nil {
-			return n, err
-		} else if ok {
+		if live[id] {
 			continue // a live organization keeps its log
 		}
 		last, err := s.Events(ctx, id, 1, "")
@@ -86,6 +87,25 @@ func (s *Store) RunPruner(ctx context.Context, interval, retention time.Duration
 		case <-t.C:
 		}
 	}
+}
+
+// orgIDs returns the ids of every organization record, in one read.
+func (s *Store) orgIDs(ctx context.Context) (map[string]bool, error) {
+	cur, err := s.orgs().Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, translate(err)
+	}
+	var ids []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &ids); err != nil {
+		return nil, translate(err)
+	}
+	out := make(map[string]bool, len(ids))
+	for _, d := range ids {
+		out[d.ID] = true
+	}
+	return out, nil
 }
 
 // auditedOrgs returns the organizations that have events. (FerretDB's

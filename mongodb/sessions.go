@@ -126,8 +126,10 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	if _, err := findByID(ctx, s.sessions(), id, &sd); err != nil {
 		return err
 	}
+	// Kept while an access token of the session may be live: one issued by a
+	// refresh racing this revocation may be a moment younger, hence the margin.
 	now := s.now()
-	d := revokedDoc{ID: id, OrgID: sd.OrgID, AdminID: sd.AdminID, Reason: reason, RevokedAt: now, ExpiresAt: now.Add(s.revocationTTL)}
+	d := revokedDoc{ID: id, OrgID: sd.OrgID, AdminID: sd.AdminID, Reason: reason, RevokedAt: now, ExpiresAt: now.Add(s.revocationTTL + time.Minute)}
 	if err := insert(ctx, s.revoked(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}

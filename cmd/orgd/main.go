@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	security, throttle := apiSecurity(cfg)
 	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: version,
-		Throttle: throttle, Security: security, Now: time.Now})
+		Sessions: store, Audit: store, Throttle: throttle, Security: security, Now: time.Now})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -1,0 +1,155 @@
+package mongodb_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
+)
+
+// TestRefreshTokenUse checks the compare-and-set of rotation: a refresh
+// token is marked used once; the second mark reports a reuse.
+func TestRefreshTokenUse(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	sess, err := s.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(time.Hour), "hash1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := s.RefreshTokenByHash(ctx, "hash1")
+	if err != nil || rt.SessionID != sess.ID || rt.AdminID != "admin1" {
+		t.Fatalf("RefreshTokenByHash = %+v, %v", rt, err)
+	}
+	for i, want := range []bool{true, false, false} {
+		if first, err := s.UseRefreshToken(ctx, *rt); err != nil || first != want {
+			t.Errorf("use %d: first = %v, %v; want %v", i, first, err, want)
+		}
+	}
+	if _, err := s.RefreshTokenByHash(ctx, "nope"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("unknown hash: %v", err)
+	}
+}
+
+// TestPasswordChangeRevokesSessions checks that a password change revokes
+// the admin's sessions inside the journaled operation, so that an
+// interrupted change that the reconciler finishes revokes them too, and that
+// other changes do not.
+func TestPasswordChangeRevokesSessions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	o, err := s.CreateOrganization(ctx, "acme", "a@acme.test", "hash-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func() string {
+		sess, err := s.CreateSession(ctx, o.ID, o.AdminID, f.clock.Now().Add(time.Hour), "h-"+time.Now().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess.ID
+	}
+	revoked := func(id string) bool {
+		r, err := s.SessionRevoked(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a := login()
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("acme2"), Email: ptr("b@acme.test")}); err != nil {
+		t.Fatal(err)
+	}
+	if revoked(a) {
+		t.Fatal("a rename and an email change revoked the login")
+	}
+	b := login()
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{PasswordHash: ptr("hash-2")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{a, b} {
+		if !revoked(id) {
+			t.Errorf("session %s survived the password change", id)
+		}
+		if _, err := s.SessionByID(ctx, id); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+			t.Errorf("session %s still exists: %v", id, err)
+		}
+	}
+
+	// Interrupted just before the admin is updated: the reconciler finishes it.
+	c := login()
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "update_admin" {
+			return mongodb.ErrAbort
+		}
+		return nil
+	}})
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{PasswordHash: ptr("hash-3")}); err == nil {
+		t.Fatal("the interrupted update succeeded")
+	}
+	if revoked(c) {
+		t.Fatal("revoked before the new password was stored")
+	}
+	f.restartLater()
+	s = f.store("")
+	if _, err := s.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !revoked(c) {
+		t.Error("the resumed password change did not revoke the login")
+	}
+	f.mustHold(s)
+}
+
+// TestPruneAuth checks that expired sessions, refresh tokens and revocations
+// are deleted and live ones kept.
+func TestPruneAuth(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
+		RevocationTTL: time.Minute, Now: f.clock.Now})
+	short, err := s.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(time.Hour), "short")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := s.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := s.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, gone.ID, orgd.RevokeLogout); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(2*time.Minute + time.Second) // past the revocation's minute and its one-minute margin
+	if r, _ := s.SessionRevoked(ctx, gone.ID); !r {
+		t.Fatal("revocation forgotten before pruning")
+	}
+	if _, err := s.PruneAuth(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.SessionRevoked(ctx, gone.ID); r {
+		t.Error("an expired revocation was kept")
+	}
+	f.clock.Advance(2 * time.Hour)
+	if _, err := s.PruneAuth(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByID(ctx, short.ID); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("expired session kept: %v", err)
+	}
+	if _, err := s.RefreshTokenByHash(ctx, "short"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("expired refresh token kept: %v", err)
+	}
+	if _, err := s.SessionByID(ctx, long.ID); err != nil {
+		t.Errorf("live session pruned: %v", err)
+	}
+	if _, err := s.RefreshTokenByHash(ctx, "long"); err != nil {
+		t.Errorf("live refresh token pruned: %v", err)
+	}
+}
