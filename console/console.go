@@ -76,7 +76,8 @@ func (c *Console) Files() []string {
 }
 
 // ServeHTTP serves the page for /console/ and a file for /console/<name>;
-// any other path is answered 404.
+// any other path is answered 404. Its headers replace the API's policy,
+// which lets a response load nothing at all.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := path.Base(r.URL.Path)
 	if strings.HasSuffix(r.URL.Path, "/") {

@@ -170,6 +170,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		visibleText("#audit-table", "Log in"),
 		visibleText("#audit-table tbody tr:last-child", "Organization created"))
 	p.shot("audit")
+	for range 20 { // 23 events: a page of 20 and one of 3
+		login(t, base, "admin@acme.test", "correct horse")
+	}
+	p.do("page through the audit log", click(`#tabs a[data-tab="records"]`), click(`#tabs a[data-tab="audit"]`),
+		rows("#audit-table", 20), click("#audit-next"), rows("#audit-table", 3),
+		visibleText("#audit-table tbody tr:last-child", "Organization created"),
+		click("#audit-prev"), rows("#audit-table", 20))
 
 	// Log out: nothing of the session stays in the browser.
 	p.do("log out", click("#logout"), visibleText("#notice", "You are logged out"), chromedp.WaitVisible(chromedp.CSS("#login-form")))
