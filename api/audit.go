@@ -62,7 +62,7 @@ func (s *Server) handleAudit(ctx context.Context, in *auditInput) (*auditOutput,
 // client address and id, and the caller as actor unless e names one. A
 // failure to record is logged; it does not undo what already happened.
 func (s *Server) record(ctx context.Context, e orgd.Event) {
-	ri := reqInfo(ctx)
+	ri := clientInfo(ctx)
 	e.ClientAddr, e.RequestID = ri.ClientAddr, ri.RequestID
 	if e.Actor == "" {
 		e.Actor = orgd.ActorAnonymous

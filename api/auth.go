@@ -49,6 +49,7 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context), require
 		s.writeErr(ctx, s.problem(ctx.Context(), err))
 		return
 	}
+	noteOrg(ctx.Context(), p.Org.ID)
 	next(huma.WithValue(ctx, principalKey{}, p))
 }
 

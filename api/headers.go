@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"net/http"
 	"net/netip"
@@ -75,7 +73,7 @@ type requestInfo struct {
 
 type requestInfoKey struct{}
 
-func reqInfo(ctx context.Context) requestInfo {
+func clientInfo(ctx context.Context) requestInfo {
 	ri, _ := ctx.Value(requestInfoKey{}).(requestInfo)
 	return ri
 }
@@ -98,14 +96,10 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 			h.Set("Cache-Control", "no-store") // a route may allow caching (the JWKS)
 		}
 		peer, trusted := s.peer(r)
-		ri := requestInfo{ClientAddr: peer, RequestID: newRequestID()}
+		ri := requestInfo{ClientAddr: peer, RequestID: requestID(r.Context())} // the id observe gave it
 		if trusted {
 			ri.ClientAddr = s.forwardedFor(r, peer)
-			if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
-				ri.RequestID = id
-			}
 		}
-		h.Set("X-Request-Id", ri.RequestID)
 		if s.cors(w, r) {
 			return
 		}
@@ -182,23 +176,4 @@ func (s *Server) forwardedFor(r *http.Request, peer string) string {
 		}
 	}
 	return addr
-}
-
-func newRequestID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// validRequestID accepts a forwarded request id of up to 64 safe characters.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }

@@ -17,7 +17,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	e := newEnvOn(t, db, client)
+	e := newEnvOn(t, db, client, 0)
 
 	e.call("GET", "/healthz", "", nil).mustStatus(t, 200)
 	tok, _, _ := e.tokens.Issue("a", "o", "s")

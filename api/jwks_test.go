@@ -71,9 +71,9 @@ func TestJWKSRotation(t *testing.T) {
 	a, b := auth.Ed25519Key(privA), auth.Ed25519Key(privB)
 	aPublic := auth.Ed25519PublicKey(privA.Public().(ed25519.PublicKey))
 	db := mongotest.New(t)
-	before := newEnvOn(t, db, db.Client, withKeys(t, a))
-	during := newEnvOn(t, db, db.Client, withKeys(t, b, aPublic))
-	after := newEnvOn(t, db, db.Client, withKeys(t, b))
+	before := newEnvOn(t, db, db.Client, 0, withKeys(t, a))
+	during := newEnvOn(t, db, db.Client, 0, withKeys(t, b, aPublic))
+	after := newEnvOn(t, db, db.Client, 0, withKeys(t, b))
 
 	before.create(acme).mustStatus(t, 201)
 	oldTok := before.login(acme.email, acme.password)

@@ -40,20 +40,22 @@ type env struct {
 
 const testSecret = "test-secret-0123456789abcdef-0123456789"
 
+// newEnv uses a long-lived cache, so that every test also checks that the
+// process's own writes are seen at once; opts may change the server's collaborators.
 func newEnv(t *testing.T, opts ...func(*api.Deps)) *env {
 	t.Helper()
 	db := mongotest.New(t)
-	return newEnvOn(t, db, db.Client, opts...)
+	return newEnvOn(t, db, db.Client, time.Minute, opts...)
 }
 
-// newEnvOn is newEnv with the store using client, which may point elsewhere;
-// opts may change the server's collaborators.
-func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, opts ...func(*api.Deps)) *env {
+// newEnvOn is newEnv with the store using client, which may point elsewhere,
+// and a cache synced every cacheSync (0: no cache).
+func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheSync time.Duration, opts ...func(*api.Deps)) *env {
 	t.Helper()
 	buf := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs.Tee(buf), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	logs.Secret("JWT secret", testSecret)
-	store := mongodb.NewStore(client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger})
+	store := mongodb.NewStore(client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger, CacheSync: cacheSync})
 	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, time.Now)
 	if err != nil {
 		t.Fatal(err)

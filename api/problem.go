@@ -78,33 +78,48 @@ func (s *Server) writeErr(ctx huma.Context, err error) {
 	_ = huma.WriteErr(s.api, ctx, se.GetStatus(), se.Error())
 }
 
-// scrubErrors removes echoed input values from error bodies: they may hold a
-// password or a token.
-func scrubErrors(_ huma.Context, _ string, v any) (any, error) {
-	if em, ok := v.(*huma.ErrorModel); ok {
-		for _, d := range em.Errors {
-			d.Value = nil
-		}
+// problemBody is an RFC 9457 problem as orgd writes it: huma's error model
+// plus the extension member request_id, which a client quotes to an operator.
+type problemBody struct {
+	Type      string              `json:"type,omitempty"`
+	Title     string              `json:"title,omitempty"`
+	Status    int                 `json:"status,omitempty"`
+	Detail    string              `json:"detail,omitempty"`
+	Instance  string              `json:"instance,omitempty"`
+	Errors    []*huma.ErrorDetail `json:"errors,omitempty"`
+	RequestID string              `json:"request_id,omitempty"`
+}
+
+// scrubErrors removes echoed input values from error bodies (they may hold a
+// password or a token) and adds the request id.
+func scrubErrors(ctx huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
 	}
-	return v, nil
+	for _, d := range em.Errors {
+		d.Value = nil
+	}
+	return &problemBody{Type: em.Type, Title: em.Title, Status: em.Status, Detail: em.Detail, Instance: em.Instance,
+		Errors: em.Errors, RequestID: requestID(ctx.Context())}, nil
 }
 
 // writeProblem writes an RFC 9457 problem outside huma's operations.
-func writeProblem(w http.ResponseWriter, status int, detail string) {
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+	_ = json.NewEncoder(w).Encode(&problemBody{Title: http.StatusText(status), Status: status, Detail: detail, RequestID: requestID(r.Context())})
 }
 
 // problemMux answers unknown routes (404) and methods (405) with problem+json;
 // the standard mux would answer in plain text.
-func (s *Server) problemMux() http.Handler {
+func (s *Server) problemMux(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := s.mux.Handler(r); pattern == "" {
-			s.mux.ServeHTTP(&statusOnly{ResponseWriter: w, r: r}, r)
+		if _, pattern := mux.Handler(r); pattern == "" {
+			mux.ServeHTTP(&statusOnly{ResponseWriter: w, r: r}, r)
 			return
 		}
-		s.mux.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r)
 	})
 }
 
@@ -120,10 +135,10 @@ func (w *statusOnly) WriteHeader(status int) {
 	switch status {
 	case http.StatusNotFound:
 		w.replaced = true
-		writeProblem(w.ResponseWriter, status, fmt.Sprintf("No route for %s %s.", w.r.Method, w.r.URL.Path))
+		writeProblem(w.ResponseWriter, w.r, status, fmt.Sprintf("No route for %s %s.", w.r.Method, w.r.URL.Path))
 	case http.StatusMethodNotAllowed:
 		w.replaced = true
-		writeProblem(w.ResponseWriter, status, fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
+		writeProblem(w.ResponseWriter, w.r, status, fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
 	default:
 		w.ResponseWriter.WriteHeader(status)
 	}
@@ -145,7 +160,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.Logger.ErrorContext(r.Context(), "panic", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
-				writeProblem(w, http.StatusInternalServerError, "Internal error.")
+				writeProblem(w, r, http.StatusInternalServerError, "Internal error.")
 			}
 		}()
 		next.ServeHTTP(w, r)

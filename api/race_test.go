@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orgd/orgd/mongodb"
+	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -151,7 +152,8 @@ func TestCreateRacingDelete(t *testing.T) {
 // TestBusyOrganization checks that an organization whose operation was
 // interrupted answers 409 until the reconciler has finished the operation.
 func TestBusyOrganization(t *testing.T) {
-	e := newEnv(t)
+	db := mongotest.New(t)
+	e := newEnvOn(t, db, db.Client, 0) // another instance repairs it: no cache here to outlive that
 	e.create(acme).mustStatus(t, 201)
 	tok := e.login(acme.email, acme.password)
 	e.store.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {

@@ -35,9 +35,6 @@ func (s *Server) routes() {
 	huma.Register(s.api, s.public("GET", "/healthz", 200, "Liveness: the process answers"), s.handleHealthz)
 	huma.Register(s.api, s.public("GET", "/readyz", 200, "Readiness: the database answers"), s.handleReadyz)
 
-	s.mux.Handle("GET /docs/", v5emb.New("orgd API", "/openapi.json", "/docs/"))
-	s.mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
-
 	// The admin console: static files calling the API above from the browser.
 	c := console.New()
 	s.mux.Handle("GET /console/{$}", c)
@@ -45,6 +42,22 @@ func (s *Server) routes() {
 		s.mux.Handle("GET /console/"+name, c)
 	}
 	s.mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+
+	s.opsRoutes(s.opsMx)
+}
+
+// opsRoutes registers what operators and developers read, on the public mux
+// or on the admin listener's (ORGD_ADMIN_ADDR): the docs, the OpenAPI
+// document and the metrics.
+func (s *Server) opsRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /docs/", v5emb.New("orgd API", "/openapi.json", "/docs/"))
+	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
+	for _, spec := range openAPISpecs(s.api.OpenAPI()) {
+		mux.Handle("GET "+spec.path, spec)
+	}
+	if s.MetricsHandler != nil {
+		mux.Handle("GET /metrics", s.MetricsHandler)
+	}
 }
 
 // public describes an operation anyone may call.

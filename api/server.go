@@ -56,13 +56,22 @@ type Deps struct {
 	Throttle Throttle
 	Security Security
 	Now      func() time.Time // the clock; nil means time.Now
+
+	// Metrics records every request; nil records nothing.
+	Metrics RequestMetrics
+	// MetricsHandler serves GET /metrics; nil serves no metrics.
+	MetricsHandler http.Handler
+	// SeparateAdmin serves the metrics and the docs from AdminHandler only,
+	// for a listen address of their own, instead of from Handler.
+	SeparateAdmin bool
 }
 
 // Server is orgd's HTTP API.
 type Server struct {
 	Deps
-	api huma.API
-	mux *http.ServeMux
+	api   huma.API
+	mux   *http.ServeMux
+	opsMx *http.ServeMux // docs and metrics: mux, or the admin listener's own
 }
 
 // NewServer builds the API with every route registered.
@@ -71,23 +80,44 @@ func NewServer(d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	d = withDefaults(d)
+	if d.Now == nil {
+		d.Now = time.Now
+	}
 	s := &Server{Deps: d, mux: http.NewServeMux()}
+	s.opsMx = s.mux
+	if d.SeparateAdmin {
+		s.opsMx = http.NewServeMux()
+	}
 	cfg := huma.DefaultConfig("orgd", d.Version)
 	cfg.Info.Description = "Multi-tenant organization service."
 	cfg.DocsPath = ""     // served offline by swgui instead, see routes
 	cfg.SchemasPath = ""  // no $schema links in bodies
 	cfg.CreateHooks = nil // (same)
+	cfg.OpenAPIPath = ""  // served with the docs, see opsRoutes
 	cfg.Transformers = []huma.Transformer{scrubErrors}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
 	}
 	s.api = humago.New(s.mux, cfg)
 	s.routes()
+	documentRequestID(s.api.OpenAPI())
 	return s
 }
 
 // Handler returns the root handler: the routes plus problem+json answers for
-// unknown routes and methods, security headers and CORS, and panic recovery.
+// unknown routes and methods, security headers and CORS, panic recovery,
+// request ids, the request log and metrics.
 func (s *Server) Handler() http.Handler {
-	return s.recoverer(s.hygiene(s.problemMux()))
+	return s.observe(s.mux, s.recoverer(s.hygiene(s.problemMux(s.mux))))
 }
+
+// AdminHandler serves the metrics and the docs when Deps.SeparateAdmin is
+// set, and is nil otherwise.
+func (s *Server) AdminHandler() http.Handler {
+	if !s.SeparateAdmin {
+		return nil
+	}
+	return s.observe(s.opsMx, s.recoverer(s.hygiene(s.problemMux(s.opsMx))))
+}
+
+func (s *Server) now() time.Time { return s.Now() }

@@ -76,7 +76,7 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 	if err := v.Err(); err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	addr, account := reqInfo(ctx).ClientAddr, orgd.NormalizeEmail(b.Email)
+	addr, account := clientInfo(ctx).ClientAddr, orgd.NormalizeEmail(b.Email)
 	verdict := s.Throttle.Attempt(account, addr)
 	if !verdict.Allowed {
 		s.Logger.WarnContext(ctx, "login refused: too many failures", "scope", verdict.Scope, "client_addr", addr)
@@ -146,7 +146,7 @@ func (s *Server) loginFailed(ctx context.Context, admin *orgd.Admin, v auth.Verd
 	if len(v.From) > 0 {
 		lock.Details["failures_from"] = strings.Join(v.From, " ")
 	}
-	s.Logger.WarnContext(ctx, "login lockout", "scope", v.Scope, "org_id", e.OrgID, "client_addr", reqInfo(ctx).ClientAddr)
+	s.Logger.WarnContext(ctx, "login lockout", "scope", v.Scope, "org_id", e.OrgID, "client_addr", clientInfo(ctx).ClientAddr)
 	s.record(ctx, lock)
 }
 

@@ -46,7 +46,8 @@ func (p *Passwords) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer release()
-	h, err := bcrypt.GenerateFromPassword([]byte(password), p.cost)
+	var h []byte
+	background(func() { h, err = bcrypt.GenerateFromPassword([]byte(password), p.cost) })
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -62,10 +63,10 @@ func (p *Passwords) Check(ctx context.Context, hash, password string) (bool, err
 	}
 	defer release()
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(p.dummy, []byte(password))
+		background(func() { _ = bcrypt.CompareHashAndPassword(p.dummy, []byte(password)) })
 		return false, nil
 	}
-	err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	background(func() { err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) })
 	if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 		return false, nil
 	} else if err != nil {

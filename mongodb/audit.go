@@ -65,7 +65,7 @@ func (s *Store) RecordEvent(ctx context.Context, e orgd.Event) error {
 	id := s.eventIDs.next(at)
 	d := auditDoc{ID: auditKey(e.OrgID, id), EventID: id, OrgID: e.OrgID, At: at, Type: e.Type, Actor: e.Actor,
 		ClientAddr: e.ClientAddr, RequestID: e.RequestID, Outcome: e.Outcome, Details: e.Details}
-	return translate(insert(ctx, s.audit(), d))
+	return translate(s.insert(ctx, s.audit(), d))
 }
 
 // Events returns up to limit events of the organization orgID, newest first,

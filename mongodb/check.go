@@ -223,7 +223,7 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 				if ok, err := findByID(ctx, s.ops(), a.OrgID, &opDoc{}); err != nil || ok {
 					return "", err
 				}
-				return "deleted orphan admin " + a.ID, deleteID(ctx, s.admins(), a.ID)
+				return "deleted orphan admin " + a.ID, s.deleteID(ctx, s.admins(), a.ID)
 			}})
 	}
 	claimed := map[string]bool{}
@@ -278,8 +278,11 @@ func (s *Store) resumeFix(o opDoc) func(context.Context) (string, error) {
 func (s *Store) insertKeyFix(c *mongo.Collection, k keyDoc) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
 		k.CreatedAt = s.now()
-		if _, err := c.InsertOne(ctx, k); err != nil {
+		if err := s.insert(ctx, c, k); err != nil {
 			return "", translate(err)
+		}
+		if err := s.publish(ctx, []changeKey{{c.Name(), k.ID}}); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("restored key %q in %s", k.ID, c.Name()), nil
 	}
@@ -305,9 +308,13 @@ func (s *Store) deleteKeyFix(c *mongo.Collection, k keyDoc, what string) func(co
 				return "", err
 			}
 		}
+		defer s.forget(c, k.ID)
 		_, err = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: k.ID}, {Key: "org_id", Value: k.OrgID}})
 		if err != nil {
 			return "", translate(err)
+		}
+		if err := s.publish(ctx, []changeKey{{c.Name(), k.ID}}); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("released orphan %s key %q", what, k.ID), nil
 	}

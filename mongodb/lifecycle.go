@@ -67,40 +67,56 @@ func (r *run) step(ctx context.Context, name string) error {
 
 // setOp updates the journal entry.
 func (r *run) setOp(ctx context.Context, set bson.D) error {
-	return updateID(ctx, r.s.ops(), r.op.OrgID, bson.D{{Key: "$set", Value: set}})
+	return r.s.updateID(ctx, r.s.ops(), r.op.OrgID, bson.D{{Key: "$set", Value: set}})
 }
 
 // setOrg updates the organization record.
 func (r *run) setOrg(ctx context.Context, set bson.D) error {
-	return updateID(ctx, r.s.orgs(), r.d.ID, bson.D{{Key: "$set", Value: set}})
-}
-
-func updateID(ctx context.Context, c *mongo.Collection, id string, update bson.D) error {
-	return translate(retry(ctx, func() error {
-		_, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update)
-		return err
-	}))
-}
-
-func deleteID(ctx context.Context, c *mongo.Collection, id string) error {
-	return translate(retry(ctx, func() error {
-		_, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
-		return err
-	}))
-}
-
-func insert(ctx context.Context, c *mongo.Collection, doc any) error {
-	return retry(ctx, func() error { _, err := c.InsertOne(ctx, doc); return err })
+	return r.s.updateID(ctx, r.s.orgs(), r.d.ID, bson.D{{Key: "$set", Value: set}})
 }
 
 // end deletes the journal entry, and the takeover markers of its epochs.
 func (r *run) end(ctx context.Context) error {
+	// A tombstone tells writers of tenant data that the organization's data
+	// moved or went away lately (see settle in records.go); only renames,
+	// moves and deletes leave one, and duplicates of it are harmless.
+	if r.op.Kind == opDelete || r.op.NewCollection != "" {
+		tomb := bson.D{{Key: "_id", Value: r.op.ID}, {Key: "org", Value: r.op.OrgID}, {Key: "ended_at", Value: r.s.now()}}
+		if err := r.s.insert(ctx, r.s.recent(), tomb); err != nil && !mongo.IsDuplicateKeyError(err) {
+			return translate(err)
+		}
+	}
+	if err := r.s.publish(ctx, r.touched()); err != nil {
+		return err
+	}
 	for e := 1; e <= r.op.Epoch; e++ {
-		if err := deleteID(ctx, r.s.takes(), takeID(r.op.ID, e)); err != nil {
+		if err := r.s.deleteID(ctx, r.s.takes(), takeID(r.op.ID, e)); err != nil {
 			return err
 		}
 	}
-	return deleteID(ctx, r.s.ops(), r.op.OrgID)
+	return r.s.deleteID(ctx, r.s.ops(), r.op.OrgID)
+}
+
+// touched lists the master documents the operation may have changed.
+func (r *run) touched() []changeKey {
+	o := r.op
+	keys := []changeKey{{collOrgs, o.OrgID}}
+	for _, k := range []string{r.d.NameKey, o.NewNameKey, o.OldNameKey} {
+		if k != "" {
+			keys = append(keys, changeKey{collNames, k})
+		}
+	}
+	for _, k := range []string{o.NewEmailKey, o.OldEmailKey} {
+		if k != "" {
+			keys = append(keys, changeKey{collEmails, k})
+		}
+	}
+	for _, id := range []string{r.d.AdminID, o.AdminID} {
+		if id != "" {
+			keys = append(keys, changeKey{collAdmins, id})
+		}
+	}
+	return keys
 }
 
 func takeID(opID string, epoch int) string { return fmt.Sprintf("%s/%d", opID, epoch) }
@@ -110,7 +126,7 @@ func takeID(opID string, epoch int) string { return fmt.Sprintf("%s/%d", opID, e
 func (s *Store) acquire(ctx context.Context, orgID, kind string) (*opDoc, error) {
 	now := s.now()
 	op := &opDoc{OrgID: orgID, ID: s.newID(), Kind: kind, StartedAt: now, LeaseUntil: now.Add(s.lease)}
-	if err := insert(ctx, s.ops(), op); mongo.IsDuplicateKeyError(err) {
+	if err := s.insert(ctx, s.ops(), op); mongo.IsDuplicateKeyError(err) {
 		return nil, nil
 	} else if err != nil {
 		return nil, translate(err)
@@ -121,7 +137,7 @@ func (s *Store) acquire(ctx context.Context, orgID, kind string) (*opDoc, error)
 // reserve inserts the key _id=key into c for this organization. It is
 // idempotent: a key this organization already holds counts as reserved.
 func (r *run) reserve(ctx context.Context, c *mongo.Collection, key, adminID string, taken error) error {
-	err := insert(ctx, c, keyDoc{ID: key, OrgID: r.d.ID, AdminID: adminID, CreatedAt: r.s.now()})
+	err := r.s.insert(ctx, c, keyDoc{ID: key, OrgID: r.d.ID, AdminID: adminID, CreatedAt: r.s.now()})
 	if err == nil {
 		return nil
 	}
@@ -139,6 +155,7 @@ func (r *run) release(ctx context.Context, c *mongo.Collection, key string) erro
 	if key == "" {
 		return nil
 	}
+	defer r.s.forget(c, key)
 	return translate(retry(ctx, func() error {
 		_, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "org_id", Value: r.d.ID}})
 		return err

@@ -25,7 +25,7 @@ func (s *Store) CreateOrganization(ctx context.Context, name, email, passwordHas
 	op := &opDoc{OrgID: d.ID, ID: s.newID(), Kind: opCreate, Planned: true, StartedAt: now, LeaseUntil: now.Add(s.lease),
 		NewName: d.Name, NewNameKey: d.NameKey, NewDatabase: d.Database, NewCollection: d.Collection,
 		NewEmail: email, NewEmailKey: orgd.NormalizeEmail(email), AdminID: d.AdminID}
-	if err := insert(ctx, s.ops(), op); err != nil {
+	if err := s.insert(ctx, s.ops(), op); err != nil {
 		return nil, translate(err)
 	}
 	r := &run{s: s, d: d, op: op}
@@ -45,7 +45,7 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 	if err := r.step(ctx, "insert_record"); err != nil {
 		return err
 	}
-	if err := insert(ctx, r.s.orgs(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := r.s.insert(ctx, r.s.orgs(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
 	if err := r.step(ctx, "reserve_name"); err != nil {
@@ -65,7 +65,7 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 	}
 	now := r.s.now()
 	a := adminDoc{ID: d.AdminID, OrgID: d.ID, Email: op.NewEmail, PasswordHash: passwordHash, CreatedAt: now, UpdatedAt: now}
-	if err := insert(ctx, r.s.admins(), a); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := r.s.insert(ctx, r.s.admins(), a); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
 	if err := r.step(ctx, "create_collection"); err != nil {
@@ -102,7 +102,7 @@ func (r *run) undoCreate(ctx context.Context) error {
 	if err := r.step(ctx, "undo_delete_admin"); err != nil {
 		return err
 	}
-	if err := deleteID(ctx, r.s.admins(), op.AdminID); err != nil {
+	if err := r.s.deleteID(ctx, r.s.admins(), op.AdminID); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "undo_release"); err != nil {
@@ -117,7 +117,7 @@ func (r *run) undoCreate(ctx context.Context) error {
 	if err := r.step(ctx, "undo_delete_record"); err != nil {
 		return err
 	}
-	if err := deleteID(ctx, r.s.orgs(), d.ID); err != nil {
+	if err := r.s.deleteID(ctx, r.s.orgs(), d.ID); err != nil {
 		return err
 	}
 	return r.end(ctx)
@@ -326,7 +326,7 @@ func (r *run) applyUpdate(ctx context.Context) error {
 		if op.PasswordHash != "" {
 			set = append(set, bson.E{Key: "password_hash", Value: op.PasswordHash})
 		}
-		if err := updateID(ctx, r.s.admins(), d.AdminID, bson.D{{Key: "$set", Value: set}}); err != nil {
+		if err := r.s.updateID(ctx, r.s.admins(), d.AdminID, bson.D{{Key: "$set", Value: set}}); err != nil {
 			return err
 		}
 		// A new password ends every earlier login, after the new hash is
@@ -446,7 +446,7 @@ func (r *run) delete(ctx context.Context) error {
 	if err := r.step(ctx, "delete_admin"); err != nil {
 		return err
 	}
-	if err := deleteID(ctx, r.s.admins(), d.AdminID); err != nil {
+	if err := r.s.deleteID(ctx, r.s.admins(), d.AdminID); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "release"); err != nil {
@@ -461,7 +461,7 @@ func (r *run) delete(ctx context.Context) error {
 	if err := r.step(ctx, "delete_record"); err != nil {
 		return err
 	}
-	if err := deleteID(ctx, r.s.orgs(), d.ID); err != nil {
+	if err := r.s.deleteID(ctx, r.s.orgs(), d.ID); err != nil {
 		return err
 	}
 	return r.end(ctx)

@@ -99,6 +99,7 @@ func (s *Store) names() *mongo.Collection  { return s.master.Collection(collName
 func (s *Store) emails() *mongo.Collection { return s.master.Collection(collEmails) }
 func (s *Store) ops() *mongo.Collection    { return s.master.Collection(collOps) }
 func (s *Store) takes() *mongo.Collection  { return s.master.Collection(collTakes) }
+func (s *Store) recent() *mongo.Collection { return s.master.Collection(collRecent) }
 
 // findByID decodes the document with _id id into v; found is false when there is none.
 func findByID(ctx context.Context, c *mongo.Collection, id string, v any) (found bool, err error) {
@@ -127,7 +128,7 @@ func busy(d *orgDoc) error {
 // OrganizationByID returns the organization with id in any state, or ENOTFOUND.
 func (s *Store) OrganizationByID(ctx context.Context, id string) (*orgd.Organization, error) {
 	var d orgDoc
-	if ok, err := findByID(ctx, s.orgs(), id, &d); err != nil {
+	if ok, err := s.cachedFind(ctx, s.orgs(), id, &d); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
@@ -139,13 +140,13 @@ func (s *Store) OrganizationByID(ctx context.Context, id string) (*orgd.Organiza
 // An organization mid-operation is ECONFLICT; one still being created is ENOTFOUND.
 func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Organization, error) {
 	var k keyDoc
-	if ok, err := findByID(ctx, s.names(), orgd.NormalizeName(name), &k); err != nil {
+	if ok, err := s.cachedFind(ctx, s.names(), orgd.NormalizeName(name), &k); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, notFound(name)
 	}
 	var d orgDoc
-	if ok, err := findByID(ctx, s.orgs(), k.OrgID, &d); err != nil {
+	if ok, err := s.cachedFind(ctx, s.orgs(), k.OrgID, &d); err != nil {
 		return nil, err
 	} else if !ok || d.Status == string(orgd.StatusCreating) {
 		return nil, notFound(name)
@@ -162,7 +163,7 @@ func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Orga
 // AdminByID returns the admin with id, or ENOTFOUND.
 func (s *Store) AdminByID(ctx context.Context, id string) (*orgd.Admin, error) {
 	var d adminDoc
-	if ok, err := findByID(ctx, s.admins(), id, &d); err != nil {
+	if ok, err := s.cachedFind(ctx, s.admins(), id, &d); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")
@@ -173,7 +174,7 @@ func (s *Store) AdminByID(ctx context.Context, id string) (*orgd.Admin, error) {
 // AdminByEmail returns the admin whose email is email (case-insensitively), or ENOTFOUND.
 func (s *Store) AdminByEmail(ctx context.Context, email string) (*orgd.Admin, error) {
 	var k keyDoc
-	if ok, err := findByID(ctx, s.emails(), orgd.NormalizeEmail(email), &k); err != nil {
+	if ok, err := s.cachedFind(ctx, s.emails(), orgd.NormalizeEmail(email), &k); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")

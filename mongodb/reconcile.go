@@ -72,12 +72,18 @@ func (s *Store) RunReconciler(ctx context.Context, interval time.Duration, log *
 		if round%sweepEvery == 0 {
 			reconcile = s.Reconcile
 		}
+		if err := s.pruneRecent(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("reconciler: could not prune tombstones", "err", err)
+		}
 		did, err := reconcile(ctx)
 		for _, d := range did {
 			log.Info("reconciler", "repaired", d)
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("reconciler", "err", err)
+		}
+		if s.reconciled != nil && ctx.Err() == nil {
+			s.reconciled(round%sweepEvery == 0, len(did), err)
 		}
 		select {
 		case <-ctx.Done():
@@ -94,21 +100,36 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 	if !op.LeaseUntil.Before(now.Add(-s.grace)) {
 		return nil, nil
 	}
+	// Take the next epoch by inserting its marker. A marker already there
+	// means another instance took it, unless that instance died before it
+	// could record its epoch in the journal: a marker older than a lease and
+	// its grace whose epoch the journal never reached is passed over.
 	next := op.Epoch + 1
-	err := insert(ctx, s.takes(), bson.D{{Key: "_id", Value: takeID(op.ID, next)}, {Key: "at", Value: now}})
-	if mongo.IsDuplicateKeyError(err) {
-		return nil, nil
-	} else if err != nil {
-		return nil, translate(err)
+	for ; ; next++ {
+		err := s.insert(ctx, s.takes(), bson.D{{Key: "_id", Value: takeID(op.ID, next)}, {Key: "at", Value: now}})
+		if err == nil {
+			break
+		} else if !mongo.IsDuplicateKeyError(err) {
+			return nil, translate(err)
+		}
+		var marker struct {
+			At time.Time `bson:"at"`
+		}
+		if ok, err := findByID(ctx, s.takes(), takeID(op.ID, next), &marker); err != nil || !ok {
+			return nil, err
+		}
+		if marker.At.After(now.Add(-s.lease-s.grace)) || next > op.Epoch+100 {
+			return nil, nil // taken by an instance that may still be working on it
+		}
 	}
 	var cur opDoc
 	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {
 		return nil, err
 	} else if !ok || cur.ID != op.ID || cur.Epoch != op.Epoch { // it ended or moved on meanwhile
-		return nil, deleteID(ctx, s.takes(), takeID(op.ID, next))
+		return nil, s.deleteID(ctx, s.takes(), takeID(op.ID, next))
 	}
 	op.Epoch, op.LeaseUntil = next, now.Add(s.lease)
-	if err := updateID(ctx, s.ops(), op.OrgID, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}}); err != nil {
+	if err := s.updateID(ctx, s.ops(), op.OrgID, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}}); err != nil {
 		return nil, err
 	}
 	r := &run{s: s, op: &op, d: orgDoc{ID: op.OrgID}}

@@ -71,3 +71,45 @@ func TestConcurrentReconcilers(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeoverOfADeadTakeover checks that an instance that died between
+// taking an operation over and recording it does not block the operation
+// forever.
+func TestTakeoverOfADeadTakeover(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	o, err := s.CreateOrganization(ctx, "acme", "a@x.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "commit" {
+			return mongodb.ErrAbort
+		}
+		return nil
+	}})
+	_, _ = s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("wile")})
+	var op struct {
+		ID string `bson:"op_id"`
+	}
+	if err := f.db.Client.Database(f.db.MasterDB).Collection("operations").FindOne(ctx, map[string]any{"_id": o.ID}).Decode(&op); err != nil {
+		t.Fatal(err)
+	}
+	// The marker of epoch 1 exists, but its instance died before recording epoch 1.
+	f.restartLater()
+	if _, err := f.db.Client.Database(f.db.MasterDB).Collection("takeovers").InsertOne(ctx, map[string]any{"_id": op.ID + "/1", "at": f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if did, err := f.store("").Reconcile(ctx); err != nil || len(did) != 0 {
+		t.Fatalf("a fresh marker must be respected: %v, %v", did, err)
+	}
+	f.restartLater()
+	if did, err := f.store("").Reconcile(ctx); err != nil || len(did) != 1 {
+		t.Fatalf("a stale marker must be passed over: %v, %v", did, err)
+	}
+	f.mustHold(f.store(""))
+	if _, err := f.store("").OrganizationByName(ctx, "wile"); err != nil {
+		t.Errorf("the rename was not finished: %v", err)
+	}
+}

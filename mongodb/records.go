@@ -60,7 +60,7 @@ func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []b
 	}
 	id := s.newRecordID()
 	full := append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...)
-	if err := insert(ctx, s.tenantCollection(o), full); err != nil {
+	if err := s.insert(ctx, s.tenantCollection(o), full); err != nil {
 		return nil, translate(err)
 	}
 	if _, err := s.settle(ctx, o, nil); err != nil {
@@ -78,11 +78,14 @@ func (s *Store) GetRecord(ctx context.Context, o *orgd.Organization, id string) 
 	if err := usable(o); err != nil {
 		return nil, err
 	}
-	raw, err := s.tenantCollection(o).FindOne(ctx, recordFilter(o, id)).Raw()
+	raw, err := s.tenantCollection(o).FindOne(ctx, bson.D{{Key: fieldID, Value: id}}).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, recordNotFound(id)
 	} else if err != nil {
 		return nil, translate(err)
+	}
+	if org, _ := raw.Lookup(fieldOrg).StringValueOK(); org != o.ID { // a stray of another organization
+		return nil, recordNotFound(id)
 	}
 	return appendRecord(nil, raw)
 }
@@ -266,6 +269,15 @@ func literals(v string) bson.A {
 // is now, or, when nil, stray records are moved there. It returns the
 // organization as it is now.
 func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error) (*orgd.Organization, error) {
+	// The fast path reads only the journal and the tombstones, both small:
+	// if no operation runs on the organization and none ended within
+	// recentRetention (longer than o, read from the cache, can be stale),
+	// then o still says where the organization's data is.
+	if quiet, err := s.quiet(ctx, o.ID); err != nil {
+		return nil, err
+	} else if quiet {
+		return o, nil
+	}
 	var d orgDoc
 	ok, err := findByID(ctx, s.orgs(), o.ID, &d)
 	if err != nil {
@@ -305,6 +317,29 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 	return now, s.moveStray(ctx, stale, s.tenantCollection(now), o.ID)
 }
 
+// recentRetention is how long tombstones of ended operations are kept.
+const recentRetention = 30 * time.Second
+
+// quiet reports whether no operation runs on the organization now and none
+// ended within recentRetention.
+func (s *Store) quiet(ctx context.Context, orgID string) (bool, error) {
+	if busy, err := findByID(ctx, s.ops(), orgID, &opDoc{}); err != nil || busy {
+		return false, err
+	}
+	filter := bson.D{{Key: "org", Value: orgID}, {Key: "ended_at", Value: bson.D{{Key: "$gte", Value: s.now().Add(-recentRetention)}}}}
+	err := s.recent().FindOne(ctx, filter).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return true, nil
+	}
+	return false, translate(err)
+}
+
+// pruneRecent deletes tombstones older than their retention.
+func (s *Store) pruneRecent(ctx context.Context) error {
+	_, err := s.recent().DeleteMany(ctx, bson.D{{Key: "ended_at", Value: bson.D{{Key: "$lt", Value: s.now().Add(-2 * recentRetention)}}}})
+	return translate(err)
+}
+
 // moveStray moves the organization's records that landed in a collection it
 // had already left into the one it lives in now.
 func (s *Store) moveStray(ctx context.Context, from, to *mongo.Collection, orgID string) error {
@@ -317,7 +352,7 @@ func (s *Store) moveStray(ctx context.Context, from, to *mongo.Collection, orgID
 		return translate(err)
 	}
 	for _, doc := range docs {
-		if err := insert(ctx, to, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
+		if err := s.insert(ctx, to, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
 			return translate(err)
 		}
 		id := doc.Lookup(fieldID)

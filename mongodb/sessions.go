@@ -59,7 +59,7 @@ func (s *Store) revoked() *mongo.Collection  { return s.master.Collection(collRe
 func (s *Store) CreateSession(ctx context.Context, orgID, adminID string, expiresAt time.Time, refreshHash string) (*orgd.Session, error) {
 	now := s.now()
 	d := sessionDoc{ID: s.newID(), OrgID: orgID, AdminID: adminID, CreatedAt: now, ExpiresAt: expiresAt}
-	if err := insert(ctx, s.sessions(), d); err != nil {
+	if err := s.insert(ctx, s.sessions(), d); err != nil {
 		return nil, translate(err)
 	}
 	rt := orgd.RefreshToken{Hash: refreshHash, SessionID: d.ID, OrgID: orgID, AdminID: adminID, IssuedAt: now, ExpiresAt: expiresAt}
@@ -83,7 +83,7 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*orgd.Session, erro
 // AddRefreshToken stores a refresh token's hash for its session.
 func (s *Store) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error {
 	d := refreshDoc{ID: rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: rt.IssuedAt, ExpiresAt: rt.ExpiresAt}
-	return translate(insert(ctx, s.refresh(), d))
+	return translate(s.insert(ctx, s.refresh(), d))
 }
 
 // RefreshTokenByHash returns the refresh token stored under hash, used or
@@ -103,7 +103,7 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*orgd.Refr
 // backend orgd supports, so the mark is an insert, never an update.
 func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (first bool, err error) {
 	d := refreshDoc{ID: usedPrefix + rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: s.now(), ExpiresAt: rt.ExpiresAt}
-	err = insert(ctx, s.refresh(), d)
+	err = s.insert(ctx, s.refresh(), d)
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil
 	}
@@ -130,10 +130,10 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	// refresh racing this revocation may be a moment younger, hence the margin.
 	now := s.now()
 	d := revokedDoc{ID: id, OrgID: sd.OrgID, AdminID: sd.AdminID, Reason: reason, RevokedAt: now, ExpiresAt: now.Add(s.revocationTTL + time.Minute)}
-	if err := insert(ctx, s.revoked(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := s.insert(ctx, s.revoked(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
-	if err := deleteID(ctx, s.sessions(), id); err != nil {
+	if err := s.deleteID(ctx, s.sessions(), id); err != nil {
 		return err
 	}
 	return translate(retry(ctx, func() error {

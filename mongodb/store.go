@@ -14,6 +14,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -24,12 +25,14 @@ import (
 // SQLite backend secondary indexes are not used by queries, and a unique key
 // is only reliable as an insert of an _id.
 const (
-	collOrgs   = "organizations" // _id: organization id
-	collAdmins = "admins"        // _id: admin id
-	collNames  = "org_names"     // _id: normalized organization name -> owner
-	collEmails = "admin_emails"  // _id: normalized email -> owner
-	collOps    = "operations"    // _id: organization id -> the operation in progress
-	collTakes  = "takeovers"     // _id: op id/epoch: who took an abandoned operation over
+	collOrgs    = "organizations" // _id: organization id
+	collAdmins  = "admins"        // _id: admin id
+	collNames   = "org_names"     // _id: normalized organization name -> owner
+	collEmails  = "admin_emails"  // _id: normalized email -> owner
+	collOps     = "operations"    // _id: organization id -> the operation in progress
+	collTakes   = "takeovers"     // _id: op id/epoch: who took an abandoned operation over
+	collChanges = "changes"       // recent master writes, for other instances' caches
+	collRecent  = "recent_ops"    // tombstones of operations that ended lately
 )
 
 // Config names the databases a Store uses.
@@ -46,12 +49,21 @@ type Config struct {
 	// CopyBatch is the number of documents copied per batch when a collection
 	// moves between databases; zero means 1,000.
 	CopyBatch int
+	// CacheSync is how often the cache of organizations, admins and keys
+	// learns the changes other instances made: the longest such a change goes
+	// unseen here. Zero disables the cache.
+	CacheSync time.Duration
+	// CacheSize bounds the cache's entries; zero means 100,000.
+	CacheSize int
 	// RevocationTTL is how long a revoked session is remembered: at least the
 	// longest access token lifetime plus the clock skew tolerated; zero means 24h5m.
 	RevocationTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Reconciled, when set, is told about each reconciler round: whether it
+	// was a full sweep, how many things it repaired, and its error.
+	Reconciled func(sweep bool, repaired int, err error)
 }
 
 // Store keeps organizations, admins and tenant collections.
@@ -65,12 +77,15 @@ type Store struct {
 	now    func() time.Time
 	log    *slog.Logger
 	hooks  Hooks
+	cache  *cache
 
 	idMu    sync.Mutex // guards entropy, which keeps record ids in order within a millisecond
 	entropy io.Reader
 
 	revocationTTL time.Duration
 	eventIDs      eventIDs
+
+	reconciled func(sweep bool, repaired int, err error)
 }
 
 // Hooks lets tests interrupt a lifecycle operation before any of its steps.
@@ -90,6 +105,8 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		batch:  cfg.CopyBatch,
 		now:    cfg.Now,
 		log:    cfg.Logger,
+
+		reconciled: cfg.Reconciled,
 	}
 	s.entropy = ulid.Monotonic(rand.Reader, 0)
 	if s.lease <= 0 {
@@ -109,6 +126,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 	}
 	clock := s.now // BSON dates hold milliseconds: keep what is returned equal to what is stored
 	s.now = func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
+	s.cache = newCache(cfg.CacheSync, cfg.CacheSize, s.now)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -121,6 +139,12 @@ func (s *Store) SetHooks(h Hooks) { s.hooks = h }
 // Connect opens a client to uri with the options orgd relies on: majority
 // writes, retryable writes and a bounded time for every operation.
 func Connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Client, error) {
+	return ConnectWith(ctx, uri, timeout, nil)
+}
+
+// ConnectWith is Connect with a command monitor, which sees every command the
+// client sends (for metrics); nil means none.
+func ConnectWith(ctx context.Context, uri string, timeout time.Duration, monitor *event.CommandMonitor) (*mongo.Client, error) {
 	opts := options.Client().ApplyURI(uri).
 		SetAppName("orgd").
 		SetRetryWrites(true).
@@ -130,6 +154,9 @@ func Connect(ctx context.Context, uri string, timeout time.Duration) (*mongo.Cli
 		SetTimeout(timeout)
 	if opts.WriteConcern == nil {
 		opts.SetWriteConcern(writeconcern.Majority())
+	}
+	if monitor != nil {
+		opts.SetMonitor(monitor)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {

@@ -26,9 +26,13 @@ type config struct {
 	TokenTTL      time.Duration
 	BcryptCost    int
 	LogLevel      slog.Level
+	LogFormat     string // auto, json or text
+	AdminAddr     string // "" serves metrics and docs on Addr
 	DBTimeout     time.Duration
 	OpLease       time.Duration
 	Reconcile     time.Duration
+	CacheSync     time.Duration
+	CacheSize     int
 
 	// Tokens, logins and the audit log (see security.go).
 	JWTAlg            string
@@ -108,10 +112,40 @@ func settings() []setting {
 		{"ORGD_DB_TIMEOUT", "db-timeout", "10s", "longest wait for any one database operation", duration(func(c *config) *time.Duration { return &c.DBTimeout }, 100*time.Millisecond, 5*time.Minute)},
 		{"ORGD_OP_LEASE", "op-lease", "30s", "lease of a running create/rename/delete; another instance may take it over once it has expired for ORGD_DB_TIMEOUT", duration(func(c *config) *time.Duration { return &c.OpLease }, 100*time.Millisecond, time.Hour)},
 		{"ORGD_RECONCILE_INTERVAL", "reconcile-interval", "30s", "how often interrupted operations are looked for and repaired", duration(func(c *config) *time.Duration { return &c.Reconcile }, 100*time.Millisecond, 24*time.Hour)},
+		{"ORGD_CACHE_SYNC", "cache-sync", "1s", "how often the cache learns other instances' changes: the longest they go unseen here; 0 disables the cache", func(v string, c *config) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > time.Minute {
+				return errors.New("must be a duration from 0 to 1m, e.g. 1s")
+			}
+			c.CacheSync = d
+			return nil
+		}},
+		{"ORGD_CACHE_SIZE", "cache-size", "100000", "most cache entries", func(v string, c *config) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 100 || n > 10_000_000 {
+				return errors.New("must be an integer from 100 to 10000000")
+			}
+			c.CacheSize = n
+			return nil
+		}},
 		{"ORGD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(v string, c *config) error {
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 				return errors.New("must be debug, info, warn or error")
 			}
+			return nil
+		}},
+		{"ORGD_LOG_FORMAT", "log-format", "auto", "json, text, or auto: text on a terminal, else json", func(v string, c *config) error {
+			if v != "auto" && v != "json" && v != "text" {
+				return errors.New("must be auto, json or text")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+		{"ORGD_ADMIN_ADDR", "admin-addr", "", "listen address for /metrics and the docs; unset serves them on ORGD_ADDR", func(v string, c *config) error {
+			if _, _, err := net.SplitHostPort(v); v != "" && err != nil {
+				return errors.New("must be host:port, e.g. 127.0.0.1:9090")
+			}
+			c.AdminAddr = v
 			return nil
 		}},
 	}, securitySettings()...)
@@ -139,37 +173,71 @@ func dbName(dst func(*config) *string) func(string, *config) error {
 }
 
 // loadConfig reads the configuration from flags, then the environment, then
-// defaults; fs may already hold a command's own flags.
+// the configuration file (-config), then defaults; fs may already hold a
+// command's own flags.
 func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	c, _, err := resolveConfig(fs, args, getenv, stderr)
+	return c, err
+}
+
+// resolveConfig is loadConfig that also says where each setting's value
+// came from, in the order of settings().
+func resolveConfig(fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) (config, []resolved, error) {
 	fs.SetOutput(stderr)
 	ss := settings()
+	file := fs.String("config", getenv(configEnv), "YAML file of settings keyed by their environment variable names ("+configEnv+")")
 	vals := make([]*string, len(ss))
 	for i, s := range ss {
-		def := s.def
-		if v, ok := lookup(getenv, s.env); ok {
-			def = v
-		}
-		vals[i] = fs.String(s.flag, def, s.usage+" ("+s.env+")")
+		vals[i] = fs.String(s.flag, s.def, s.usage+" ("+s.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
-		return config{}, err
+		return config{}, nil, err
 	}
 	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return config{}, nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	fromFile, err := readConfigFile(*file, ss)
+	if err != nil {
+		return config{}, nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var c config
+	res := make([]resolved, len(ss))
 	for i, s := range ss {
-		if err := s.parse(*vals[i], &c); err != nil {
-			return config{}, fmt.Errorf("invalid %s (-%s) %q: %w", s.env, s.flag, redact(s.env, *vals[i]), err)
+		r := resolved{setting: s, value: s.def, from: "default"}
+		if v, ok := fromFile[s.env]; ok {
+			r.value, r.from = v, "file "+*file
 		}
+		if v, ok := lookup(getenv, s.env); ok {
+			r.value, r.from = v, "environment"
+		}
+		if set[s.flag] {
+			r.value, r.from = *vals[i], "flag"
+		}
+		if err := s.parse(r.value, &c); err != nil {
+			where := ""
+			if _, ok := fromFile[s.env]; ok && r.from != "environment" && r.from != "flag" {
+				where = " in " + *file
+			}
+			return config{}, nil, fmt.Errorf("invalid %s (-%s) %q%s: %w", s.env, s.flag, redact(s.env, r.value), where, err)
+		}
+		res[i] = r
 	}
 	if c.JWTSecret != "" && c.JWTSecretFile != "" {
-		return config{}, errors.New("set only one of ORGD_JWT_SECRET and ORGD_JWT_SECRET_FILE")
+		return config{}, nil, errors.New("set only one of ORGD_JWT_SECRET and ORGD_JWT_SECRET_FILE")
 	}
 	if c.JWTAlg == "EdDSA" && len(c.JWTKeys) == 0 {
-		return config{}, errors.New("ORGD_JWT_ALG (-jwt-alg) is EdDSA but ORGD_JWT_KEYS (-jwt-keys) names no key file")
+		return config{}, nil, errors.New("ORGD_JWT_ALG (-jwt-alg) is EdDSA but ORGD_JWT_KEYS (-jwt-keys) names no key file")
 	}
-	return c, nil
+	return c, res, nil
+}
+
+// resolved is one setting's effective value and where it came from: flag,
+// environment, file <path> or default.
+type resolved struct {
+	setting
+	value, from string
 }
 
 func lookup(getenv func(string) string, key string) (string, bool) {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -19,7 +18,9 @@ import (
 
 	"github.com/orgd/orgd/api"
 	"github.com/orgd/orgd/embeddb"
+	"github.com/orgd/orgd/metrics"
 	"github.com/orgd/orgd/mongodb"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -39,14 +40,26 @@ const shutdownTimeout = 15 * time.Second
 
 // run starts orgd and serves until ctx is cancelled.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] == "doctor" {
-		return doctor(ctx, args[2:], getenv, stdout, stderr)
+	if len(args) > 1 {
+		switch args[1] {
+		case "doctor":
+			return doctor(ctx, args[2:], getenv, stdout, stderr)
+		case "bench":
+			return bench(ctx, args[2:], getenv, stdout, stderr)
+		case "version":
+			return printVersion(stdout)
+		case "config":
+			return printConfig(args[2:], getenv, stdout, stderr)
+		}
 	}
 	cfg, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), args[1:], getenv, stderr)
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	build := readBuild()
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.Build{Version: build.Version, Commit: build.commitOrUnknown(), GoVersion: build.GoVersion}, time.Now)
 
 	uri, where := cfg.MongoURI, redactURI(cfg.MongoURI)
 	if uri == "" {
@@ -63,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	client, err := mongodb.Connect(ctx, uri, cfg.DBTimeout)
+	client, err := mongodb.ConnectWith(ctx, uri, cfg.DBTimeout, m.CommandMonitor())
 	if err != nil {
 		return err
 	}
@@ -73,28 +86,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = client.Disconnect(ctx)
 	}()
 	store := mongodb.NewStore(client, mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
-		Lease: cfg.OpLease, Grace: cfg.DBTimeout, RevocationTTL: cfg.TokenTTL + cfg.JWTLeeway, Logger: logger})
-	passwords, err := newPasswords(cfg)
+		Lease: cfg.OpLease, Grace: cfg.DBTimeout, RevocationTTL: cfg.TokenTTL + cfg.JWTLeeway,
+		CacheSync: cfg.CacheSync, CacheSize: cfg.CacheSize, Logger: logger, Reconciled: m.Reconciled})
+	m.CountOrganizations(store.CountByStatus)
+	m.Cache("master", store.CacheStats)
+	passwords, gate, err := newPasswords(cfg)
 	if err != nil {
 		return err
 	}
+	m.BcryptQueue(gate.Waiting)
 	security, throttle := apiSecurity(cfg)
-	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: passwords, Logger: logger, Version: version,
-		Sessions: store, Audit: store, Throttle: throttle, Security: security, Now: time.Now})
+	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: m.Passwords(passwords), Logger: logger,
+		Version: build.Version, Sessions: store, Audit: store, Throttle: throttle, Security: security, Now: time.Now,
+		Metrics: m, MetricsHandler: metrics.Handler(reg, logger), SeparateAdmin: cfg.AdminAddr != ""})
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	public, err := listen("ORGD_ADDR (-addr)", cfg.Addr, srv.Handler(), logger)
 	if err != nil {
-		return fmt.Errorf("ORGD_ADDR (-addr) %s: cannot listen: %w", cfg.Addr, err)
+		return err
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	servers, ops := []*httpServer{public}, public
+	if cfg.AdminAddr != "" {
+		if ops, err = listen("ORGD_ADMIN_ADDR (-admin-addr)", cfg.AdminAddr, srv.AdminHandler(), logger); err != nil {
+			public.ln.Close()
+			return err
+		}
+		servers = append(servers, ops)
 	}
-	base := "http://" + displayAddr(ln.Addr())
-	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Console:  %s/console/\n  Database: %s\n", version, base, base, base, where)
+	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Console:  %s/console/\n  Metrics:  %s/metrics\n  Database: %s\n",
+		build.Version, public.base(), ops.base(), public.base(), ops.base(), where)
 
 	// The reconciler repairs operations that a crashed instance (this one's
 	// previous life, or another sharing the database) left unfinished.
@@ -105,6 +124,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		store.RunReconciler(rctx, cfg.Reconcile, logger)
 	}()
 	defer func() { stopReconciler(); <-reconciled }()
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		store.RunCacheSync(rctx, logger)
+	}()
+	defer func() { stopReconciler(); <-synced }()
 	pruned := make(chan struct{})
 	go func() {
 		defer close(pruned)
@@ -112,20 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	defer func() { stopReconciler(); <-pruned }()
 
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: finishing in-flight requests", "timeout", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		logger.Warn("requests still running at shutdown were cut off", "err", err)
-	}
-	return nil
+	return serve(ctx, logger, servers)
 }
 
 // startEmbedded starts the embedded database, turning a taken port into an

@@ -140,13 +140,19 @@ func newTokens(cfg config, logger *slog.Logger) (*auth.Tokens, error) {
 		TTL: cfg.TokenTTL, Leeway: cfg.JWTLeeway, Now: time.Now})
 }
 
-// newPasswords bounds bcrypt work as configured.
-func newPasswords(cfg config) (*auth.Passwords, error) {
+// newPasswords bounds bcrypt work as configured. Hashes run at the lowest
+// thread priority (see auth.background); so that the Go scheduler can keep
+// serving requests while they hold their Ps, the process gets one P more
+// per hash that may run at once.
+func newPasswords(cfg config) (*auth.Passwords, *auth.Gate, error) {
 	running := cfg.HashConcurrency
 	if running == 0 {
-		running = runtime.GOMAXPROCS(0)
+		running = runtime.NumCPU()
 	}
-	return auth.NewLimitedPasswords(cfg.BcryptCost, auth.NewGate(running, cfg.HashQueue))
+	runtime.GOMAXPROCS(runtime.NumCPU() + running)
+	gate := auth.NewGate(running, cfg.HashQueue)
+	p, err := auth.NewLimitedPasswords(cfg.BcryptCost, gate)
+	return p, gate, err
 }
 
 // apiSecurity gathers the API's protections.

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// benchConfig is what `orgd bench` is asked to measure.
+type benchConfig struct {
+	orgs, records int
+	concurrency   []int
+	duration      time.Duration
+	bcryptCost    int
+	renameDocs    int
+	soak          time.Duration
+	jsonOut       bool
+	mongoURI      string
+}
+
+// benchResult is one scenario at one concurrency.
+type benchResult struct {
+	Scenario     string  `json:"scenario"`
+	Concurrency  int     `json:"concurrency"`
+	Requests     int     `json:"requests"`
+	Errors       int     `json:"errors"`
+	Throughput   float64 `json:"throughput_per_s"`
+	P50ms        float64 `json:"p50_ms"`
+	P95ms        float64 `json:"p95_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	BaselineName string  `json:"baseline,omitempty"`
+	Baseline     float64 `json:"baseline_throughput_per_s,omitempty"`
+	Ratio        float64 `json:"ratio,omitempty"`
+}
+
+// benchReport is everything one run measured.
+type benchReport struct {
+	Orgs           int           `json:"orgs"`
+	RecordsPerOrg  int           `json:"records_per_org"`
+	Database       string        `json:"database"`
+	BcryptCost     int           `json:"bcrypt_cost"`
+	BcryptPerSec   float64       `json:"bcrypt_hashes_per_s"`
+	SeedSeconds    float64       `json:"seed_seconds"`
+	Results        []benchResult `json:"results"`
+	RenameSmallMs  float64       `json:"rename_small_ms"`
+	RenameLargeMs  float64       `json:"rename_large_ms"`
+	RenameDocs     int           `json:"rename_large_docs"`
+	IdleP99ms      float64       `json:"get_org_idle_p99_ms"`
+	FloodP99ms     float64       `json:"get_org_during_login_flood_p99_ms"`
+	FloodLoginRate float64       `json:"login_flood_throughput_per_s"`
+	PeakRSSMiB     float64       `json:"server_peak_rss_mib"`
+	SoakRSS1mMiB   float64       `json:"soak_rss_after_1m_mib,omitempty"`
+	SoakRSSEndMiB  float64       `json:"soak_rss_at_end_mib,omitempty"`
+	SoakMinutes    float64       `json:"soak_minutes,omitempty"`
+}
+
+// bench runs `orgd bench`: it starts orgd, seeds it and measures it.
+func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("orgd bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var bc benchConfig
+	conc := fs.String("concurrency", "1,32", "comma-separated concurrencies to drive each scenario at")
+	fs.IntVar(&bc.orgs, "orgs", 100, "organizations to seed")
+	fs.IntVar(&bc.records, "records", 10, "records per organization")
+	fs.DurationVar(&bc.duration, "duration", 5*time.Second, "how long each scenario runs at each concurrency")
+	fs.IntVar(&bc.bcryptCost, "bcrypt-cost", 12, "bcrypt cost the server uses")
+	fs.IntVar(&bc.renameDocs, "rename-docs", 100_000, "records of the organization renamed to compare with one of 100")
+	fs.DurationVar(&bc.soak, "soak", 0, "also run mixed load this long and compare RSS after 1 minute and at the end (e.g. 10m)")
+	fs.BoolVar(&bc.jsonOut, "json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, c := range strings.Split(*conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 || n > 1024 {
+			return fmt.Errorf("-concurrency: %q is not a number from 1 to 1024", c)
+		}
+		bc.concurrency = append(bc.concurrency, n)
+	}
+	if bc.orgs < 1 || bc.records < 1 || bc.bcryptCost < bcrypt.MinCost || bc.bcryptCost > bcrypt.MaxCost {
+		return fmt.Errorf("-orgs and -records must be positive, -bcrypt-cost from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	bc.mongoURI = getenv("MONGODB_URI")
+	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+	rep, err := runBench(ctx, bc, progress)
+	if err != nil {
+		return err
+	}
+	if bc.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printBench(stdout, rep)
+	return nil
+}
+
+func printBench(w io.Writer, r *benchReport) {
+	fmt.Fprintf(w, "orgd bench: %d organizations x %d records on %s; bcrypt cost %d = %.1f hashes/s on this machine; seeded in %.0f s\n\n",
+		r.Orgs, r.RecordsPerOrg, r.Database, r.BcryptCost, r.BcryptPerSec, r.SeedSeconds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\tbaseline req/s\tratio\tbaseline\t")
+	for _, x := range r.Results {
+		base, ratio := "", ""
+		if x.Baseline > 0 {
+			base, ratio = fmt.Sprintf("%.1f", x.Baseline), fmt.Sprintf("%.2f", x.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t%s\t\n", x.Scenario, x.Concurrency, x.Throughput,
+			x.P50ms, x.P95ms, x.P99ms, x.Errors, base, ratio, x.BaselineName)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nrename: %.1f ms with 100 records, %.1f ms with %d records (ratio %.2f)\n",
+		r.RenameSmallMs, r.RenameLargeMs, r.RenameDocs, r.RenameLargeMs/max(r.RenameSmallMs, 0.001))
+	fmt.Fprintf(w, "GET /org/get p99: %.2f ms idle, %.2f ms during a login flood of %.1f logins/s (ratio %.2f)\n",
+		r.IdleP99ms, r.FloodP99ms, r.FloodLoginRate, r.FloodP99ms/max(r.IdleP99ms, 0.001))
+	fmt.Fprintf(w, "server peak RSS: %.1f MiB\n", r.PeakRSSMiB)
+	if r.SoakMinutes > 0 {
+		fmt.Fprintf(w, "soak %.0f min: RSS %.1f MiB after 1 min, %.1f MiB at the end (ratio %.2f)\n",
+			r.SoakMinutes, r.SoakRSS1mMiB, r.SoakRSSEndMiB, r.SoakRSSEndMiB/max(r.SoakRSS1mMiB, 0.001))
+	}
+}
+
+// rssMiB reads a process's resident set size (field VmRSS or VmHWM) from /proc.
+func rssMiB(pid int, field string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}

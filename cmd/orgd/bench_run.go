@@ -1,0 +1,416 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/auth"
+	"github.com/orgd/orgd/mongodb"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/crypto/bcrypt"
+)
+
+const benchPassword = "bench password 1"
+
+// benchOrg is a seeded organization and what requests need to reach it.
+type benchOrg struct {
+	renaming atomic.Bool
+	mu       sync.Mutex
+	name     string
+	org      *orgd.Organization
+	records  []string
+	token    string
+}
+
+func (o *benchOrg) currentName() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.name
+}
+
+// benchEnv is a running server and the clients that drive and check it.
+type benchEnv struct {
+	base    string
+	http    *http.Client
+	db      *mongo.Client
+	master  *mongo.Database
+	store   *mongodb.Store
+	orgs    []*benchOrg
+	pid     int
+	created int // counter for unique names
+	mu      sync.Mutex
+}
+
+func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)) (*benchReport, error) {
+	dir, err := os.MkdirTemp("", "orgd-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	secret := randomHex(32)
+	embAddr, err := freeLoopback()
+	if err != nil {
+		return nil, err
+	}
+	suffix := randomHex(4)
+	masterDB, tenantDB := "orgd_master", "orgd_tenants"
+	uri, where := bc.mongoURI, "MONGODB_URI"
+	if uri == "" {
+		uri, where = "mongodb://"+embAddr+"/", "the embedded database (FerretDB, SQLite)"
+	} else { // never touch real data: fresh databases, dropped at the end
+		masterDB, tenantDB = "bench_"+suffix+"_master", "bench_"+suffix+"_tenants"
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR="+dir, "ORGD_EMBEDDED_ADDR="+embAddr,
+		"ORGD_JWT_SECRET="+secret, fmt.Sprintf("ORGD_BCRYPT_COST=%d", bc.bcryptCost), "ORGD_LOG_LEVEL=error",
+		"ORGD_MASTER_DB="+masterDB, "ORGD_TENANT_DB="+tenantDB)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	base := ""
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if api, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "API:"); ok {
+			base = strings.TrimSpace(api)
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	if base == "" {
+		return nil, fmt.Errorf("the server did not start")
+	}
+	client, err := mongodb.Connect(ctx, uri, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if bc.mongoURI != "" {
+			_ = client.Database(masterDB).Drop(context.Background())
+			_ = client.Database(tenantDB).Drop(context.Background())
+		}
+		_ = client.Disconnect(context.Background())
+	}()
+	e := &benchEnv{base: base, db: client, master: client.Database(masterDB), pid: cmd.Process.Pid,
+		http:  &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}},
+		store: mongodb.NewStore(client, mongodb.Config{MasterDB: masterDB, TenantDB: tenantDB})}
+	rep := &benchReport{Orgs: bc.orgs, RecordsPerOrg: bc.records, Database: where, BcryptCost: bc.bcryptCost}
+
+	progress("measuring bcrypt at cost %d", bc.bcryptCost)
+	rep.BcryptPerSec = bcryptRate(bc.bcryptCost)
+	progress("seeding %d organizations with %d records each", bc.orgs, bc.records)
+	start := time.Now()
+	tokens, err := auth.NewTokens([]byte(secret), time.Hour, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.seed(ctx, bc, tokens, progress); err != nil {
+		return nil, err
+	}
+	rep.SeedSeconds = time.Since(start).Seconds()
+
+	for _, sc := range e.scenarios(bc) {
+		for _, c := range bc.concurrency {
+			progress("%s at concurrency %d", sc.name, c)
+			r := drive(ctx, sc.name, c, bc.duration, sc.orgd)
+			if sc.baseline != nil {
+				b := drive(ctx, sc.baselineName, c, bc.duration, sc.baseline)
+				r.BaselineName, r.Baseline = sc.baselineName, b.Throughput
+				if b.Throughput > 0 {
+					r.Ratio = r.Throughput / b.Throughput
+				}
+			} else if sc.name == "POST /admin/login" {
+				r.BaselineName, r.Baseline, r.Ratio = "bcrypt bound", rep.BcryptPerSec, r.Throughput/rep.BcryptPerSec
+			}
+			rep.Results = append(rep.Results, r)
+		}
+	}
+
+	progress("GET /org/get during a login flood at the bcrypt bound")
+	idle := drive(ctx, "get", 1, bc.duration, e.getOrg)
+	var flood benchResult
+	var wg sync.WaitGroup
+	wg.Go(func() { flood = driveRate(ctx, rep.BcryptPerSec, bc.duration, e.login) })
+	during := drive(ctx, "get", 1, bc.duration, e.getOrg)
+	wg.Wait()
+	rep.IdleP99ms, rep.FloodP99ms, rep.FloodLoginRate = idle.P99ms, during.P99ms, flood.Throughput
+
+	progress("rename with 100 and with %d records", bc.renameDocs)
+	if rep.RenameSmallMs, err = e.renameTime(ctx, tokens, 100); err != nil {
+		return nil, err
+	}
+	if rep.RenameLargeMs, err = e.renameTime(ctx, tokens, bc.renameDocs); err != nil {
+		return nil, err
+	}
+	rep.RenameDocs = bc.renameDocs
+
+	if bc.soak > 0 {
+		progress("soak: mixed load for %v", bc.soak)
+		rep.SoakMinutes = bc.soak.Minutes()
+		mixed := func(rng *mrand.Rand) error {
+			switch rng.IntN(3) {
+			case 0:
+				return e.getOrg(rng)
+			case 1:
+				return e.getRecord(rng)
+			}
+			return e.createRecord(rng)
+		}
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-time.After(time.Minute):
+				rep.SoakRSS1mMiB = rssMiB(e.pid, "VmRSS")
+			case <-done:
+			}
+		}()
+		drive(ctx, "soak", 8, bc.soak, mixed)
+		close(done)
+		rep.SoakRSSEndMiB = rssMiB(e.pid, "VmRSS")
+	}
+	rep.PeakRSSMiB = rssMiB(e.pid, "VmHWM")
+	return rep, nil
+}
+
+// seed creates the organizations through the store (so that 10,000 of them
+// do not cost 10,000 bcrypt hashes: they share one), imports their records
+// with known ids, and mints each admin a token as login would.
+func (e *benchEnv) seed(ctx context.Context, bc benchConfig, tokens *auth.Tokens, progress func(string, ...any)) error {
+	hash, err := bcrypt.GenerateFromPassword([]byte(benchPassword), bc.bcryptCost)
+	if err != nil {
+		return err
+	}
+	e.orgs = make([]*benchOrg, bc.orgs)
+	work := make(chan int)
+	errc := make(chan error, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range work {
+				if err := e.seedOne(ctx, i, bc.records, string(hash), tokens); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	for i := range bc.orgs {
+		select {
+		case work <- i:
+		case err := <-errc:
+			close(work)
+			wg.Wait()
+			return err
+		}
+		if (i+1)%1000 == 0 {
+			progress("seeded %d organizations", i+1)
+		}
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func (e *benchEnv) seedOne(ctx context.Context, i, records int, hash string, tokens *auth.Tokens) error {
+	name := fmt.Sprintf("bench%05d", i)
+	o, err := e.store.CreateOrganization(ctx, name, name+"@bench.test", hash)
+	if err != nil {
+		return fmt.Errorf("seed %s: %w", name, err)
+	}
+	bo := &benchOrg{name: name, org: o}
+	var lines bytes.Buffer
+	for range records {
+		id := ulid.Make().String()
+		bo.records = append(bo.records, id)
+		fmt.Fprintf(&lines, `{"id":%q,"name":"item %s","status":"active","qty":3,"tags":["a","b"]}`+"\n", id, id[20:])
+	}
+	if _, err := e.store.ImportRecords(ctx, o, &lines); err != nil {
+		return fmt.Errorf("seed %s records: %w", name, err)
+	}
+	if bo.token, _, err = tokens.Issue(o.AdminID, o.ID, "bench-"+randomHex(8)); err != nil {
+		return err
+	}
+	e.orgs[i] = bo
+	return nil
+}
+
+// renameTime creates an organization with n records and returns the median
+// time of five renames of it through the API.
+func (e *benchEnv) renameTime(ctx context.Context, tokens *auth.Tokens, n int) (float64, error) {
+	name := fmt.Sprintf("rename%d", n)
+	o, err := e.store.CreateOrganization(ctx, name, name+"@bench.test", "x")
+	if err != nil {
+		return 0, err
+	}
+	for done := 0; done < n; {
+		var lines bytes.Buffer
+		for range min(10_000, n-done) {
+			fmt.Fprintf(&lines, `{"i":%d,"payload":"some text to make the record of a realistic size"}`+"\n", done)
+			done++
+		}
+		if _, err := e.store.ImportRecords(ctx, o, &lines); err != nil {
+			return 0, err
+		}
+	}
+	tok, _, err := tokens.Issue(o.AdminID, o.ID, "bench-"+randomHex(8))
+	if err != nil {
+		return 0, err
+	}
+	var times []float64
+	for i := range 5 {
+		body := fmt.Sprintf(`{"organization_name":"%s-%d"}`, name, i)
+		t0 := time.Now()
+		if err := e.do("PUT", "/org/update", tok, body, 200); err != nil {
+			return 0, err
+		}
+		times = append(times, float64(time.Since(t0).Microseconds())/1000)
+	}
+	slices.Sort(times)
+	return times[len(times)/2], nil
+}
+
+// bcryptRate measures bcrypt hashes per second with every core busy.
+func bcryptRate(cost int) float64 {
+	workers := runtime.GOMAXPROCS(0)
+	per := max(2, 8/workers)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range per {
+				_, _ = bcrypt.GenerateFromPassword([]byte(benchPassword), cost)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(workers*per) / time.Since(start).Seconds()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freeLoopback() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// driveRate starts fn rate times a second for d, whatever the answers take
+// (an open-loop flood), and summarizes the successful ones.
+func driveRate(ctx context.Context, rate float64, d time.Duration, fn func(*mrand.Rand) error) benchResult {
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := 0
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	deadline := time.After(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := uint64(0); ; i++ {
+		select {
+		case <-ctx.Done():
+		case <-deadline:
+		case <-tick.C:
+			wg.Go(func() {
+				t0 := time.Now()
+				err := fn(mrand.New(mrand.NewPCG(i, uint64(start.UnixNano()))))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs++
+					return
+				}
+				lat = append(lat, time.Since(t0))
+			})
+			continue
+		}
+		break
+	}
+	wg.Wait()
+	r := summarize("flood", 0, lat, errs, time.Since(start))
+	return r
+}
+
+// drive runs fn from conc workers for d and summarizes latencies.
+func drive(ctx context.Context, name string, conc int, d time.Duration, fn func(*mrand.Rand) error) benchResult {
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := 0
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range conc {
+		wg.Go(func() {
+			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			var mine []time.Duration
+			bad := 0
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				t0 := time.Now()
+				if err := fn(rng); err != nil {
+					bad++
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat, errs = append(lat, mine...), errs+bad
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return summarize(name, conc, lat, errs, time.Since(start))
+}
+
+func summarize(name string, conc int, lat []time.Duration, errs int, elapsed time.Duration) benchResult {
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	return benchResult{Scenario: name, Concurrency: conc, Requests: len(lat), Errors: errs,
+		Throughput: float64(len(lat)) / elapsed.Seconds(), P50ms: pct(0.50), P95ms: pct(0.95), P99ms: pct(0.99)}
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// benchScenario is an endpoint driven through orgd, and the same database
+// work issued directly with the driver, as a hand-written client would.
+type benchScenario struct {
+	name, baselineName string
+	orgd, baseline     func(*mrand.Rand) error
+}
+
+func (e *benchEnv) scenarios(bc benchConfig) []benchScenario {
+	var scratch atomic.Int64
+	raw := e.db.Database("bench_raw_" + randomHex(4))
+	return []benchScenario{
+		{"GET /org/get", "driver: name key + record by _id", e.getOrg, func(rng *mrand.Rand) error {
+			o := e.pick(rng)
+			var k struct {
+				OrgID string `bson:"org_id"`
+			}
+			if err := e.master.Collection("org_names").FindOne(context.Background(), bson.D{{Key: "_id", Value: strings.ToLower(o.currentName())}}).Decode(&k); err != nil {
+				return err
+			}
+			return e.master.Collection("organizations").FindOne(context.Background(), bson.D{{Key: "_id", Value: k.OrgID}}).Err()
+		}},
+		{"GET /org/records/{id}", "driver: record by _id", e.getRecord, func(rng *mrand.Rand) error {
+			o := e.pick(rng)
+			return e.db.Database(o.org.Database).Collection(o.collection()).FindOne(context.Background(), bson.D{{Key: "_id", Value: o.records[rng.IntN(len(o.records))]}}).Err()
+		}},
+		{"POST /org/records", "driver: insertOne", e.createRecord, func(rng *mrand.Rand) error {
+			o := e.pick(rng)
+			_, err := e.db.Database(o.org.Database).Collection(o.collection()).InsertOne(context.Background(), bson.D{{Key: "name", Value: "new item"}, {Key: "qty", Value: 1}})
+			return err
+		}},
+		{name: "POST /admin/login", orgd: e.login},
+		{"POST /org/create", "driver: bcrypt + record + collection + admin", e.createOrg, func(rng *mrand.Rand) error {
+			n := scratch.Add(1)
+			h, err := bcrypt.GenerateFromPassword([]byte(benchPassword), bc.bcryptCost)
+			if err != nil {
+				return err
+			}
+			if _, err := raw.Collection("orgs").InsertOne(context.Background(), bson.D{{Key: "_id", Value: fmt.Sprint(n)}, {Key: "name", Value: fmt.Sprint("raw", n)}}); err != nil {
+				return err
+			}
+			if err := raw.CreateCollection(context.Background(), fmt.Sprint("org_raw", n)); err != nil {
+				return err
+			}
+			_, err = raw.Collection("admins").InsertOne(context.Background(), bson.D{{Key: "_id", Value: fmt.Sprint(n)}, {Key: "hash", Value: string(h)}})
+			return err
+		}},
+		{"PUT /org/update (rename)", "driver: renameCollection + updateOne", e.rename, func(rng *mrand.Rand) error {
+			n := scratch.Add(1)
+			if err := raw.CreateCollection(context.Background(), fmt.Sprint("ren_a", n)); err != nil {
+				return err
+			}
+			cmd := bson.D{{Key: "renameCollection", Value: raw.Name() + ".ren_a" + fmt.Sprint(n)}, {Key: "to", Value: raw.Name() + ".ren_b" + fmt.Sprint(n)}}
+			if err := e.db.Database("admin").RunCommand(context.Background(), cmd).Err(); err != nil {
+				return err
+			}
+			_, err := raw.Collection("orgs").UpdateOne(context.Background(), bson.D{{Key: "_id", Value: "renamed"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: n}}}})
+			return err
+		}},
+	}
+}
+
+func (o *benchOrg) collection() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.org.Collection
+}
+
+func (e *benchEnv) pick(rng *mrand.Rand) *benchOrg { return e.orgs[rng.IntN(len(e.orgs))] }
+
+// do sends one request and checks its status.
+func (e *benchEnv) do(method, path, token, body string, want int) error {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.base+path, r)
+	if err != nil {
+		return err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := e.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	if res.StatusCode != want {
+		return fmt.Errorf("%s %s: %d", method, path, res.StatusCode)
+	}
+	return nil
+}
+
+func (e *benchEnv) getOrg(rng *mrand.Rand) error {
+	return e.do("GET", "/org/get?organization_name="+e.pick(rng).currentName(), "", "", 200)
+}
+
+func (e *benchEnv) getRecord(rng *mrand.Rand) error {
+	o := e.pick(rng)
+	return e.do("GET", "/org/records/"+o.records[rng.IntN(len(o.records))], o.token, "", 200)
+}
+
+func (e *benchEnv) createRecord(rng *mrand.Rand) error {
+	return e.do("POST", "/org/records", e.pick(rng).token, `{"name":"new item","status":"draft","qty":1}`, 201)
+}
+
+func (e *benchEnv) login(rng *mrand.Rand) error {
+	o := e.pick(rng)
+	return e.do("POST", "/admin/login", "", fmt.Sprintf(`{"email":"%s@bench.test","password":%q}`, o.org.Name, benchPassword), 200)
+}
+
+func (e *benchEnv) createOrg(rng *mrand.Rand) error {
+	e.mu.Lock()
+	e.created++
+	name := fmt.Sprintf("new%06d", e.created)
+	e.mu.Unlock()
+	return e.do("POST", "/org/create", "", fmt.Sprintf(`{"organization_name":%q,"email":"%s@bench.test","password":%q}`, name, name, benchPassword), 201)
+}
+
+// rename renames an organization no other worker is renaming, back and forth.
+func (e *benchEnv) rename(rng *mrand.Rand) error {
+	for {
+		o := e.pick(rng)
+		if !o.renaming.CompareAndSwap(false, true) {
+			continue
+		}
+		defer o.renaming.Store(false)
+		next := o.org.Name + "-r"
+		if cur := o.currentName(); strings.HasSuffix(cur, "-r") {
+			next = o.org.Name
+		}
+		err := e.do("PUT", "/org/update", o.token, fmt.Sprintf(`{"organization_name":%q}`, next), 200)
+		if err == nil {
+			o.mu.Lock()
+			o.name, o.org.Collection = next, "org_"+strings.ToLower(next)
+			o.mu.Unlock()
+		}
+		return err
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// httpServer is one listening address and what serves it.
+type httpServer struct {
+	ln net.Listener
+	hs *http.Server
+}
+
+// listen binds addr for h; setting names the configuration to change when
+// the address cannot be bound.
+func listen(setting, addr string, h http.Handler, logger *slog.Logger) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: cannot listen: %w", setting, addr, err)
+	}
+	return &httpServer{ln: ln, hs: &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}}, nil
+}
+
+// base is the URL a browser opens to reach the server.
+func (s *httpServer) base() string { return "http://" + displayAddr(s.ln.Addr()) }
+
+// serve serves every server until ctx ends, then lets in-flight requests
+// finish for up to shutdownTimeout. One server failing stops them all.
+func serve(ctx context.Context, logger *slog.Logger, servers []*httpServer) error {
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errc <- s.hs.Serve(s.ln) }()
+	}
+	var failed error
+	select {
+	case err := <-errc:
+		failed = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+		logger.Info("shutting down: finishing in-flight requests", "timeout", shutdownTimeout.String())
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(func() {
+			if err := s.hs.Shutdown(sctx); err != nil {
+				logger.Warn("requests still running at shutdown were cut off", "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	return failed
+}

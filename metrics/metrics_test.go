@@ -1,0 +1,166 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.mongodb.org/mongo-driver/v2/event"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// gather returns every sample as name{label=value,...} -> value.
+func gather(t *testing.T, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName() + labels(m)
+			switch {
+			case m.Counter != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				out[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
+			default:
+				out[key] = 0
+			}
+		}
+	}
+	return out
+}
+
+func labels(m *dto.Metric) string {
+	s := ""
+	for _, l := range m.GetLabel() {
+		if s != "" {
+			s += ","
+		}
+		s += l.GetName() + "=" + l.GetValue()
+	}
+	if s == "" {
+		return ""
+	}
+	return "{" + s + "}"
+}
+
+type fakePasswords struct{}
+
+func (fakePasswords) Hash(context.Context, string) (string, error)        { return "h", nil }
+func (fakePasswords) Check(context.Context, string, string) (bool, error) { return true, nil }
+
+// TestMetrics drives every hook and checks the samples and their labels.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	clk := &clock{now: time.Unix(1e9, 0)}
+	m := metrics.New(reg, metrics.Build{Version: "1.2.3", Commit: "abc", GoVersion: "go1.x"}, clk.Now)
+
+	m.RequestStarted()
+	m.RequestDone("GET", "/org/get", 200, 10*time.Millisecond)
+	m.RequestStarted()
+	m.RequestDone("GET", "/org/get", 404, time.Millisecond)
+	m.RequestStarted()
+	m.RequestDone("BREW", "unmatched", 405, time.Millisecond)
+	m.RequestStarted() // still running
+
+	m.Reconciled(true, 2, nil)
+	m.Reconciled(false, 0, errors.New("down"))
+	m.Cache("organizations", func() (uint64, uint64) { return 3, 4 })
+	m.BcryptQueue(func() int { return 5 })
+	pw := m.Passwords(fakePasswords{})
+	_, _ = pw.Hash(context.Background(), "x")
+	_, _ = pw.Check(context.Background(), "h", "x")
+
+	counts, fail := 0, false
+	m.CountOrganizations(func(context.Context) (map[string]int, error) {
+		counts++
+		if fail {
+			return nil, errors.New("database down")
+		}
+		return map[string]int{"active": 7, "creating": 1}, nil
+	})
+
+	mon := m.CommandMonitor()
+	mon.Succeeded(context.Background(), ev("find"))
+	mon.Failed(context.Background(), evf("insert"))
+
+	got := gather(t, reg)
+	want := map[string]float64{
+		"orgd_build_info{commit=abc,goversion=go1.x,version=1.2.3}":                    1,
+		"orgd_http_requests_in_flight":                                                 1,
+		"orgd_http_requests_total{code=2xx,method=GET,route=/org/get}":                 1,
+		"orgd_http_requests_total{code=4xx,method=GET,route=/org/get}":                 1,
+		"orgd_http_requests_total{code=4xx,method=OTHER,route=unmatched}":              1,
+		"orgd_http_request_duration_seconds{code=2xx,method=GET,route=/org/get}_count": 1,
+		"orgd_reconciler_runs_total{kind=sweep,result=ok}":                             1,
+		"orgd_reconciler_runs_total{kind=resume,result=error}":                         1,
+		"orgd_reconciler_repairs_total":                                                2,
+		"orgd_cache_hits_total{cache=organizations}":                                   3,
+		"orgd_cache_misses_total{cache=organizations}":                                 4,
+		"orgd_bcrypt_queue_depth":                                                      5,
+		"orgd_bcrypt_in_flight":                                                        0,
+		"orgd_bcrypt_duration_seconds{op=hash}_count":                                  1,
+		"orgd_bcrypt_duration_seconds{op=check}_count":                                 1,
+		"orgd_organizations{status=active}":                                            7,
+		"orgd_organizations{status=creating}":                                          1,
+		"orgd_db_operation_duration_seconds{operation=find}_count":                     1,
+		"orgd_db_operation_duration_seconds{operation=insert}_count":                   1,
+		"orgd_db_operation_errors_total{operation=insert}":                             1,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s missing", name)
+		}
+	}
+
+	// The count is reused for 30 s, and the last one is kept when a count fails.
+	gather(t, reg)
+	if counts != 1 {
+		t.Errorf("counted %d times within 30 s, want once", counts)
+	}
+	clk.Advance(31 * time.Second)
+	fail = true
+	got = gather(t, reg)
+	if counts != 2 || got["orgd_organizations{status=active}"] != 7 {
+		t.Errorf("after a failed count: %d counts, active=%v; want 2 counts and the last value 7", counts, got["orgd_organizations{status=active}"])
+	}
+}
+
+func ev(name string) *event.CommandSucceededEvent {
+	return &event.CommandSucceededEvent{CommandFinishedEvent: event.CommandFinishedEvent{CommandName: name, Duration: time.Millisecond}}
+}
+
+func evf(name string) *event.CommandFailedEvent {
+	return &event.CommandFailedEvent{CommandFinishedEvent: event.CommandFinishedEvent{CommandName: name, Duration: time.Millisecond}}
+}

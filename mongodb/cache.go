@@ -1,0 +1,268 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// cache keeps recently read master documents (organizations, admins, name
+// and email keys), and their absence, in memory, so that authenticating a
+// request or looking an organization up does not scan a collection each time.
+//
+// Every master write this process makes forgets the documents it touches and
+// appends their keys to the "changes" collection; every instance reads the
+// new changes each sync interval and forgets those keys too. So an entry
+// stays valid until it changes (hit rates stay high however many
+// organizations there are), this instance's writes are seen at once, and
+// other instances' within one sync interval. If syncing stops working, the
+// cache is bypassed. Its size is bounded.
+type cache struct {
+	sync         time.Duration
+	max          int
+	now          func() time.Time
+	gen          atomic.Uint64 // incremented by every forget: a read that raced one is not kept
+	mu           sync.Mutex
+	m            map[cacheKey]cacheEntry
+	lastSync     time.Time // guarded by mu
+	hits, misses atomic.Uint64
+}
+
+// cacheMaxAge bounds how long an entry is trusted even with no change seen.
+const cacheMaxAge = 10 * time.Minute
+
+type cacheKey struct{ coll, id string }
+
+type cacheEntry struct {
+	raw bson.Raw // nil: there is no such document
+	at  time.Time
+}
+
+func newCache(sync time.Duration, max int, now func() time.Time) *cache {
+	if sync <= 0 {
+		return nil
+	}
+	if max <= 0 {
+		max = 100_000
+	}
+	return &cache{sync: sync, max: max, now: now, m: map[cacheKey]cacheEntry{}, lastSync: now()}
+}
+
+func (c *cache) get(k cacheKey) (cacheEntry, bool) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.m[k]
+	healthy := now.Sub(c.lastSync) < 3*c.sync
+	c.mu.Unlock()
+	if ok && healthy && now.Sub(e.at) < cacheMaxAge {
+		c.hits.Add(1)
+		return e, true
+	}
+	c.misses.Add(1)
+	return cacheEntry{}, false
+}
+
+// put keeps e unless a forget happened since gen was read.
+func (c *cache) put(k cacheKey, e cacheEntry, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if len(c.m) >= c.max { // make room: drop a tenth, in map order (random)
+		n := c.max / 10
+		for key := range c.m {
+			if n--; n < 0 {
+				break
+			}
+			delete(c.m, key)
+		}
+	}
+	c.m[k] = e
+}
+
+func (c *cache) forget(k cacheKey) {
+	c.mu.Lock()
+	delete(c.m, k)
+	c.gen.Add(1)
+	c.mu.Unlock()
+}
+
+// CacheStats reports the cache's hits and misses since the start.
+func (s *Store) CacheStats() (hits, misses uint64) {
+	if s.cache == nil {
+		return 0, 0
+	}
+	return s.cache.hits.Load(), s.cache.misses.Load()
+}
+
+// cachedFind is findByID through the cache.
+func (s *Store) cachedFind(ctx context.Context, c *mongo.Collection, id string, v any) (bool, error) {
+	if s.cache == nil {
+		return findByID(ctx, c, id, v)
+	}
+	k := cacheKey{c.Name(), id}
+	if e, ok := s.cache.get(k); ok {
+		if e.raw == nil {
+			return false, nil
+		}
+		return true, bson.Unmarshal(e.raw, v)
+	}
+	gen := s.cache.gen.Load()
+	raw, err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		s.cache.put(k, cacheEntry{at: s.now()}, gen)
+		return false, nil
+	} else if err != nil {
+		return false, translate(err)
+	}
+	raw = append(bson.Raw(nil), raw...)
+	s.cache.put(k, cacheEntry{raw: raw, at: s.now()}, gen)
+	return true, bson.Unmarshal(raw, v)
+}
+
+// forget drops a master document from this process's cache after it wrote
+// it; publish tells the other instances.
+func (s *Store) forget(c *mongo.Collection, id string) {
+	if s.cache != nil {
+		s.cache.forget(cacheKey{c.Name(), id})
+	}
+}
+
+// publish records, for the other instances' caches, that master documents
+// changed: one document per operation, written when it ends.
+func (s *Store) publish(ctx context.Context, keys []changeKey) error {
+	ch := changeDoc{ID: s.newID(), At: s.now(), Keys: keys}
+	_, err := s.changes().InsertOne(ctx, ch)
+	return translate(err)
+}
+
+// changeDoc records that master documents changed.
+type changeDoc struct {
+	ID   string      `bson:"_id"`
+	At   time.Time   `bson:"at"`
+	Keys []changeKey `bson:"keys"`
+}
+
+// changeKey names one changed master document.
+type changeKey struct {
+	Coll string `bson:"c"`
+	Key  string `bson:"k"`
+}
+
+// changeRetention is how long changes are kept for instances to read; an
+// instance that could not sync for longer empties its cache.
+const changeRetention = 2 * time.Minute
+
+func (s *Store) changes() *mongo.Collection { return s.master.Collection(collChanges) }
+
+// changeOverlap is how far back each sync looks again, so that a change
+// recorded late (a slow insert, another instance's clock) is not missed.
+const changeOverlap = 5 * time.Second
+
+// SyncCache forgets the entries that other instances changed since the last
+// sync, and prunes old changes now and then.
+func (s *Store) SyncCache(ctx context.Context) error {
+	if s.cache == nil {
+		return nil
+	}
+	started := s.now()
+	s.cache.mu.Lock()
+	since := s.cache.lastSync.Add(-changeOverlap)
+	if started.Sub(s.cache.lastSync) > changeRetention-changeOverlap { // changes may be gone: start afresh
+		clear(s.cache.m)
+		s.cache.gen.Add(1)
+	}
+	s.cache.mu.Unlock()
+	cur, err := s.changes().Find(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: since}}}})
+	if err != nil {
+		return translate(err)
+	}
+	var chs []changeDoc
+	if err := cur.All(ctx, &chs); err != nil {
+		return translate(err)
+	}
+	for _, ch := range chs {
+		for _, k := range ch.Keys {
+			s.cache.forget(cacheKey{k.Coll, k.Key})
+		}
+	}
+	s.cache.mu.Lock()
+	s.cache.lastSync = started
+	s.cache.mu.Unlock()
+	return nil
+}
+
+// RunCacheSync calls SyncCache every sync interval until ctx ends, and
+// deletes changes older than their retention now and then.
+func (s *Store) RunCacheSync(ctx context.Context, log *slog.Logger) {
+	if s.cache == nil {
+		return
+	}
+	t := time.NewTicker(s.cache.sync)
+	defer t.Stop()
+	lastPrune := time.Time{}
+	for {
+		if err := s.SyncCache(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("cache sync failed: the cache is bypassed until it works again", "err", err)
+		}
+		if now := s.now(); now.Sub(lastPrune) > changeRetention/4 {
+			lastPrune = now
+			if _, err := s.changes().DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: now.Add(-changeRetention)}}}}); err != nil && ctx.Err() == nil {
+				log.Warn("cache: could not prune old changes", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// updateID updates the document id of c.
+func (s *Store) updateID(ctx context.Context, c *mongo.Collection, id string, update bson.D) error {
+	defer s.forget(c, id)
+	return translate(retry(ctx, func() error {
+		_, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update)
+		return err
+	}))
+}
+
+// deleteID deletes the document id of c.
+func (s *Store) deleteID(ctx context.Context, c *mongo.Collection, id string) error {
+	defer s.forget(c, id)
+	return translate(retry(ctx, func() error {
+		_, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		return err
+	}))
+}
+
+// insert inserts doc into c; a duplicate _id is returned as the driver's error.
+func (s *Store) insert(ctx context.Context, c *mongo.Collection, doc any) error {
+	switch d := doc.(type) {
+	case orgDoc:
+		defer s.forget(c, d.ID)
+	case adminDoc:
+		defer s.forget(c, d.ID)
+	case keyDoc:
+		defer s.forget(c, d.ID)
+	}
+	return retry(ctx, func() error { _, err := c.InsertOne(ctx, doc); return err })
+}
+
+// CacheLen is the number of entries in the cache.
+func (s *Store) CacheLen() int {
+	if s.cache == nil {
+		return 0
+	}
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	return len(s.cache.m)
+}

@@ -1,0 +1,96 @@
+package mongodb_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
+)
+
+// TestCacheStaleness checks the cache's promise: this instance's own writes
+// are seen at once, another instance's at the next sync, and when syncing
+// stops the cache is bypassed.
+func TestCacheStaleness(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cached := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, CacheSync: time.Second, Now: f.clock.Now})
+	other := f.store("")
+	o, err := cached.CreateOrganization(ctx, "acme", "a@x.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.OrganizationByName(ctx, "acme"); err != nil { // now cached
+		t.Fatal(err)
+	}
+	// Another instance renames it: this one may answer the old name until it syncs.
+	if _, err := other.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("wile")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.OrganizationByName(ctx, "acme"); err != nil {
+		t.Errorf("before a sync the cached answer is expected: %v", err)
+	}
+	if err := cached.SyncCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.OrganizationByName(ctx, "acme"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("after a sync the old name still answers: %v", err)
+	}
+	// When syncing stops, the cache is bypassed after three intervals.
+	if _, err := cached.OrganizationByName(ctx, "wile"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("roadrunner")}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(3 * time.Second)
+	if _, err := cached.OrganizationByName(ctx, "wile"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("with syncing stopped, the cache still answers: %v", err)
+	}
+	if err := cached.SyncCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Its own writes are seen at once.
+	if _, err := cached.OrganizationByName(ctx, "roadrunner"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.AdminByEmail(ctx, "a@x.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("coyote"), Email: ptr("c@x.test")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.OrganizationByName(ctx, "roadrunner"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("own rename not seen: %v", err)
+	}
+	if _, err := cached.AdminByEmail(ctx, "a@x.test"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("own email change not seen: %v", err)
+	}
+	if err := cached.DeleteOrganization(ctx, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.OrganizationByID(ctx, o.ID); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("own delete not seen: %v", err)
+	}
+	hits, misses := cached.CacheStats()
+	if hits == 0 || misses == 0 {
+		t.Errorf("cache stats: %d hits, %d misses", hits, misses)
+	}
+}
+
+// TestCacheIsBounded reads more organizations than the cache may hold.
+func TestCacheIsBounded(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, CacheSync: time.Hour, CacheSize: 100, Now: f.clock.Now})
+	for i := range 300 {
+		if _, err := s.OrganizationByID(ctx, fmt.Sprintf("missing-%d", i)); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+			t.Fatal(err)
+		}
+	}
+	if n := s.CacheLen(); n > 100 {
+		t.Errorf("the cache holds %d entries, bound 100", n)
+	}
+}

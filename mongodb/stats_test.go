@@ -1,0 +1,162 @@
+package mongodb_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd/mongodb"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+)
+
+// TestCountByStatus counts organizations in each state, every known state
+// present even when empty.
+func TestCountByStatus(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	got, err := s.CountByStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"active": 0, "creating": 0, "updating": 0, "deleting": 0}
+	if !equalCounts(got, want) {
+		t.Errorf("empty: %v, want %v", got, want)
+	}
+	for _, n := range []string{"one", "two", "three"} {
+		if _, err := s.CreateOrganization(ctx, n, n+"@x.test", "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An interrupted delete leaves its organization marked deleting.
+	o, _ := s.OrganizationByName(ctx, "three")
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "drop_collection" {
+			return mongodb.ErrAbort
+		}
+		return nil
+	}})
+	_ = s.DeleteOrganization(ctx, o.ID)
+	got, err = s.CountByStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]int{"active": 2, "creating": 0, "updating": 0, "deleting": 1}
+	if !equalCounts(got, want) {
+		t.Errorf("after creates and an interrupted delete: %v, want %v", got, want)
+	}
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestReconcilerReports checks that each reconciler round is reported, full
+// sweeps and repairs included.
+func TestReconcilerReports(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	o, err := s.CreateOrganization(ctx, "acme", "a@acme.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "drop_collection" {
+			return mongodb.ErrAbort
+		}
+		return nil
+	}})
+	_ = s.DeleteOrganization(ctx, o.ID) // abandoned halfway
+	f.restartLater()
+
+	type round struct {
+		sweep    bool
+		repaired int
+	}
+	var mu sync.Mutex
+	var rounds []round
+	two := make(chan struct{})
+	r := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
+		Lease: lease, Grace: grace, Now: f.clock.Now, Reconciled: func(sweep bool, repaired int, err error) {
+			if err != nil {
+				t.Errorf("reconciler round: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			rounds = append(rounds, round{sweep, repaired})
+			if len(rounds) == 2 {
+				close(two)
+			}
+		}})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.RunReconciler(rctx, 10*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	select {
+	case <-two:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reconciler reported fewer than two rounds in 30 s")
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if !rounds[0].sweep || rounds[0].repaired != 1 {
+		t.Errorf("first round %+v, want a sweep that repaired the abandoned delete", rounds[0])
+	}
+	if rounds[1].sweep || rounds[1].repaired != 0 {
+		t.Errorf("second round %+v, want a journal-only round with nothing to repair", rounds[1])
+	}
+}
+
+// TestCommandMonitor checks that a monitor given to ConnectWith sees the
+// store's commands, failed ones included.
+func TestCommandMonitor(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	ok, failed := map[string]int{}, map[string]int{}
+	client, err := mongodb.ConnectWith(ctx, f.db.URI, 5*time.Second, &event.CommandMonitor{
+		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			ok[e.CommandName]++
+		},
+		Failed: func(_ context.Context, e *event.CommandFailedEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			failed[e.CommandName]++
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(ctx)
+	s := mongodb.NewStore(client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB})
+	if _, err := s.CreateOrganization(ctx, "acme", "a@acme.test", "h"); err != nil {
+		t.Fatal(err)
+	}
+	err = client.Database(f.db.MasterDB).RunCommand(ctx, bson.D{{Key: "noSuchCommand", Value: 1}}).Err()
+	if err == nil {
+		t.Fatal("an unknown command succeeded")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if ok["insert"] == 0 || ok["create"] == 0 {
+		t.Errorf("succeeded commands %v lack insert or create", ok)
+	}
+	if failed["noSuchCommand"] != 1 {
+		t.Errorf("failed commands %v, want noSuchCommand once", failed)
+	}
+}
