@@ -94,3 +94,29 @@ func TestCacheIsBounded(t *testing.T) {
 		t.Errorf("the cache holds %d entries, bound 100", n)
 	}
 }
+
+// TestRevocationReachesOtherInstances checks the revocation delay: at once on
+// the instance that revoked, at the next sync on the others.
+func TestRevocationReachesOtherInstances(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cfg := mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, CacheSync: time.Second, Now: f.clock.Now}
+	a, b := mongodb.NewStore(f.db.Client, cfg), mongodb.NewStore(f.db.Client, cfg)
+	for _, s := range []*mongodb.Store{a, b} {
+		if revoked, err := s.SessionRevoked(ctx, "sid-1"); err != nil || revoked {
+			t.Fatalf("before: %v, %v", revoked, err)
+		}
+	}
+	if err := a.RevokeSession(ctx, "sid-1", "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, _ := a.SessionRevoked(ctx, "sid-1"); !revoked {
+		t.Error("the revoking instance does not see its own revocation")
+	}
+	if err := b.SyncCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, _ := b.SessionRevoked(ctx, "sid-1"); !revoked {
+		t.Error("another instance does not see the revocation after its sync")
+	}
+}

@@ -112,9 +112,11 @@ func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (firs
 
 // SessionRevoked reports whether the session id was revoked; this is the
 // check every authenticated request makes, one _id lookup in a small collection.
+// The answer comes from the cache: a revocation made by this instance is
+// seen at once, one made by another instance at its next cache sync.
 func (s *Store) SessionRevoked(ctx context.Context, id string) (bool, error) {
 	var d revokedDoc
-	return findByID(ctx, s.revoked(), id, &d)
+	return s.cachedFind(ctx, s.revoked(), id, &d)
 }
 
 // RevokeSession ends the session id and every token of it. The revocation
@@ -132,6 +134,10 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	d := revokedDoc{ID: id, OrgID: sd.OrgID, AdminID: sd.AdminID, Reason: reason, RevokedAt: now, ExpiresAt: now.Add(s.revocationTTL + time.Minute)}
 	if err := s.insert(ctx, s.revoked(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
+	}
+	s.forget(s.revoked(), id)
+	if err := s.publish(ctx, []changeKey{{collRevoked, id}}); err != nil {
+		return err
 	}
 	if err := s.deleteID(ctx, s.sessions(), id); err != nil {
 		return err
