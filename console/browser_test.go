@@ -83,15 +83,22 @@ type page struct {
 	console  []chromedp.ConsoleMessage
 }
 
-// openBrowser starts headless Chromium with a fresh profile, or skips the
-// test when none is installed.
-func openBrowser(t *testing.T, base string) *page {
+// needChromium skips the test when no Chromium is installed, and returns it.
+func needChromium(t *testing.T) string {
 	t.Helper()
 	exe := chromium()
 	if exe == "" {
 		t.Skip("no Chromium installed: the console's browser tests need it " +
 			"(apt-get install chromium; .ci/run installs it)")
 	}
+	return exe
+}
+
+// openBrowser starts headless Chromium with a fresh profile, or skips the
+// test when none is installed.
+func openBrowser(t *testing.T, base string) *page {
+	t.Helper()
+	exe := needChromium(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Headless,

@@ -18,6 +18,7 @@ import (
 // headless Chromium: sign up, records, import and export, rename, audit log,
 // log out, a failed login, log in, delete.
 func TestConsoleInBrowser(t *testing.T) {
+	needChromium(t)
 	base := startOrgd(t, 15*time.Minute)
 	p := openBrowser(t, base)
 

@@ -14,6 +14,7 @@ import (
 // that live two seconds: the console refreshes them unseen, logs in again
 // after its own password change, and says so when orgd ends the session.
 func TestConsoleSession(t *testing.T) {
+	needChromium(t)
 	base := startOrgd(t, 2*time.Second)
 	if s := post(t, base+"/org/create", "", `{"organization_name":"Calm","email":"admin@calm.test","password":"correct horse"}`); s != 201 {
 		t.Fatalf("create: %d", s)
@@ -122,6 +123,7 @@ func TestConsoleWithoutSessionEndpoints(t *testing.T) {
 			}
 		})
 	}
+	needChromium(t)
 	base := startOrgd(t, 3*time.Second, without)
 	if s := post(t, base+"/org/create", "", `{"organization_name":"Plain","email":"admin@plain.test","password":"correct horse"}`); s != 201 {
 		t.Fatalf("create: %d", s)
