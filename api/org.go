@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/orgd/orgd"
 )
 
@@ -29,7 +30,7 @@ type (
 		}
 	}
 	getOrgInput struct {
-		OrganizationName string `query:"organization_name" required:"true" doc:"The organization's name (case-insensitive)" example:"acme"`
+		OrganizationName string `query:"organization_name" doc:"The organization's name (case-insensitive); required unless a bearer token is sent, which without it gets the token's own organization" example:"acme"`
 	}
 	orgOutput struct {
 		Body orgBody
@@ -86,12 +87,26 @@ func (s *Server) handleCreateOrg(ctx context.Context, in *createOrgInput) (*crea
 }
 
 func (s *Server) handleGetOrg(ctx context.Context, in *getOrgInput) (*orgOutput, error) {
-	org, err := s.Store.OrganizationByName(ctx, in.OrganizationName)
+	p := caller(ctx)
+	var org *orgd.Organization
+	var err error
+	switch {
+	case in.OrganizationName != "":
+		org, err = s.Store.OrganizationByName(ctx, in.OrganizationName)
+	case p != nil: // an admin who knows only its login asks for its own organization
+		org = p.Org
+		if org.Status != orgd.StatusActive { // as by name: never a state mid-operation
+			err = orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", org.Name)
+		}
+	default:
+		return nil, huma.Error422UnprocessableEntity("validation failed", &huma.ErrorDetail{
+			Location: "query.organization_name", Message: "is required unless you send a bearer token"})
+	}
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
 	email := ""
-	if p := caller(ctx); p != nil && p.Org.ID == org.ID {
+	if p != nil && p.Org.ID == org.ID {
 		a, err := s.Store.AdminByID(ctx, org.AdminID)
 		if err != nil {
 			return nil, s.problem(ctx, err)

@@ -94,6 +94,11 @@ func TestOrganizationLifecycle(t *testing.T) {
 	if r.JSON["admin_email"] != "Admin@Acme.test" {
 		t.Errorf("admin get: admin_email = %v", r.JSON["admin_email"])
 	}
+	// With a token and no name: the token's own organization, as a client
+	// that knows only its login (the console) finds its organization.
+	if own := e.call("GET", "/org/get", tok, nil).mustStatus(t, 200); own.Raw != r.Raw {
+		t.Errorf("own organization by token: %s, want %s", own.Raw, r.Raw)
+	}
 
 	// Tenant data, with an index, must survive the rename.
 	coll := e.tenantColl("org_acme")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/console"
 	"github.com/swaggest/swgui/v5emb"
 )
 
@@ -35,6 +36,14 @@ func (s *Server) routes() {
 
 	huma.Register(s.api, s.public("GET", "/healthz", 200, "Liveness: the process answers"), s.handleHealthz)
 	huma.Register(s.api, s.public("GET", "/readyz", 200, "Readiness: the database answers"), s.handleReadyz)
+
+	// The admin console: static files calling the API above from the browser.
+	c := console.New()
+	s.mux.Handle("GET /console/{$}", c)
+	for _, name := range c.Files() {
+		s.mux.Handle("GET /console/"+name, c)
+	}
+	s.mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 
 	s.opsRoutes(s.opsMx)
 }

@@ -73,7 +73,7 @@ func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []b
 	if err := s.insert(ctx, s.tenantCollection(o), full); err != nil {
 		return nil, translate(err)
 	}
-	if _, err := s.settle(ctx, o, nil); err != nil {
+	if _, err := s.settle(ctx, o, s.relocate(ctx, o, []any{full})); err != nil {
 		return nil, err
 	}
 	raw, err := bson.Marshal(full)

@@ -87,6 +87,7 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 			n = len(res.InsertedIDs)
 		}
 		var bwe mongo.BulkWriteException
+		failed := map[int]bool{}
 		if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
 			n = len(batch) - len(bwe.WriteErrors)
 			for _, we := range bwe.WriteErrors {
@@ -95,11 +96,23 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 					msg = "a record with this id already exists"
 				}
 				reject(lines[we.Index], msg)
+				failed[we.Index] = true
 			}
 			err = nil
 		}
 		if err != nil {
 			return translate(err)
+		}
+		// Should a rename or a move have raced the batch, what it stored
+		// goes where the organization is now.
+		var stored []any
+		for i, d := range batch {
+			if !failed[i] {
+				stored = append(stored, d)
+			}
+		}
+		if _, err := s.settle(ctx, o, s.relocate(ctx, o, stored)); err != nil {
+			return err
 		}
 		rep.Imported += n
 		batch, lines = batch[:0], lines[:0]

@@ -131,8 +131,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		servers = append(servers, ops)
 	}
-	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Metrics:  %s/metrics\n  Database: %s\n  Tenants:  %s\n",
-		build.Version, public.base(), ops.base(), ops.base(), where, describeDeployments(cfg, deps))
+	fmt.Fprintf(stdout, "orgd %s\n  API:      %s\n  Docs:     %s/docs\n  Console:  %s/console/\n  Metrics:  %s/metrics\n  Database: %s\n  Tenants:  %s\n",
+		build.Version, public.base(), ops.base(), public.base(), ops.base(), where, describeDeployments(cfg, deps))
 
 	// The reconciler repairs operations that a crashed instance (this one's
 	// previous life, or another sharing the database) left unfinished.

@@ -1,0 +1,47 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/orgd/orgd/console"
+)
+
+// TestConsoleServed checks the console's routes and the headers that keep
+// its page to orgd's own scripts and styles.
+func TestConsoleServed(t *testing.T) {
+	e := newEnv(t)
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(e.srv.URL + "/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 301 || res.Header.Get("Location") != "/console/" {
+		t.Errorf("GET /console: %d to %q, want 301 to /console/", res.StatusCode, res.Header.Get("Location"))
+	}
+
+	for path, ctype := range map[string]string{
+		"/console/":         "text/html",
+		"/console/app.js":   "text/javascript",
+		"/console/app.css":  "text/css",
+		"/console/icon.svg": "image/svg+xml",
+	} {
+		r := e.call("GET", path, "", nil).mustStatus(t, 200)
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, ctype) {
+			t.Errorf("%s: Content-Type %q, want %s", path, ct, ctype)
+		}
+		if csp := r.Header.Get("Content-Security-Policy"); csp != console.Policy {
+			t.Errorf("%s: Content-Security-Policy %q", path, csp)
+		}
+		if r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("ETag") == "" {
+			t.Errorf("%s: headers %v", path, r.Header)
+		}
+		// Unchanged files are revalidated, not sent again.
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		req.Header.Set("If-None-Match", r.Header.Get("ETag"))
+		e.do(req).mustStatus(t, 304)
+	}
+	e.call("GET", "/console/nope.js", "", nil).isProblem(t, 404)
+	e.call("POST", "/console/", "", "{}").isProblem(t, 405)
+}
