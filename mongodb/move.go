@@ -17,8 +17,7 @@ import (
 const (
 	phaseCatchUp  = "catch_up" // the bulk copy is done; writes made meanwhile are being copied
 	phasePaused   = "paused"   // the organization's writes are paused for the final sync
-	phaseSwitched = "switched" // the record points at the copy; late writes to the source are copied next
-	phaseDropping = "dropping" // the source is being dropped, then writes resume
+	phaseSwitched = "switched" // the record points at the copy, which serves; the source is dropped next
 )
 
 // catchUpPasses bounds the passes that copy writes made during a move before
@@ -224,7 +223,7 @@ func (r *run) move(ctx context.Context) error {
 	case ctx.Err() != nil:
 		r.unpause()
 		return err
-	case r.op.Phase == phaseSwitched, r.op.Phase == phaseDropping:
+	case r.op.Phase == phaseSwitched:
 		return err // past the point of no return: the reconciler finishes it
 	}
 	r.op.Error = orgd.ErrorMessage(err)
@@ -240,7 +239,7 @@ func (r *run) moveForward(ctx context.Context) error {
 	src, dst := s.source(op), s.target(op)
 	// A crash may have struck between switching the record and journaling it:
 	// what the record says decides.
-	if op.Phase != phaseSwitched && op.Phase != phaseDropping && op.Phase != phaseUndo && s.placeOf(&r.d) == dst {
+	if op.Phase != phaseSwitched && op.Phase != phaseUndo && s.placeOf(&r.d) == dst {
 		if err := r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: s.now()}); err != nil {
 			return err
 		}
@@ -282,53 +281,22 @@ func (r *run) moveForward(ctx context.Context) error {
 		}
 		fallthrough
 	case phaseSwitched:
-		// Requests that read the record before the pause or the switch finish
-		// with the source meanwhile; what they wrote is copied once more.
+		// Requests that read the record before the switch finish with the
+		// source meanwhile: reads find it whole, and writes that land there
+		// are redone in the copy by the records API, which checks after each
+		// write whether the organization moved.
 		if err := r.step(ctx, "drain"); err != nil {
 			return err
 		}
 		if err := r.sleepUntil(ctx, op.SwitchedAt.Add(s.drain)); err != nil {
 			return err
 		}
-		if err := r.step(ctx, "late_sync"); err != nil {
-			return err
-		}
-		// Reading the source alone shows whether anything landed late; only
-		// then are both sides compared again.
-		if n, sum, err := r.checksum(ctx, src, src); err != nil {
-			return err
-		} else if n != op.Verified || fmt.Sprintf("%016x", sum) != op.Checksum {
-			got, err := r.sync(ctx)
-			if err != nil {
-				return err
-			}
-			s.log.Info("move: copied late writes", "org_id", r.d.ID, "documents", got.fixed)
-		}
-		// From here on the source is going: it must never be synced again.
-		if err := r.setPhase(ctx, phaseDropping); err != nil {
-			return err
-		}
-		fallthrough
-	case phaseDropping:
 		if err := r.step(ctx, "drop_source"); err != nil {
 			return err
 		}
 		if err := s.dropTenant(ctx, src); err != nil {
 			return err
 		}
-		if err := r.step(ctx, "resume_writes"); err != nil {
-			return err
-		}
-		now := s.now()
-		if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}, {Key: "updated_at", Value: now}}); err != nil {
-			return err
-		}
-		r.d.Status = stActive
-		if err := r.setOp(ctx, bson.D{{Key: "resumed_at", Value: now}}); err != nil {
-			return err
-		}
-		op.ResumedAt = now
-		s.log.Info("move done", "org_id", r.d.ID, "to", dst.Deployment, "tenancy", dst.Tenancy, "writes_paused", now.Sub(op.PausedAt))
 		if err := r.step(ctx, "finish"); err != nil {
 			return err
 		}
@@ -340,8 +308,8 @@ func (r *run) moveForward(ctx context.Context) error {
 }
 
 // finalSync pauses the organization's writes, makes the copy equal to the
-// source, verifies it by count and checksum, and switches the record to it.
-// Writes stay paused until the source is dropped; reads go on throughout.
+// source, verifies it by count and checksum, and switches the record to it,
+// which resumes writes there. Reads go on throughout.
 func (r *run) finalSync(ctx context.Context, src, dst place) error {
 	s, op := r.s, r.op
 	if err := r.step(ctx, "final_sync"); err != nil {
@@ -376,14 +344,16 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 	}
 	now := s.now()
 	set := bson.D{{Key: "deployment", Value: dst.Deployment}, {Key: "tenancy", Value: dst.Tenancy},
-		{Key: "database", Value: dst.Database}, {Key: "collection", Value: dst.Collection}, {Key: "updated_at", Value: now}}
+		{Key: "database", Value: dst.Database}, {Key: "collection", Value: dst.Collection},
+		{Key: "status", Value: stActive}, {Key: "updated_at", Value: now}}
 	if err := r.setOrg(ctx, set); err != nil {
 		return err
 	}
-	r.d.Deployment, r.d.Tenancy, r.d.Database, r.d.Collection = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection
+	r.d.Deployment, r.d.Tenancy, r.d.Database, r.d.Collection, r.d.Status = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection, stActive
 	if err := r.publish(ctx); err != nil {
 		return err
 	}
+	s.log.Info("move switched", "org_id", r.d.ID, "to", dst.Deployment, "tenancy", dst.Tenancy, "documents", n, "writes_paused", now.Sub(op.PausedAt))
 	op.Checksum, op.Verified = fmt.Sprintf("%016x", sum), n
 	return r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: now},
 		bson.E{Key: "checksum", Value: op.Checksum}, bson.E{Key: "verified", Value: n})
@@ -489,8 +459,8 @@ func (r *run) finishMove(ctx context.Context, outcome string) error {
 	s, op := r.s, r.op
 	h := moveDoc{ID: op.ID, OrgID: op.OrgID, Name: r.d.Name, From: s.source(op), To: s.target(op),
 		StartedAt: op.StartedAt, FinishedAt: s.now(), Documents: op.Copied, Outcome: outcome, Error: op.Error}
-	if !op.PausedAt.IsZero() && !op.ResumedAt.IsZero() {
-		h.PausedMS = op.ResumedAt.Sub(op.PausedAt).Milliseconds()
+	if !op.PausedAt.IsZero() && !op.SwitchedAt.IsZero() {
+		h.PausedMS = op.SwitchedAt.Sub(op.PausedAt).Milliseconds()
 	}
 	var cur opDoc
 	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {

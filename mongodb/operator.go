@@ -134,9 +134,9 @@ func (s *Store) progress(op *opDoc, name string) *orgd.MoveProgress {
 	case phasePaused:
 		p.Phase = "paused"
 		p.Paused = now.Sub(op.PausedAt)
-	case phaseSwitched, phaseDropping:
+	case phaseSwitched:
 		p.Phase = "switched"
-		p.Paused = now.Sub(op.PausedAt)
+		p.Paused = op.SwitchedAt.Sub(op.PausedAt)
 	case phaseUndo:
 		p.Phase = "undoing"
 	}

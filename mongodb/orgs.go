@@ -78,7 +78,6 @@ type opDoc struct {
 	CopyStartedAt time.Time `bson:"copy_started_at,omitempty"`
 	PausedAt      time.Time `bson:"paused_at,omitempty"`
 	SwitchedAt    time.Time `bson:"switched_at,omitempty"`
-	ResumedAt     time.Time `bson:"resumed_at,omitempty"`
 	Checksum      string    `bson:"checksum,omitempty"` // of the documents verified before the switch
 	Verified      int64     `bson:"verified,omitempty"` // how many they were
 	Error         string    `bson:"error,omitempty"`    // why the move was undone, for operators

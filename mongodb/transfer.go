@@ -150,11 +150,7 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 			break
 		}
 	}
-	if err := flush(); err != nil {
-		return rep, err
-	}
-	_, err := s.settle(ctx, o, nil)
-	return rep, err
+	return rep, flush() // each batch settled where the organization is
 }
 
 // importLine turns one NDJSON line into a document to insert, or says why not.

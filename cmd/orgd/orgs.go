@@ -224,7 +224,9 @@ func (b *progressBar) watch(ctx context.Context, store *mongodb.Store, orgID str
 		if err != nil && !finished {
 			continue // not journaled yet
 		}
-		if finished || p != nil && p.Done {
+		// A move run here ends when it returns (before, the last recorded
+		// outcome may be an earlier move's); one run elsewhere, when done.
+		if finished || errc == nil && p != nil && p.Done {
 			if b.tty {
 				fmt.Fprintln(b.w)
 			}
@@ -236,7 +238,9 @@ func (b *progressBar) watch(ctx context.Context, store *mongodb.Store, orgID str
 			}
 			return b.outcome(p)
 		}
-		b.draw(p)
+		if !p.Done {
+			b.draw(p)
+		}
 	}
 }
 
