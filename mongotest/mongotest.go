@@ -5,6 +5,7 @@ package mongotest
 
 import (
 	"context"
+	"flag"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -34,6 +35,13 @@ var shared server // one per test binary, started on first use, stopped by Main
 // Main runs the tests of a package and then stops the shared server; call it
 // from TestMain: os.Exit(mongotest.Main(m)).
 func Main(m *testing.M) int {
+	// The lifecycle suites inject several hundred faults, each on a fresh
+	// database; on a busy 2-core machine a package can pass go test's default
+	// ten minutes. A timeout set explicitly (-timeout) is left alone.
+	flag.Parse()
+	if f := flag.Lookup("test.timeout"); f != nil && f.Value.String() == "10m0s" {
+		_ = f.Value.Set("25m")
+	}
 	code := m.Run()
 	if shared.db != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
