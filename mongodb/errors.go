@@ -39,7 +39,43 @@ func unavailable(err error) bool {
 	var sse topology.ServerSelectionError
 	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
 		errors.As(err, &sse) || errors.Is(err, mongo.ErrClientDisconnected) ||
-		errors.Is(err, context.DeadlineExceeded) || locked(err)
+		errors.Is(err, context.DeadlineExceeded) || locked(err) || transient(err)
+}
+
+// transient reports a server error that the database answers while failing
+// over or stopping. FerretDB answers a command its shutdown cut short with
+// InternalError "... context canceled" (its own context, not the client's).
+func transient(err error) bool {
+	var se mongo.ServerError
+	if !errors.As(err, &se) {
+		return false
+	}
+	if se.HasErrorLabel("RetryableWriteError") {
+		return true
+	}
+	// Server errors that mean "not now" rather than "no": a primary stepping
+	// down or being elected, a server shutting down, a host the server cannot
+	// reach. The driver retries a retryable write once on them; during a
+	// longer election the error reaches orgd.
+	for _, code := range []int{
+		6,     // HostUnreachable
+		7,     // HostNotFound
+		89,    // NetworkTimeout
+		91,    // ShutdownInProgress
+		189,   // PrimarySteppedDown
+		262,   // ExceededTimeLimit
+		9001,  // SocketException
+		10107, // NotWritablePrimary
+		11600, // InterruptedAtShutdown
+		11602, // InterruptedDueToReplStateChange
+		13435, // NotPrimaryNoSecondaryOk
+		13436, // NotPrimaryOrSecondary
+	} {
+		if se.HasErrorCode(code) {
+			return true
+		}
+	}
+	return se.HasErrorCode(1) && strings.Contains(err.Error(), "context canceled")
 }
 
 // locked reports FerretDB's SQLite "database is locked", which concurrent

@@ -80,9 +80,15 @@ func TestDatabaseOutage(t *testing.T) {
 	uri := db.URI()
 	env := map[string]string{
 		"ORGD_ADDR": "127.0.0.1:0", "MONGODB_URI": uri, "ORGD_JWT_SECRET": strings.Repeat("o", 32), "ORGD_BCRYPT_COST": "4",
-		"ORGD_DB_TIMEOUT": "1s", "ORGD_OP_LEASE": "1s", "ORGD_RECONCILE_INTERVAL": "200ms", "ORGD_LOG_LEVEL": "error",
+		"ORGD_DB_TIMEOUT": "1s", "ORGD_OP_LEASE": "1s", "ORGD_RECONCILE_INTERVAL": "200ms", "ORGD_LOG_LEVEL": "warn",
 	}
-	banner, stop := startBanner(t, env, io.Discard)
+	var logs safeBuffer
+	banner, stop := startBanner(t, env, &logs)
+	defer func() {
+		if t.Failed() {
+			t.Logf("orgd's log:\n%s", logs.String())
+		}
+	}()
 	api := banner["API"]
 	client := &http.Client{Timeout: hangBound}
 
@@ -210,14 +216,24 @@ func TestDatabaseOutage(t *testing.T) {
 	defer check.Disconnect(context.Background())
 	store := mongodb.NewStore(check, mongodb.Config{MasterDB: "orgd_master", TenantDB: "orgd_tenants", Lease: time.Second, Grace: time.Second})
 	var probs []mongodb.Problem
-	waitFor("the journal empties and every invariant holds", 60*time.Second, func() bool {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
 		n, err := check.Database("orgd_master").Collection("operations").CountDocuments(context.Background(), bson.M{})
-		if err != nil {
-			return false
+		if err == nil {
+			probs, err = store.Check(context.Background())
 		}
-		probs, err = store.Check(context.Background())
-		return err == nil && n == 0 && len(probs) == 0
-	})
+		if err == nil && n == 0 && len(probs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("a minute after the outage: %d operations journaled, check error %v", n, err)
+			for _, p := range probs {
+				t.Errorf("invariant broken: %s", p.Text)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	mfs := scrape(t, banner["Metrics"])
 	var dbErrors float64
