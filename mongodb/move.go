@@ -10,7 +10,6 @@ import (
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Phases of a move, as journaled. The copy has none yet.
@@ -154,62 +153,6 @@ func (r *run) planMove(ctx context.Context, want orgd.Placement) error {
 	op.NewDeployment, op.NewTenancy, op.NewDatabase, op.NewCollection = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection
 	op.CopyStartedAt = s.now()
 	return r.journal(ctx)
-}
-
-// chooseMove picks a move's target deployment: the one asked for, or the
-// placement policy's choice among the others.
-func (s *Store) chooseMove(ctx context.Context, want orgd.Placement, src place) (string, string, error) {
-	if want.Tenancy == "" {
-		want.Tenancy = orgd.Tenancy(src.Tenancy)
-	}
-	if want.Deployment != "" {
-		return s.choose(ctx, want)
-	}
-	others := orgd.Placement{Tenancy: want.Tenancy}
-	drain, err := s.draining(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	for _, name := range s.deps.names {
-		if name != src.Deployment && !drain[name] {
-			others.Deployment = name
-			break
-		}
-	}
-	if others.Deployment == "" {
-		return "", "", orgd.Errorf(orgd.ECONFLICT, "No other deployment takes new organizations; name one, or a tenancy model.")
-	}
-	counts, err := s.countTenants(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	for _, name := range s.deps.names {
-		if name != src.Deployment && !drain[name] && counts[name] < counts[others.Deployment] {
-			others.Deployment = name
-		}
-	}
-	return s.choose(ctx, others)
-}
-
-// mustBeEmpty refuses a target that already holds data: it would be
-// overwritten, and no organization claims it.
-func (s *Store) mustBeEmpty(ctx context.Context, p place) error {
-	colls, err := s.tenantColls(ctx, p)
-	if err != nil {
-		return err
-	}
-	db, err := s.database(p)
-	if err != nil {
-		return err
-	}
-	for _, c := range colls {
-		if n, err := db.Collection(c).EstimatedDocumentCount(ctx); err != nil {
-			return translate(err)
-		} else if n > 0 {
-			return orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", p.Database, c, p.Deployment)
-		}
-	}
-	return nil
 }
 
 // move runs a move to its end. A failure before the switch is undone (the
@@ -472,55 +415,4 @@ func (r *run) finishMove(ctx context.Context, outcome string) error {
 		return translate(err)
 	}
 	return r.end(ctx)
-}
-
-// stillWritable checks, for a long write such as an import, that o is still
-// writable where o says: no operation has marked it busy, moved or renamed it
-// since o was read. It reads only the journal and the tombstones when the
-// organization is quiet.
-func (s *Store) stillWritable(ctx context.Context, o *orgd.Organization) error {
-	if quiet, err := s.quiet(ctx, o.ID); err != nil || quiet {
-		return err
-	}
-	var d orgDoc
-	if ok, err := findByID(ctx, s.orgs(), o.ID, &d); err != nil {
-		return err
-	} else if !ok {
-		return orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
-	}
-	now := d.domain(s.deps.home)
-	if now.Status != orgd.StatusActive || now.Version != o.Version || now.Deployment != o.Deployment ||
-		now.Database != o.Database || now.Collection != o.Collection {
-		return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; what was imported so far stays; retry the rest shortly.", o.Name)
-	}
-	return nil
-}
-
-// relocate is settle's redo for records inserted where o said its data was,
-// when a rename or a move has changed that meanwhile: a copy may have been
-// made before they landed and their old place dropped after, so they are
-// inserted in the organization's place now (those the copy carried are
-// skipped), and removed from the old one should they have landed after its
-// drop (recreating it).
-func (s *Store) relocate(ctx context.Context, o *orgd.Organization, docs []any) func(*orgd.Organization) error {
-	return func(now *orgd.Organization) error {
-		if len(docs) == 0 {
-			return nil
-		}
-		err := retry(ctx, func() error {
-			_, err := s.tenantCollection(now).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-			return err
-		})
-		if err != nil && !onlyDuplicates(err) {
-			return translate(err)
-		}
-		ids := make(bson.A, 0, len(docs))
-		for _, d := range docs {
-			if doc, ok := d.(bson.D); ok && len(doc) > 0 && doc[0].Key == fieldID {
-				ids = append(ids, doc[0].Value)
-			}
-		}
-		_, err = s.tenantCollection(o).DeleteMany(ctx, bson.D{{Key: fieldID, Value: bson.D{{Key: "$in", Value: ids}}}, {Key: fieldOrg, Value: o.ID}})
-		return translate(err)
-	}
 }

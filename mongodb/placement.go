@@ -308,3 +308,59 @@ func (s *Store) target(op *opDoc) place {
 	}
 	return p
 }
+
+// chooseMove picks a move's target deployment: the one asked for, or the
+// placement policy's choice among the others.
+func (s *Store) chooseMove(ctx context.Context, want orgd.Placement, src place) (string, string, error) {
+	if want.Tenancy == "" {
+		want.Tenancy = orgd.Tenancy(src.Tenancy)
+	}
+	if want.Deployment != "" {
+		return s.choose(ctx, want)
+	}
+	others := orgd.Placement{Tenancy: want.Tenancy}
+	drain, err := s.draining(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, name := range s.deps.names {
+		if name != src.Deployment && !drain[name] {
+			others.Deployment = name
+			break
+		}
+	}
+	if others.Deployment == "" {
+		return "", "", orgd.Errorf(orgd.ECONFLICT, "No other deployment takes new organizations; name one, or a tenancy model.")
+	}
+	counts, err := s.countTenants(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, name := range s.deps.names {
+		if name != src.Deployment && !drain[name] && counts[name] < counts[others.Deployment] {
+			others.Deployment = name
+		}
+	}
+	return s.choose(ctx, others)
+}
+
+// mustBeEmpty refuses a target that already holds data: it would be
+// overwritten, and no organization claims it.
+func (s *Store) mustBeEmpty(ctx context.Context, p place) error {
+	colls, err := s.tenantColls(ctx, p)
+	if err != nil {
+		return err
+	}
+	db, err := s.database(p)
+	if err != nil {
+		return err
+	}
+	for _, c := range colls {
+		if n, err := db.Collection(c).EstimatedDocumentCount(ctx); err != nil {
+			return translate(err)
+		} else if n > 0 {
+			return orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", p.Database, c, p.Deployment)
+		}
+	}
+	return nil
+}

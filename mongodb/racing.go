@@ -1,0 +1,65 @@
+package mongodb
+
+import (
+	"context"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Writes of tenant data that race an operation moving it: a rename that
+// copies, or a move. The records API checks after each write whether the
+// organization's version changed (settle, in records.go); these are the
+// parts that concern where the data went.
+
+// stillWritable checks, for a long write such as an import, that o is still
+// writable where o says: no operation has marked it busy, moved or renamed it
+// since o was read. It reads only the journal and the tombstones when the
+// organization is quiet.
+func (s *Store) stillWritable(ctx context.Context, o *orgd.Organization) error {
+	if quiet, err := s.quiet(ctx, o.ID); err != nil || quiet {
+		return err
+	}
+	var d orgDoc
+	if ok, err := findByID(ctx, s.orgs(), o.ID, &d); err != nil {
+		return err
+	} else if !ok {
+		return orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
+	}
+	now := d.domain(s.deps.home)
+	if now.Status != orgd.StatusActive || now.Version != o.Version || now.Deployment != o.Deployment ||
+		now.Database != o.Database || now.Collection != o.Collection {
+		return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; what was imported so far stays; retry the rest shortly.", o.Name)
+	}
+	return nil
+}
+
+// relocate is settle's redo for records inserted where o said its data was,
+// when a rename or a move has changed that meanwhile: a copy may have been
+// made before they landed and their old place dropped after, so they are
+// inserted in the organization's place now (those the copy carried are
+// skipped), and removed from the old one should they have landed after its
+// drop (recreating it).
+func (s *Store) relocate(ctx context.Context, o *orgd.Organization, docs []any) func(*orgd.Organization) error {
+	return func(now *orgd.Organization) error {
+		if len(docs) == 0 {
+			return nil
+		}
+		err := retry(ctx, func() error {
+			_, err := s.tenantCollection(now).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+			return err
+		})
+		if err != nil && !onlyDuplicates(err) {
+			return translate(err)
+		}
+		ids := make(bson.A, 0, len(docs))
+		for _, d := range docs {
+			if doc, ok := d.(bson.D); ok && len(doc) > 0 && doc[0].Key == fieldID {
+				ids = append(ids, doc[0].Value)
+			}
+		}
+		_, err = s.tenantCollection(o).DeleteMany(ctx, bson.D{{Key: fieldID, Value: bson.D{{Key: "$in", Value: ids}}}, {Key: fieldOrg, Value: o.ID}})
+		return translate(err)
+	}
+}
