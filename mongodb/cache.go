@@ -32,6 +32,14 @@ type cache struct {
 	m            map[cacheKey]cacheEntry
 	lastSync     time.Time // guarded by mu
 	hits, misses atomic.Uint64
+
+	// Guarded by mu: when each collection read whole was last found to fit
+	// (see load), when the last full read began, and, while reads run
+	// (loading > 0), the keys forgotten since they began.
+	complete map[string]time.Time
+	lastLoad time.Time
+	loading  int
+	dirty    map[cacheKey]struct{}
 }
 
 // cacheMaxAge bounds how long an entry is trusted even with no change seen.
@@ -51,7 +59,8 @@ func newCache(sync time.Duration, max int, now func() time.Time) *cache {
 	if max <= 0 {
 		max = 100_000
 	}
-	return &cache{sync: sync, max: max, now: now, m: map[cacheKey]cacheEntry{}, lastSync: now()}
+	return &cache{sync: sync, max: max, now: now, m: map[cacheKey]cacheEntry{}, lastSync: now(),
+		complete: map[string]time.Time{}}
 }
 
 func (c *cache) get(k cacheKey) (cacheEntry, bool) {
@@ -59,6 +68,9 @@ func (c *cache) get(k cacheKey) (cacheEntry, bool) {
 	c.mu.Lock()
 	e, ok := c.m[k]
 	healthy := now.Sub(c.lastSync) < 3*c.sync
+	if !ok && now.Sub(c.complete[k.coll]) < cacheMaxAge {
+		e, ok = cacheEntry{at: c.complete[k.coll]}, true // read whole: not there
+	}
 	c.mu.Unlock()
 	if ok && healthy && now.Sub(e.at) < cacheMaxAge {
 		c.hits.Add(1)
@@ -91,6 +103,9 @@ func (c *cache) forget(k cacheKey) {
 	c.mu.Lock()
 	delete(c.m, k)
 	c.gen.Add(1)
+	if c.dirty != nil {
+		c.dirty[k] = struct{}{}
+	}
 	c.mu.Unlock()
 }
 
@@ -177,6 +192,8 @@ func (s *Store) SyncCache(ctx context.Context) error {
 	since := s.cache.lastSync.Add(-changeOverlap)
 	if started.Sub(s.cache.lastSync) > changeRetention-changeOverlap { // changes may be gone: start afresh
 		clear(s.cache.m)
+		clear(s.cache.complete)
+		s.cache.lastLoad = time.Time{}
 		s.cache.gen.Add(1)
 	}
 	s.cache.mu.Unlock()
@@ -190,6 +207,10 @@ func (s *Store) SyncCache(ctx context.Context) error {
 	}
 	for _, ch := range chs {
 		for _, k := range ch.Keys {
+			if k.Coll == collRevoked {
+				s.cache.set(cacheKey{k.Coll, k.Key}, revokedMark(k.Key), started)
+				continue
+			}
 			s.cache.forget(cacheKey{k.Coll, k.Key})
 		}
 	}
@@ -211,6 +232,11 @@ func (s *Store) RunCacheSync(ctx context.Context, log *slog.Logger) {
 	for {
 		if err := s.SyncCache(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("cache sync failed: the cache is bypassed until it works again", "err", err)
+		}
+		if s.cache.reloadDue(s.now()) {
+			if _, err := s.WarmCache(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("cache: could not read the master collections whole; entries age out instead", "err", err)
+			}
 		}
 		if now := s.now(); now.Sub(lastPrune) > changeRetention/4 {
 			lastPrune = now

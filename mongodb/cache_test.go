@@ -8,6 +8,7 @@ import (
 
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/mongodb"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestCacheStaleness checks the cache's promise: this instance's own writes
@@ -118,5 +119,88 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 	}
 	if revoked, _ := b.SessionRevoked(ctx, "sid-1"); !revoked {
 		t.Error("another instance does not see the revocation after its sync")
+	}
+}
+
+// TestWarmCache checks that after reading the master collections whole, the
+// lookups a request makes are answered without the database, revocations
+// included, and that a reload drops a document removed without a published
+// change (its writer crashed in between).
+func TestWarmCache(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other := f.store("")
+	var orgs []*orgd.Organization
+	for _, name := range []string{"acme", "globex", "initech"} {
+		o, err := other.CreateOrganization(ctx, name, name+"@x.test", "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		orgs = append(orgs, o)
+	}
+	sess, err := other.CreateSession(ctx, orgs[0].ID, orgs[0].AdminID, f.clock.Now().Add(time.Hour), "hash-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.RevokeSession(ctx, sess.ID, "logout"); err != nil {
+		t.Fatal(err)
+	}
+
+	cached := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, CacheSync: time.Second, Now: f.clock.Now})
+	if n, err := cached.WarmCache(ctx); err != nil || n < 3*4+1 {
+		t.Fatalf("WarmCache: %d entries, %v", n, err)
+	}
+	for _, o := range orgs {
+		if _, err := cached.OrganizationByName(ctx, o.Name); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cached.AdminByEmail(ctx, o.Name+"@x.test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if revoked, err := cached.SessionRevoked(ctx, sess.ID); err != nil || !revoked {
+		t.Errorf("a loaded revocation: %v, %v", revoked, err)
+	}
+	if revoked, err := cached.SessionRevoked(ctx, "never-revoked"); err != nil || revoked {
+		t.Errorf("a session never revoked: %v, %v", revoked, err)
+	}
+	if hits, misses := cached.CacheStats(); misses != 0 || hits == 0 {
+		t.Errorf("after warming, %d lookups went to the database (%d hits)", misses, hits)
+	}
+
+	// Another instance's revocation is seen at the next sync, still without a lookup.
+	sess2, err := other.CreateSession(ctx, orgs[1].ID, orgs[1].AdminID, f.clock.Now().Add(time.Hour), "hash-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.RevokeSession(ctx, sess2.ID, "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cached.SyncCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, err := cached.SessionRevoked(ctx, sess2.ID); err != nil || !revoked {
+		t.Errorf("another instance's revocation after a sync: %v, %v", revoked, err)
+	}
+	if _, misses := cached.CacheStats(); misses != 0 {
+		t.Errorf("%d lookups went to the database", misses)
+	}
+
+	// A document removed with no change published lingers until the next reload.
+	if _, err := f.db.Client.Database(f.db.MasterDB).Collection("organizations").DeleteOne(ctx, bson.D{{Key: "_id", Value: orgs[2].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	if err := cached.SyncCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.WarmCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.OrganizationByID(ctx, orgs[2].ID); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("after a reload, a removed organization still answers: %v", err)
+	}
+	if _, err := cached.OrganizationByID(ctx, orgs[1].ID); err != nil {
+		t.Errorf("after a reload: %v", err)
 	}
 }

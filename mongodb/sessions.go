@@ -54,6 +54,13 @@ func (s *Store) sessions() *mongo.Collection { return s.master.Collection(collSe
 func (s *Store) refresh() *mongo.Collection  { return s.master.Collection(collRefresh) }
 func (s *Store) revoked() *mongo.Collection  { return s.master.Collection(collRevoked) }
 
+// revokedMark is what the cache keeps of a revocation it learned of
+// without reading it: that it exists.
+func revokedMark(id string) bson.Raw {
+	raw, _ := bson.Marshal(bson.D{{Key: "_id", Value: id}})
+	return raw
+}
+
 // CreateSession records a new login of admin adminID, valid until expiresAt,
 // with its first refresh token's hash.
 func (s *Store) CreateSession(ctx context.Context, orgID, adminID string, expiresAt time.Time, refreshHash string) (*orgd.Session, error) {
@@ -135,7 +142,9 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	if err := s.insert(ctx, s.revoked(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
-	s.forget(s.revoked(), id)
+	if s.cache != nil {
+		s.cache.set(cacheKey{collRevoked, id}, revokedMark(id), now)
+	}
 	if err := s.publish(ctx, []changeKey{{collRevoked, id}}); err != nil {
 		return err
 	}

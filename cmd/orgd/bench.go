@@ -25,6 +25,7 @@ type benchConfig struct {
 	soak          time.Duration
 	jsonOut       bool
 	mongoURI      string
+	dataDir       string
 }
 
 // benchResult is one scenario at one concurrency.
@@ -40,6 +41,9 @@ type benchResult struct {
 	BaselineName string  `json:"baseline,omitempty"`
 	Baseline     float64 `json:"baseline_throughput_per_s,omitempty"`
 	Ratio        float64 `json:"ratio,omitempty"`
+	// CacheHitRate is the share of the server's cached lookups answered
+	// without the database while the scenario ran.
+	CacheHitRate float64 `json:"cache_hit_rate"`
 }
 
 // benchReport is everything one run measured.
@@ -50,6 +54,7 @@ type benchReport struct {
 	BcryptCost     int           `json:"bcrypt_cost"`
 	BcryptPerSec   float64       `json:"bcrypt_hashes_per_s"`
 	SeedSeconds    float64       `json:"seed_seconds"`
+	SeedReused     bool          `json:"seed_reused,omitempty"`
 	Results        []benchResult `json:"results"`
 	RenameSmallMs  float64       `json:"rename_small_ms"`
 	RenameLargeMs  float64       `json:"rename_large_ms"`
@@ -76,6 +81,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.IntVar(&bc.renameDocs, "rename-docs", 100_000, "records of the organization renamed to compare with one of 100")
 	fs.DurationVar(&bc.soak, "soak", 0, "also run mixed load this long and compare RSS after 1 minute and at the end (e.g. 10m)")
 	fs.BoolVar(&bc.jsonOut, "json", false, "print the result as JSON")
+	fs.StringVar(&bc.dataDir, "data", "", "keep the embedded database in this directory; a later run at the same sizes reuses its organizations instead of seeding")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +96,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("-orgs and -records must be positive, -bcrypt-cost from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
 	}
 	bc.mongoURI = getenv("MONGODB_URI")
+	if bc.mongoURI != "" && bc.dataDir != "" {
+		return fmt.Errorf("-data keeps the embedded database: it cannot be used with MONGODB_URI")
+	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 	rep, err := runBench(ctx, bc, progress)
 	if err != nil {
@@ -108,14 +117,14 @@ func printBench(w io.Writer, r *benchReport) {
 	fmt.Fprintf(w, "orgd bench: %d organizations x %d records on %s; bcrypt cost %d = %.1f hashes/s on this machine; seeded in %.0f s\n\n",
 		r.Orgs, r.RecordsPerOrg, r.Database, r.BcryptCost, r.BcryptPerSec, r.SeedSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\tbaseline req/s\tratio\tbaseline\t")
+	fmt.Fprintln(tw, "scenario\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\tcache hits\tbaseline req/s\tratio\tbaseline\t")
 	for _, x := range r.Results {
 		base, ratio := "", ""
 		if x.Baseline > 0 {
 			base, ratio = fmt.Sprintf("%.1f", x.Baseline), fmt.Sprintf("%.2f", x.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t%s\t\n", x.Scenario, x.Concurrency, x.Throughput,
-			x.P50ms, x.P95ms, x.P99ms, x.Errors, base, ratio, x.BaselineName)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%.1f%%\t%s\t%s\t%s\t\n", x.Scenario, x.Concurrency, x.Throughput,
+			x.P50ms, x.P95ms, x.P99ms, x.Errors, 100*x.CacheHitRate, base, ratio, x.BaselineName)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nrename: %.1f ms with 100 records, %.1f ms with %d records (ratio %.2f)\n",

@@ -1,24 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -39,6 +34,7 @@ type benchOrg struct {
 	org      *orgd.Organization
 	records  []string
 	token    string
+	session  string // the token's
 }
 
 func (o *benchOrg) currentName() string {
@@ -49,23 +45,29 @@ func (o *benchOrg) currentName() string {
 
 // benchEnv is a running server and the clients that drive and check it.
 type benchEnv struct {
-	base    string
+	srv     *benchServer
+	tag     string // makes the names this run creates unique in a reused data directory
 	http    *http.Client
 	db      *mongo.Client
 	master  *mongo.Database
 	store   *mongodb.Store
 	orgs    []*benchOrg
-	pid     int
 	created int // counter for unique names
 	mu      sync.Mutex
 }
 
 func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)) (*benchReport, error) {
-	dir, err := os.MkdirTemp("", "orgd-bench-")
-	if err != nil {
+	dir := bc.dataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "orgd-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
 	secret := randomHex(32)
 	embAddr, err := freeLoopback()
 	if err != nil {
@@ -73,44 +75,20 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	}
 	suffix := randomHex(4)
 	masterDB, tenantDB := "orgd_master", "orgd_tenants"
-	uri, where := bc.mongoURI, "MONGODB_URI"
+	uri, where := bc.mongoURI, "the embedded database (FerretDB, SQLite)"
 	if uri == "" {
-		uri, where = "mongodb://"+embAddr+"/", "the embedded database (FerretDB, SQLite)"
+		uri = "mongodb://" + embAddr + "/"
 	} else { // never touch real data: fresh databases, dropped at the end
+		where = "MONGODB_URI"
 		masterDB, tenantDB = "bench_"+suffix+"_master", "bench_"+suffix+"_tenants"
 	}
-	exe, err := os.Executable()
-	if err != nil {
+	srv := &benchServer{env: []string{"ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR=" + dir, "ORGD_EMBEDDED_ADDR=" + embAddr,
+		"ORGD_JWT_SECRET=" + secret, fmt.Sprintf("ORGD_BCRYPT_COST=%d", bc.bcryptCost), "ORGD_LOG_LEVEL=error",
+		"ORGD_MASTER_DB=" + masterDB, "ORGD_TENANT_DB=" + tenantDB}}
+	if err := srv.start(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), "ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR="+dir, "ORGD_EMBEDDED_ADDR="+embAddr,
-		"ORGD_JWT_SECRET="+secret, fmt.Sprintf("ORGD_BCRYPT_COST=%d", bc.bcryptCost), "ORGD_LOG_LEVEL=error",
-		"ORGD_MASTER_DB="+masterDB, "ORGD_TENANT_DB="+tenantDB)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	base := ""
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if api, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "API:"); ok {
-			base = strings.TrimSpace(api)
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	if base == "" {
-		return nil, fmt.Errorf("the server did not start")
-	}
+	defer srv.stop()
 	client, err := mongodb.Connect(ctx, uri, 30*time.Second)
 	if err != nil {
 		return nil, err
@@ -122,28 +100,50 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		}
 		_ = client.Disconnect(context.Background())
 	}()
-	e := &benchEnv{base: base, db: client, master: client.Database(masterDB), pid: cmd.Process.Pid,
+	e := &benchEnv{srv: srv, db: client, master: client.Database(masterDB), tag: suffix,
 		http:  &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}},
 		store: mongodb.NewStore(client, mongodb.Config{MasterDB: masterDB, TenantDB: tenantDB})}
 	rep := &benchReport{Orgs: bc.orgs, RecordsPerOrg: bc.records, Database: where, BcryptCost: bc.bcryptCost}
-
-	progress("measuring bcrypt at cost %d", bc.bcryptCost)
-	rep.BcryptPerSec = bcryptRate(bc.bcryptCost)
-	progress("seeding %d organizations with %d records each", bc.orgs, bc.records)
-	start := time.Now()
-	tokens, err := auth.NewTokens([]byte(secret), time.Hour, time.Now)
+	tokens, err := auth.NewTokens([]byte(secret), 2*time.Hour, time.Now)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.seed(ctx, bc, tokens, progress); err != nil {
+
+	progress("measuring bcrypt at cost %d", bc.bcryptCost)
+	rep.BcryptPerSec = bcryptRate(bc.bcryptCost)
+	reused, err := e.load(ctx, bc, dir, tokens)
+	if err != nil {
 		return nil, err
 	}
-	rep.SeedSeconds = time.Since(start).Seconds()
+	start := time.Now()
+	if !reused {
+		progress("seeding %d organizations with %d records each", bc.orgs, bc.records)
+		if err := e.seed(ctx, bc, tokens, progress); err != nil {
+			return nil, err
+		}
+		if bc.dataDir != "" {
+			if err := e.save(bc, dir); err != nil {
+				return nil, err
+			}
+		}
+		// Measure the steady state of a deployment, whose instances start
+		// with the organizations already there, rather than a cold cache.
+		progress("restarting the server")
+		srv.stop()
+		if err := srv.start(); err != nil {
+			return nil, err
+		}
+	}
+	rep.SeedSeconds, rep.SeedReused = time.Since(start).Seconds(), reused
 
 	for _, sc := range e.scenarios(bc) {
 		for _, c := range bc.concurrency {
 			progress("%s at concurrency %d", sc.name, c)
+			h0, m0 := srv.cacheCounts(e.http)
 			r := drive(ctx, sc.name, c, bc.duration, sc.orgd)
+			if h1, m1 := srv.cacheCounts(e.http); h1+m1 > h0+m0 {
+				r.CacheHitRate = (h1 - h0) / (h1 + m1 - h0 - m0)
+			}
 			if sc.baseline != nil {
 				b := drive(ctx, sc.baselineName, c, bc.duration, sc.baseline)
 				r.BaselineName, r.Baseline = sc.baselineName, b.Throughput
@@ -191,15 +191,15 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		go func() {
 			select {
 			case <-time.After(time.Minute):
-				rep.SoakRSS1mMiB = rssMiB(e.pid, "VmRSS")
+				rep.SoakRSS1mMiB = rssMiB(srv.pid(), "VmRSS")
 			case <-done:
 			}
 		}()
 		drive(ctx, "soak", 8, bc.soak, mixed)
 		close(done)
-		rep.SoakRSSEndMiB = rssMiB(e.pid, "VmRSS")
+		rep.SoakRSSEndMiB = rssMiB(srv.pid(), "VmRSS")
 	}
-	rep.PeakRSSMiB = rssMiB(e.pid, "VmHWM")
+	rep.PeakRSSMiB = srv.peakRSS()
 	return rep, nil
 }
 
@@ -263,7 +263,8 @@ func (e *benchEnv) seedOne(ctx context.Context, i, records int, hash string, tok
 	if _, err := e.store.ImportRecords(ctx, o, &lines); err != nil {
 		return fmt.Errorf("seed %s records: %w", name, err)
 	}
-	if bo.token, _, err = tokens.Issue(o.AdminID, o.ID, "bench-"+randomHex(8)); err != nil {
+	bo.session = "bench-" + randomHex(8)
+	if bo.token, _, err = tokens.Issue(o.AdminID, o.ID, bo.session); err != nil {
 		return err
 	}
 	e.orgs[i] = bo
@@ -273,7 +274,7 @@ func (e *benchEnv) seedOne(ctx context.Context, i, records int, hash string, tok
 // renameTime creates an organization with n records and returns the median
 // time of five renames of it through the API.
 func (e *benchEnv) renameTime(ctx context.Context, tokens *auth.Tokens, n int) (float64, error) {
-	name := fmt.Sprintf("rename%d", n)
+	name := fmt.Sprintf("rename%d-%s", n, e.tag)
 	o, err := e.store.CreateOrganization(ctx, name, name+"@bench.test", "x")
 	if err != nil {
 		return 0, err

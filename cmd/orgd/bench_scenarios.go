@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -33,6 +35,13 @@ func (e *benchEnv) scenarios(bc benchConfig) []benchScenario {
 				return err
 			}
 			return e.master.Collection("organizations").FindOne(context.Background(), bson.D{{Key: "_id", Value: k.OrgID}}).Err()
+		}},
+		{"GET /org/get (token)", "driver: revocation + organization by _id", e.getOwnOrg, func(rng *mrand.Rand) error {
+			o := e.pick(rng)
+			if err := e.master.Collection("revoked_sessions").FindOne(context.Background(), bson.D{{Key: "_id", Value: o.session}}).Err(); !errors.Is(err, mongo.ErrNoDocuments) {
+				return fmt.Errorf("revocation lookup: %v", err)
+			}
+			return e.master.Collection("organizations").FindOne(context.Background(), bson.D{{Key: "_id", Value: o.org.ID}}).Err()
 		}},
 		{"GET /org/records/{id}", "driver: record by _id", e.getRecord, func(rng *mrand.Rand) error {
 			o := e.pick(rng)
@@ -88,7 +97,7 @@ func (e *benchEnv) do(method, path, token, body string, want int) error {
 	if body != "" {
 		r = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, e.base+path, r)
+	req, err := http.NewRequest(method, e.srv.base+path, r)
 	if err != nil {
 		return err
 	}
@@ -114,6 +123,10 @@ func (e *benchEnv) getOrg(rng *mrand.Rand) error {
 	return e.do("GET", "/org/get?organization_name="+e.pick(rng).currentName(), "", "", 200)
 }
 
+func (e *benchEnv) getOwnOrg(rng *mrand.Rand) error {
+	return e.do("GET", "/org/get", e.pick(rng).token, "", 200)
+}
+
 func (e *benchEnv) getRecord(rng *mrand.Rand) error {
 	o := e.pick(rng)
 	return e.do("GET", "/org/records/"+o.records[rng.IntN(len(o.records))], o.token, "", 200)
@@ -131,7 +144,7 @@ func (e *benchEnv) login(rng *mrand.Rand) error {
 func (e *benchEnv) createOrg(rng *mrand.Rand) error {
 	e.mu.Lock()
 	e.created++
-	name := fmt.Sprintf("new%06d", e.created)
+	name := fmt.Sprintf("new%06d-%s", e.created, e.tag)
 	e.mu.Unlock()
 	return e.do("POST", "/org/create", "", fmt.Sprintf(`{"organization_name":%q,"email":"%s@bench.test","password":%q}`, name, name, benchPassword), 201)
 }

@@ -119,6 +119,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Metrics: m, MetricsHandler: metrics.Handler(reg, logger), SeparateAdmin: cfg.AdminAddr != "",
 		Operator: store, OperatorToken: opToken})
 
+	// A few scans now spare one per organization on first use.
+	wctx, cancelWarm := context.WithTimeout(ctx, cfg.DBTimeout)
+	t0 := time.Now()
+	if n, err := store.WarmCache(wctx); err != nil {
+		logger.Warn("cache: could not read the master collections at startup; lookups fill it instead", "err", err)
+	} else {
+		logger.Info("cache warmed", "entries", n, "duration", time.Since(t0).Round(time.Millisecond))
+	}
+	cancelWarm()
+
 	public, err := listen("ORGD_ADDR (-addr)", cfg.Addr, srv.Handler(), logger)
 	if err != nil {
 		return err

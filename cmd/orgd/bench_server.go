@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/auth"
+)
+
+// benchServer is the orgd process under measurement: this same executable,
+// started with the bench's settings.
+type benchServer struct {
+	env  []string
+	cmd  *exec.Cmd
+	base string
+}
+
+func (s *benchServer) start() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), s.env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s.cmd, s.base = cmd, ""
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if api, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "API:"); ok {
+			s.base = strings.TrimSpace(api)
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	if s.base == "" {
+		s.stop()
+		return fmt.Errorf("the server did not start")
+	}
+	return nil
+}
+
+// stop ends the server gracefully and waits for it.
+func (s *benchServer) stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+func (s *benchServer) pid() int { return s.cmd.Process.Pid }
+
+// peakRSS is the running server's peak resident set size in MiB.
+func (s *benchServer) peakRSS() float64 { return rssMiB(s.pid(), "VmHWM") }
+
+// benchState is what a data directory kept with -data remembers of its
+// seeding, so that a later run at the same size skips it.
+type benchState struct {
+	Orgs       int             `json:"orgs"`
+	Records    int             `json:"records_per_org"`
+	BcryptCost int             `json:"bcrypt_cost"`
+	Seeded     []benchStateOrg `json:"seeded"`
+}
+
+type benchStateOrg struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"` // as seeded; the email derives from it
+	Records []string `json:"records"`
+}
+
+const benchStateFile = "bench-state.json"
+
+// save remembers the seeded organizations in dir.
+func (e *benchEnv) save(bc benchConfig, dir string) error {
+	st := benchState{Orgs: bc.orgs, Records: bc.records, BcryptCost: bc.bcryptCost}
+	for _, o := range e.orgs {
+		st.Seeded = append(st.Seeded, benchStateOrg{ID: o.org.ID, Name: o.org.Name, Records: o.records})
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, benchStateFile), b, 0o600)
+}
+
+// load takes the organizations seeded by an earlier run in dir, if it was
+// seeded with the same sizes, with their current names (an interrupted
+// run may have left some renamed), and mints their admins' tokens.
+func (e *benchEnv) load(ctx context.Context, bc benchConfig, dir string, tokens *auth.Tokens) (bool, error) {
+	if bc.dataDir == "" {
+		return false, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, benchStateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	var st benchState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return false, fmt.Errorf("%s: %w", benchStateFile, err)
+	}
+	if st.Orgs != bc.orgs || st.Records != bc.records || st.BcryptCost != bc.bcryptCost {
+		return false, fmt.Errorf("-data %s was seeded with -orgs %d -records %d -bcrypt-cost %d: use those, or another directory",
+			dir, st.Orgs, st.Records, st.BcryptCost)
+	}
+	current := map[string]*orgd.Organization{}
+	for after := ""; ; {
+		page, next, err := e.store.ListOrganizations(ctx, orgd.OrgFilter{}, after, 1000)
+		if err != nil {
+			return false, err
+		}
+		for _, o := range page {
+			current[o.ID] = o
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	for _, so := range st.Seeded {
+		o, ok := current[so.ID]
+		if !ok {
+			return false, fmt.Errorf("-data %s: seeded organization %s is gone: use another directory", dir, so.ID)
+		}
+		bo := &benchOrg{name: o.Name, org: o, records: so.Records}
+		o.Name = so.Name // renames toggle between the seeded name and name-r
+		bo.session = "bench-" + randomHex(8)
+		if bo.token, _, err = tokens.Issue(o.AdminID, o.ID, bo.session); err != nil {
+			return false, err
+		}
+		e.orgs = append(e.orgs, bo)
+	}
+	return true, nil
+}
+
+// cacheCounts reads the server's cache hits and misses from its metrics.
+func (s *benchServer) cacheCounts(c *http.Client) (hits, misses float64) {
+	res, err := c.Get(s.base + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseFloat(v, 64)
+		switch name {
+		case `orgd_cache_hits_total{cache="master"}`:
+			hits = n
+		case `orgd_cache_misses_total{cache="master"}`:
+			misses = n
+		}
+	}
+	return hits, misses
+}

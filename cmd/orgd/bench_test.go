@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os/exec"
+	"testing"
+)
+
+// TestBench runs `orgd bench` at a tiny size twice over one data directory,
+// the second time reusing the first's organizations, and checks that every
+// scenario was driven without errors and compared with its baseline.
+func TestBench(t *testing.T) {
+	bin := buildOrgd(t)
+	dir := t.TempDir()
+	for run, wantReused := range []bool{false, true} {
+		cmd := exec.Command(bin, "bench", "-orgs", "3", "-records", "2", "-duration", "300ms", "-concurrency", "1,2",
+			"-rename-docs", "300", "-bcrypt-cost", "4", "-data", dir, "-json")
+		var stderr bytes.Buffer
+		cmd.Stderr = io.MultiWriter(&stderr, logs)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, stderr.Bytes())
+		}
+		var rep benchReport
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, out)
+		}
+		if rep.SeedReused != wantReused {
+			t.Errorf("run %d: seed reused %v, want %v", run, rep.SeedReused, wantReused)
+		}
+		scenarios := map[string]int{}
+		for _, r := range rep.Results {
+			scenarios[r.Scenario]++
+			if r.Requests == 0 || r.Errors != 0 || r.P50ms <= 0 || r.P99ms < r.P50ms {
+				t.Errorf("run %d: %s at %d: %d requests, %d errors, p50 %v, p99 %v", run, r.Scenario, r.Concurrency, r.Requests, r.Errors, r.P50ms, r.P99ms)
+			}
+			if r.Ratio <= 0 || r.BaselineName == "" {
+				t.Errorf("run %d: %s has no baseline ratio", run, r.Scenario)
+			}
+		}
+		for _, s := range []string{"GET /org/get", "GET /org/get (token)", "GET /org/records/{id}", "POST /org/records", "POST /admin/login", "POST /org/create", "PUT /org/update (rename)"} {
+			if scenarios[s] != 2 {
+				t.Errorf("run %d: scenario %s ran at %d concurrencies, want 2", run, s, scenarios[s])
+			}
+		}
+		if rep.RenameSmallMs <= 0 || rep.RenameLargeMs <= 0 || rep.IdleP99ms <= 0 || rep.FloodP99ms <= 0 || rep.PeakRSSMiB <= 0 || rep.BcryptPerSec <= 0 {
+			t.Errorf("run %d: missing figures: %+v", run, rep)
+		}
+	}
+}
