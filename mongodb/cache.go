@@ -226,6 +226,11 @@ func (s *Store) RunCacheSync(ctx context.Context, log *slog.Logger) {
 	if s.cache == nil {
 		return
 	}
+	// Reloads run beside the syncs: one that takes longer than a few sync
+	// intervals must not make the cache bypass itself meanwhile.
+	var reloads sync.WaitGroup
+	defer reloads.Wait()
+	reloads.Go(func() { s.runCacheReload(ctx, log) })
 	t := time.NewTicker(s.cache.sync)
 	defer t.Stop()
 	lastPrune := time.Time{}
@@ -233,11 +238,7 @@ func (s *Store) RunCacheSync(ctx context.Context, log *slog.Logger) {
 		if err := s.SyncCache(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("cache sync failed: the cache is bypassed until it works again", "err", err)
 		}
-		if s.cache.reloadDue(s.now()) {
-			if _, err := s.WarmCache(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("cache: could not read the master collections whole; entries age out instead", "err", err)
-			}
-		}
+
 		if now := s.now(); now.Sub(lastPrune) > changeRetention/4 {
 			lastPrune = now
 			if _, err := s.changes().DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: now.Add(-changeRetention)}}}}); err != nil && ctx.Err() == nil {
@@ -248,6 +249,24 @@ func (s *Store) RunCacheSync(ctx context.Context, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// runCacheReload reads the cached collections whole every cacheReload.
+func (s *Store) runCacheReload(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(min(s.cache.sync*10, cacheReload))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.cache.reloadDue(s.now()) {
+			if _, err := s.WarmCache(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("cache: could not read the master collections whole; entries age out instead", "err", err)
+			}
 		}
 	}
 }

@@ -26,14 +26,17 @@ type benchConfig struct {
 	jsonOut       bool
 	mongoURI      string
 	dataDir       string
+	only          []string
 }
 
 // benchResult is one scenario at one concurrency.
 type benchResult struct {
-	Scenario     string  `json:"scenario"`
-	Concurrency  int     `json:"concurrency"`
-	Requests     int     `json:"requests"`
-	Errors       int     `json:"errors"`
+	Scenario    string `json:"scenario"`
+	Concurrency int    `json:"concurrency"`
+	Requests    int    `json:"requests"`
+	Errors      int    `json:"errors"`
+	Retries     int    `json:"retries_after_503"` // a 503 with Retry-After, waited out and retried
+
 	Throughput   float64 `json:"throughput_per_s"`
 	P50ms        float64 `json:"p50_ms"`
 	P95ms        float64 `json:"p95_ms"`
@@ -74,6 +77,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.SetOutput(stderr)
 	var bc benchConfig
 	conc := fs.String("concurrency", "1,32", "comma-separated concurrencies to drive each scenario at")
+	only := fs.String("only", "", "comma-separated parts of scenario names: run just those scenarios, and no rename, flood or soak measurement")
 	fs.IntVar(&bc.orgs, "orgs", 100, "organizations to seed")
 	fs.IntVar(&bc.records, "records", 10, "records per organization")
 	fs.DurationVar(&bc.duration, "duration", 5*time.Second, "how long each scenario runs at each concurrency")
@@ -84,6 +88,11 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&bc.dataDir, "data", "", "keep the embedded database in this directory; a later run at the same sizes reuses its organizations instead of seeding")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for o := range strings.SplitSeq(*only, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			bc.only = append(bc.only, o)
+		}
 	}
 	for _, c := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
@@ -117,16 +126,20 @@ func printBench(w io.Writer, r *benchReport) {
 	fmt.Fprintf(w, "orgd bench: %d organizations x %d records on %s; bcrypt cost %d = %.1f hashes/s on this machine; seeded in %.0f s\n\n",
 		r.Orgs, r.RecordsPerOrg, r.Database, r.BcryptCost, r.BcryptPerSec, r.SeedSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\tcache hits\tbaseline req/s\tratio\tbaseline\t")
+	fmt.Fprintln(tw, "scenario\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\t503 retried\tcache hits\tbaseline req/s\tratio\tbaseline\t")
 	for _, x := range r.Results {
 		base, ratio := "", ""
 		if x.Baseline > 0 {
 			base, ratio = fmt.Sprintf("%.1f", x.Baseline), fmt.Sprintf("%.2f", x.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%.1f%%\t%s\t%s\t%s\t\n", x.Scenario, x.Concurrency, x.Throughput,
-			x.P50ms, x.P95ms, x.P99ms, x.Errors, 100*x.CacheHitRate, base, ratio, x.BaselineName)
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%.1f%%\t%s\t%s\t%s\t\n", x.Scenario, x.Concurrency, x.Throughput,
+			x.P50ms, x.P95ms, x.P99ms, x.Errors, x.Retries, 100*x.CacheHitRate, base, ratio, x.BaselineName)
 	}
 	tw.Flush()
+	if r.RenameSmallMs == 0 { // -only
+		fmt.Fprintf(w, "\nserver peak RSS: %.1f MiB\n", r.PeakRSSMiB)
+		return
+	}
 	fmt.Fprintf(w, "\nrename: %.1f ms with 100 records, %.1f ms with %d records (ratio %.2f)\n",
 		r.RenameSmallMs, r.RenameLargeMs, r.RenameDocs, r.RenameLargeMs/max(r.RenameSmallMs, 0.001))
 	fmt.Fprintf(w, "GET /org/get p99: %.2f ms idle, %.2f ms during a login flood of %.1f logins/s (ratio %.2f)\n",

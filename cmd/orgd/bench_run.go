@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,7 @@ type benchEnv struct {
 	store   *mongodb.Store
 	orgs    []*benchOrg
 	created int // counter for unique names
+	retries atomic.Int64
 	mu      sync.Mutex
 }
 
@@ -137,10 +139,15 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	rep.SeedSeconds, rep.SeedReused = time.Since(start).Seconds(), reused
 
 	for _, sc := range e.scenarios(bc) {
+		if len(bc.only) > 0 && !slices.ContainsFunc(bc.only, func(o string) bool { return strings.Contains(sc.name, o) }) {
+			continue
+		}
 		for _, c := range bc.concurrency {
 			progress("%s at concurrency %d", sc.name, c)
 			h0, m0 := srv.cacheCounts(e.http)
+			r0 := e.retries.Load()
 			r := drive(ctx, sc.name, c, bc.duration, sc.orgd)
+			r.Retries = int(e.retries.Load() - r0)
 			if h1, m1 := srv.cacheCounts(e.http); h1+m1 > h0+m0 {
 				r.CacheHitRate = (h1 - h0) / (h1 + m1 - h0 - m0)
 			}
@@ -157,6 +164,10 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		}
 	}
 
+	if len(bc.only) > 0 {
+		rep.PeakRSSMiB = srv.peakRSS()
+		return rep, nil
+	}
 	progress("GET /org/get during a login flood at the bcrypt bound")
 	idle := drive(ctx, "get", 1, bc.duration, e.getOrg)
 	var flood benchResult

@@ -7,8 +7,10 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -91,15 +93,29 @@ func (o *benchOrg) collection() string {
 
 func (e *benchEnv) pick(rng *mrand.Rand) *benchOrg { return e.orgs[rng.IntN(len(e.orgs))] }
 
-// do sends one request and checks its status.
+// do sends one request and checks its status. Like a well-behaved client,
+// it waits as long as a 503's Retry-After says and tries again.
 func (e *benchEnv) do(method, path, token, body string, want int) error {
+	for {
+		wait, err := e.try(method, path, token, body, want)
+		if wait == 0 {
+			return err
+		}
+		e.retries.Add(1)
+		time.Sleep(wait)
+	}
+}
+
+// try sends one request; it returns how long to wait before trying again
+// when the server said so.
+func (e *benchEnv) try(method, path, token, body string, want int) (time.Duration, error) {
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, e.srv.base+path, r)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -109,14 +125,19 @@ func (e *benchEnv) do(method, path, token, body string, want int) error {
 	}
 	res, err := e.http.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer res.Body.Close()
 	_, _ = io.Copy(io.Discard, res.Body)
-	if res.StatusCode != want {
-		return fmt.Errorf("%s %s: %d", method, path, res.StatusCode)
+	if res.StatusCode == http.StatusServiceUnavailable {
+		if secs, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && secs > 0 && secs <= 60 {
+			return time.Duration(secs) * time.Second, nil
+		}
 	}
-	return nil
+	if res.StatusCode != want {
+		return 0, fmt.Errorf("%s %s: %d", method, path, res.StatusCode)
+	}
+	return 0, nil
 }
 
 func (e *benchEnv) getOrg(rng *mrand.Rand) error {
