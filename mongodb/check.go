@@ -72,7 +72,9 @@ func (s *Store) snapshot(ctx context.Context) (*snapshot, error) {
 		}
 	}
 	for _, dep := range s.deps.names {
-		addShared(place{Deployment: dep, Database: s.tenant.Name()})
+		for _, db := range append(s.sharedDBs(), s.tenant.Name()) {
+			addShared(place{Deployment: dep, Database: db})
+		}
 	}
 	for i := range pre {
 		addShared(s.placeOf(&pre[i]))

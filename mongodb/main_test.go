@@ -50,6 +50,7 @@ type fixture struct {
 	drain   time.Duration            // a move's drain time; zero: 1 ms
 	batch   int                      // copy batch; zero: 10
 	cache   time.Duration            // cache sync interval; zero: no cache
+	spread  int                      // TenantDBs; zero: the tenant database alone
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -69,7 +70,7 @@ func (f *fixture) store(tenantDB string) *mongodb.Store {
 	}
 	return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: tenantDB,
 		Tenancy: f.tenancy, TenantDBPrefix: f.db.Prefix, Deployments: f.deps, MoveDrain: cmp.Or(f.drain, time.Millisecond),
-		Lease: lease, Grace: grace, CopyBatch: cmp.Or(f.batch, 10), CacheSync: f.cache, Now: now})
+		Lease: lease, Grace: grace, CopyBatch: cmp.Or(f.batch, 10), CacheSync: f.cache, Now: now, TenantDBs: f.spread})
 }
 
 // client returns the client of deployment dep.

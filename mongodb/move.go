@@ -124,7 +124,7 @@ func (r *run) planMove(ctx context.Context, want orgd.Placement) error {
 		return err
 	}
 	s.addCount(dep, -1) // counted when the move is done
-	dst := s.placeFor(r.d.Name, dep, tenancy)
+	dst := s.placeFor(r.d.ID, r.d.Name, dep, tenancy)
 	if dst == src {
 		return orgd.Errorf(orgd.ECONFLICT, "Organization %q is already on deployment %q in the %s model.", r.d.Name, dep, tenancy)
 	}

@@ -27,10 +27,11 @@ func (s *Store) CreateOrganizationAt(ctx context.Context, name, email, passwordH
 	if err != nil {
 		return nil, err
 	}
-	p := s.placeFor(name, dep, tenancy)
+	id := s.newID()
+	p := s.placeFor(id, name, dep, tenancy)
 	now := s.now()
 	d := orgDoc{
-		ID: s.newID(), Name: name, NameKey: orgd.NormalizeName(name),
+		ID: id, Name: name, NameKey: orgd.NormalizeName(name),
 		Database: p.Database, Collection: p.Collection, Deployment: p.Deployment, Tenancy: p.Tenancy,
 		AdminID: s.newID(), Status: stCreating, CreatedAt: now, UpdatedAt: now,
 	}
@@ -260,9 +261,11 @@ func (s *Store) planUpdate(r *run, a *adminDoc, upd orgd.OrganizationUpdate) boo
 			src := s.placeOf(d)
 			op.OldDatabase, op.OldCollection, op.Deployment, op.Tenancy = src.Database, src.Collection, src.Deployment, src.Tenancy
 			// The database changes with the name in the database model, and in
-			// the collection model when the tenant database was reconfigured:
-			// the data moves there by copy.
-			if dst := s.placeFor(*upd.Name, src.Deployment, src.Tenancy); dst.Database != src.Database {
+			// the collection model when the tenant database was renamed in the
+			// configuration: the data moves there by copy. A change of
+			// ORGD_TENANT_DBS only places new organizations.
+			if dst := s.placeFor(d.ID, *upd.Name, src.Deployment, src.Tenancy); dst.Database != src.Database &&
+				(src.Tenancy == tenancyDatabase || !s.isSharedDB(src.Database)) {
 				op.NewDatabase = dst.Database
 			}
 		}

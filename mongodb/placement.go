@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,12 +66,50 @@ func (s *Store) placeOf(d *orgDoc) place {
 // placeFor names the database and collection of an organization called name
 // on deployment dep in tenancy model t: the collection org_<name> in the
 // tenant database, or in a database <prefix>org_<name> of its own.
-func (s *Store) placeFor(name, dep, t string) place {
-	p := place{Deployment: s.deps.name(dep), Tenancy: t, Database: s.tenant.Name(), Collection: orgd.CollectionName(name)}
+func (s *Store) placeFor(id, name, dep, t string) place {
+	p := place{Deployment: s.deps.name(dep), Tenancy: t, Database: s.sharedDB(id), Collection: orgd.CollectionName(name)}
 	if t == tenancyDatabase {
 		p.Database = s.dbPrefix + p.Collection
 	}
 	return p
+}
+
+// sharedDB is the database of the collection model that holds organization
+// id's collection: the same for its whole life, whatever its name.
+func (s *Store) sharedDB(id string) string {
+	if s.spread <= 1 {
+		return s.tenant.Name()
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return s.sharedDBs()[h.Sum32()%uint32(s.spread)]
+}
+
+// sharedDBs are the databases of the collection model new organizations go to.
+func (s *Store) sharedDBs() []string {
+	if s.spread <= 1 {
+		return []string{s.tenant.Name()}
+	}
+	dbs := make([]string, s.spread)
+	for i := range dbs {
+		dbs[i] = fmt.Sprintf("%s_%02d", s.tenant.Name(), i)
+	}
+	return dbs
+}
+
+// isSharedDB reports whether db is a database of the collection model as
+// configured now, or as configured with another spread.
+func (s *Store) isSharedDB(db string) bool {
+	base := s.tenant.Name()
+	if db == base {
+		return true
+	}
+	n, ok := strings.CutPrefix(db, base+"_")
+	if !ok || len(n) < 2 {
+		return false
+	}
+	_, err := strconv.Atoi(n)
+	return err == nil
 }
 
 // tenantDBPrefix is how every per-organization database name starts.

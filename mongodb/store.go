@@ -39,6 +39,11 @@ const (
 type Config struct {
 	MasterDB string
 	TenantDB string
+	// TenantDBs is how many databases the collection model spreads new
+	// organizations' collections over: TenantDB itself when 1 (or 0), else
+	// TenantDB_00, TenantDB_01, ... chosen from the organization's id. Some
+	// backends pay for every collection of a database on each query.
+	TenantDBs int
 	// Tenancy is the model of new organizations: "collection" (the default)
 	// or "database".
 	Tenancy string
@@ -100,6 +105,7 @@ type Store struct {
 	log      *slog.Logger
 	hooks    Hooks
 	cache    *cache
+	spread   int // TenantDBs
 
 	idMu    sync.Mutex // guards entropy, which keeps record ids in order within a millisecond
 	entropy io.Reader
@@ -124,6 +130,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		tenant:   client.Database(cfg.TenantDB),
 		deps:     newDeployments(cfg.Deployment, client, cfg.Deployments),
 		tenancy:  cfg.Tenancy,
+		spread:   max(cfg.TenantDBs, 1),
 		dbPrefix: cfg.TenantDBPrefix,
 		drain:    cfg.MoveDrain,
 		lease:    cfg.Lease,

@@ -84,7 +84,9 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		where = "MONGODB_URI"
 		masterDB, tenantDB = "bench_"+suffix+"_master", "bench_"+suffix+"_tenants"
 	}
-	srv := &benchServer{env: []string{"ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR=" + dir, "ORGD_EMBEDDED_ADDR=" + embAddr,
+	// The store that seeds places organizations as the server would.
+	tenantDBs := config{MongoURI: bc.mongoURI}.tenantDBs()
+	srv := &benchServer{env: []string{fmt.Sprintf("ORGD_TENANT_DBS=%d", tenantDBs), "ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR=" + dir, "ORGD_EMBEDDED_ADDR=" + embAddr,
 		"ORGD_JWT_SECRET=" + secret, fmt.Sprintf("ORGD_BCRYPT_COST=%d", bc.bcryptCost), "ORGD_LOG_LEVEL=error",
 		"ORGD_MASTER_DB=" + masterDB, "ORGD_TENANT_DB=" + tenantDB}}
 	if err := srv.start(); err != nil {
@@ -104,7 +106,7 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	}()
 	e := &benchEnv{srv: srv, db: client, master: client.Database(masterDB), tag: suffix,
 		http:  &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}},
-		store: mongodb.NewStore(client, mongodb.Config{MasterDB: masterDB, TenantDB: tenantDB})}
+		store: mongodb.NewStore(client, mongodb.Config{MasterDB: masterDB, TenantDB: tenantDB, TenantDBs: tenantDBs})}
 	rep := &benchReport{Orgs: bc.orgs, RecordsPerOrg: bc.records, Database: where, BcryptCost: bc.bcryptCost}
 	tokens, err := auth.NewTokens([]byte(secret), 2*time.Hour, time.Now)
 	if err != nil {

@@ -33,6 +33,7 @@ type config struct {
 	Reconcile     time.Duration
 	CacheSync     time.Duration
 	CacheSize     int
+	TenantDBs     int // 0: embeddedTenantDBs on the embedded database, else 1
 
 	// Tokens, logins and the audit log (see security.go).
 	JWTAlg            string
@@ -95,7 +96,19 @@ func baseSettings() []setting {
 			return nil
 		}},
 		{"ORGD_MASTER_DB", "master-db", "orgd_master", "database holding orgd's metadata", dbName(func(c *config) *string { return &c.MasterDB })},
-		{"ORGD_TENANT_DB", "tenant-db", "orgd_tenants", "database holding the org_<name> collections", dbName(func(c *config) *string { return &c.TenantDB })},
+		{"ORGD_TENANT_DB", "tenant-db", "orgd_tenants", "database holding the org_<name> collections (the name its databases start with, with ORGD_TENANT_DBS above 1)", dbName(func(c *config) *string { return &c.TenantDB })},
+		{"ORGD_TENANT_DBS", "tenant-dbs", "auto", "how many databases new organizations' collections are spread over, as <tenant-db>_00, _01, ...; auto: 32 on the embedded database, 1 with MONGODB_URI", func(v string, c *config) error {
+			if v == "auto" {
+				c.TenantDBs = 0
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100 {
+				return errors.New("must be auto or an integer from 1 to 100")
+			}
+			c.TenantDBs = n
+			return nil
+		}},
 		{"ORGD_JWT_SECRET", "jwt-secret", "", "HS256 signing secret, at least 32 bytes", str(func(c *config) *string { return &c.JWTSecret })},
 		{"ORGD_JWT_SECRET_FILE", "jwt-secret-file", "", "file holding the HS256 signing secret", str(func(c *config) *string { return &c.JWTSecretFile })},
 		{"ORGD_TOKEN_TTL", "token-ttl", "15m", "access token lifetime", func(v string, c *config) error {
@@ -259,4 +272,20 @@ func redact(env, v string) string {
 		return "(hidden)"
 	}
 	return v
+}
+
+// embeddedTenantDBs is how many databases the collection model spreads
+// over on the embedded database, whose queries pay for every collection of
+// their database (FerretDB lists them, SQLite looks the table up among them).
+const embeddedTenantDBs = 32
+
+// tenantDBs resolves ORGD_TENANT_DBS=auto.
+func (c config) tenantDBs() int {
+	switch {
+	case c.TenantDBs > 0:
+		return c.TenantDBs
+	case c.MongoURI == "":
+		return embeddedTenantDBs
+	}
+	return 1
 }

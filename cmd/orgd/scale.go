@@ -145,7 +145,7 @@ func operatorToken(cfg config) (string, error) {
 // storeConfig is the store's configuration: the master database, the
 // deployments and tenancy, leases and the cache.
 func storeConfig(cfg config, deps map[string]*mongo.Client, logger *slog.Logger) mongodb.Config {
-	return mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB,
+	return mongodb.Config{MasterDB: cfg.MasterDB, TenantDB: cfg.TenantDB, TenantDBs: cfg.tenantDBs(),
 		Tenancy: cfg.Tenancy, TenantDBPrefix: cfg.TenantDBPrefix, Deployment: cfg.Deployment, Deployments: deps,
 		MoveDrain: cfg.MoveDrain, Lease: cfg.OpLease, Grace: cfg.DBTimeout,
 		CacheSync: cfg.CacheSync, CacheSize: cfg.CacheSize, Logger: logger}
