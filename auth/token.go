@@ -61,6 +61,7 @@ type Tokens struct {
 	leeway time.Duration
 	now    func() time.Time
 	jwks   []byte
+	seen   verified
 }
 
 // New returns a Tokens as cfg describes.
@@ -162,6 +163,12 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	if len(token) > maxTokenLen {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxTokenLen)
 	}
+	seen, key, ok := t.seen.get(token)
+	if ok && current(seen, t.now(), t.leeway) {
+		return seen, nil
+	} else if ok {
+		t.seen.forget(key) // expired: verified again below, to fail with the reason
+	}
 	var c jwtClaims
 	tok, err := jwt.ParseWithClaims(token, &c, t.keyFor,
 		jwt.WithValidMethods(t.algs),
@@ -180,8 +187,10 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: missing iat, jti, sub, org_id or sid", ErrInvalidToken)
 	}
 	kid, _ := tok.Header["kid"].(string)
-	return Claims{AdminID: c.Subject, OrgID: c.OrgID, SessionID: c.SessionID, ID: c.ID, KeyID: kid,
-		IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}, nil
+	claims := Claims{AdminID: c.Subject, OrgID: c.OrgID, SessionID: c.SessionID, ID: c.ID, KeyID: kid,
+		IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
+	t.seen.put(key, claims, t.now())
+	return claims, nil
 }
 
 // keyFor picks the verification key named by the token's kid, and pins the

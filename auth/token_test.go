@@ -188,3 +188,38 @@ func TestTokenConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifiedTokenStillExpires checks that a token verified before is
+// checked against the clock again, and that remembering it lets no altered
+// copy through.
+func TestVerifiedTokenStillExpires(t *testing.T) {
+	k := newKeyring(t)
+	tok, _, err := k.tokens.Issue("admin1", "org1", "sess1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if c, err := k.tokens.Verify(tok); err != nil || c.SessionID != "sess1" {
+			t.Fatalf("verification %d: %+v, %v", i+1, c, err)
+		}
+	}
+	head, sig, _ := strings.Cut(tok, ".")
+	for _, bad := range []string{tok + "A", strings.TrimSuffix(tok, tok[len(tok)-2:]) + "AA", head + ".e30." + sig} {
+		if _, err := k.tokens.Verify(bad); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("an altered copy of a verified token: %v", err)
+		}
+	}
+	start := k.now
+	k.now = start.Add(-time.Minute) // a clock set back before the token was issued
+	if _, err := k.tokens.Verify(tok); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("before its issue time: %v", err)
+	}
+	k.now = start.Add(15*time.Minute + 29*time.Second) // within the leeway
+	if _, err := k.tokens.Verify(tok); err != nil {
+		t.Errorf("within the leeway: %v", err)
+	}
+	k.now = start.Add(15*time.Minute + 31*time.Second)
+	if _, err := k.tokens.Verify(tok); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("expired: %v", err)
+	}
+}
