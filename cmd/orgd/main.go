@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if n, err := store.WarmCache(wctx); err != nil {
 		logger.Warn("cache: could not read the master collections at startup; lookups fill it instead", "err", err)
 	} else {
-		logger.Info("cache warmed", "entries", n, "duration", time.Since(t0).Round(time.Millisecond))
+		logger.Info("cache warmed", "entries", n, "duration", time.Since(t0).Round(time.Millisecond).String())
 	}
 	cancelWarm()
 
