@@ -208,7 +208,7 @@ func (s *Store) SyncCache(ctx context.Context) error {
 	for _, ch := range chs {
 		for _, k := range ch.Keys {
 			if k.Coll == collRevoked {
-				s.cache.set(cacheKey{k.Coll, k.Key}, revokedMark(k.Key), started)
+				s.markRevoked(k.Key, started)
 				continue
 			}
 			s.cache.forget(cacheKey{k.Coll, k.Key})

@@ -82,8 +82,10 @@ func (s *Store) sharedDB(id string) string {
 	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(id))
-	return s.sharedDBs()[h.Sum32()%uint32(s.spread)]
+	return s.sharedDBName(int(h.Sum32() % uint32(s.spread)))
 }
+
+func (s *Store) sharedDBName(i int) string { return fmt.Sprintf("%s_%02d", s.tenant.Name(), i) }
 
 // sharedDBs are the databases of the collection model new organizations go to.
 func (s *Store) sharedDBs() []string {
@@ -92,7 +94,7 @@ func (s *Store) sharedDBs() []string {
 	}
 	dbs := make([]string, s.spread)
 	for i := range dbs {
-		dbs[i] = fmt.Sprintf("%s_%02d", s.tenant.Name(), i)
+		dbs[i] = s.sharedDBName(i)
 	}
 	return dbs
 }

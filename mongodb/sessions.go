@@ -54,11 +54,14 @@ func (s *Store) sessions() *mongo.Collection { return s.master.Collection(collSe
 func (s *Store) refresh() *mongo.Collection  { return s.master.Collection(collRefresh) }
 func (s *Store) revoked() *mongo.Collection  { return s.master.Collection(collRevoked) }
 
-// revokedMark is what the cache keeps of a revocation it learned of
-// without reading it: that it exists.
-func revokedMark(id string) bson.Raw {
+// markRevoked tells the cache that session id is revoked, without reading
+// the revocation: one is never undone, so knowing it exists is enough.
+func (s *Store) markRevoked(id string, at time.Time) {
+	if s.cache == nil {
+		return
+	}
 	raw, _ := bson.Marshal(bson.D{{Key: "_id", Value: id}})
-	return raw
+	s.cache.set(cacheKey{collRevoked, id}, raw, at)
 }
 
 // CreateSession records a new login of admin adminID, valid until expiresAt,
@@ -142,9 +145,7 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	if err := s.insert(ctx, s.revoked(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
-	if s.cache != nil {
-		s.cache.set(cacheKey{collRevoked, id}, revokedMark(id), now)
-	}
+	s.markRevoked(id, now)
 	if err := s.publish(ctx, []changeKey{{collRevoked, id}}); err != nil {
 		return err
 	}

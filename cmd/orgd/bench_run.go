@@ -38,6 +38,14 @@ type benchOrg struct {
 	session  string // the token's
 }
 
+// mint gives the organization's admin a token of a login of its own, as
+// login would.
+func (o *benchOrg) mint(tokens *auth.Tokens) (err error) {
+	o.session = "bench-" + randomHex(8)
+	o.token, _, err = tokens.Issue(o.org.AdminID, o.org.ID, o.session)
+	return err
+}
+
 func (o *benchOrg) currentName() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -278,8 +286,7 @@ func (e *benchEnv) seedOne(ctx context.Context, i, records int, hash string, tok
 	if _, err := e.store.ImportRecords(ctx, o, &lines); err != nil {
 		return fmt.Errorf("seed %s records: %w", name, err)
 	}
-	bo.session = "bench-" + randomHex(8)
-	if bo.token, _, err = tokens.Issue(o.AdminID, o.ID, bo.session); err != nil {
+	if err := bo.mint(tokens); err != nil {
 		return err
 	}
 	e.orgs[i] = bo

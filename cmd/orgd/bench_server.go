@@ -145,8 +145,7 @@ func (e *benchEnv) load(ctx context.Context, bc benchConfig, dir string, tokens 
 		}
 		bo := &benchOrg{name: o.Name, org: o, records: so.Records}
 		o.Name = so.Name // renames toggle between the seeded name and name-r
-		bo.session = "bench-" + randomHex(8)
-		if bo.token, _, err = tokens.Issue(o.AdminID, o.ID, bo.session); err != nil {
+		if err := bo.mint(tokens); err != nil {
 			return false, err
 		}
 		e.orgs = append(e.orgs, bo)
