@@ -65,6 +65,20 @@ const (
 		"img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
+// securityHeaders are the headers every response carries, with csp as its
+// Content-Security-Policy, keyed in canonical form.
+func securityHeaders(csp string) http.Header {
+	h := http.Header{}
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Strict-Transport-Security", "max-age=31536000")
+	h.Set("Content-Security-Policy", csp)
+	return h
+}
+
 // requestInfo is what the audit log needs to know of a request.
 type requestInfo struct {
 	RequestID  string
@@ -81,19 +95,16 @@ func clientInfo(ctx context.Context) requestInfo {
 // hygiene sets the security headers of every response, answers CORS, and
 // notes the request's id and client address.
 func (s *Server) hygiene(next http.Handler) http.Handler {
+	api, docs := securityHeaders(strictCSP), securityHeaders(docsCSP)
+	api["Cache-Control"] = []string{"no-store"} // a route may allow caching (the JWKS)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Strict-Transport-Security", "max-age=31536000")
+		set := api
 		if r.URL.Path == "/docs" || strings.HasPrefix(r.URL.Path, "/docs/") {
-			h.Set("Content-Security-Policy", docsCSP)
-		} else {
-			h.Set("Content-Security-Policy", strictCSP)
-			h.Set("Cache-Control", "no-store") // a route may allow caching (the JWKS)
+			set = docs
+		}
+		h := w.Header()
+		for k, v := range set {
+			h[k] = v // shared, and full (len == cap): an Add copies, never writes into it
 		}
 		peer, trusted := s.peer(r)
 		ri := requestInfo{ClientAddr: peer, RequestID: requestID(r.Context())} // the id observe gave it

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { os.Exit(logs.Check(mongotest.Main(m))) }
 
 // env is one test's running orgd: a real HTTP server over a fresh database.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	db     *mongotest.DB
 	store  *mongodb.Store
@@ -45,7 +45,7 @@ const testSecret = "test-secret-0123456789abcdef-0123456789"
 
 // newEnv uses a long-lived cache, so that every test also checks that the
 // process's own writes are seen at once; opts may change the server's collaborators.
-func newEnv(t *testing.T, opts ...func(*api.Deps)) *env {
+func newEnv(t testing.TB, opts ...func(*api.Deps)) *env {
 	t.Helper()
 	db := mongotest.New(t)
 	return newEnvOn(t, db, db.Client, time.Minute, opts...)
@@ -53,7 +53,7 @@ func newEnv(t *testing.T, opts ...func(*api.Deps)) *env {
 
 // newEnvOn is newEnv with the store using client, which may point elsewhere,
 // and a cache synced every cacheSync (0: no cache).
-func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheSync time.Duration, opts ...func(*api.Deps)) *env {
+func newEnvOn(t testing.TB, db *mongotest.DB, client *mongo.Client, cacheSync time.Duration, opts ...func(*api.Deps)) *env {
 	t.Helper()
 	return newEnvWith(t, db, client, cacheSync, nil, opts...)
 }
@@ -61,7 +61,7 @@ func newEnvOn(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheSync ti
 // newEnvWith is newEnvOn with configure adjusting the store's configuration.
 // The tenancy model of new organizations is ORGD_TEST_TENANCY's (collection
 // when unset).
-func newEnvWith(t *testing.T, db *mongotest.DB, client *mongo.Client, cacheSync time.Duration, configure func(*mongodb.Config), opts ...func(*api.Deps)) *env {
+func newEnvWith(t testing.TB, db *mongotest.DB, client *mongo.Client, cacheSync time.Duration, configure func(*mongodb.Config), opts ...func(*api.Deps)) *env {
 	t.Helper()
 	buf := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs.Tee(buf), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -143,7 +143,7 @@ func (e *env) do(req *http.Request) response {
 }
 
 // mustStatus fails the test unless r has status want.
-func (r response) mustStatus(t *testing.T, want int) response {
+func (r response) mustStatus(t testing.TB, want int) response {
 	t.Helper()
 	if r.Status != want {
 		t.Fatalf("status %d, want %d; body: %s", r.Status, want, r.Raw)
@@ -152,7 +152,7 @@ func (r response) mustStatus(t *testing.T, want int) response {
 }
 
 // isProblem checks that r is an RFC 9457 problem with the given status.
-func (r response) isProblem(t *testing.T, status int) {
+func (r response) isProblem(t testing.TB, status int) {
 	t.Helper()
 	r.mustStatus(t, status)
 	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {

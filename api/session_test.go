@@ -22,7 +22,7 @@ func (e *env) refresh(refresh string) response {
 	return e.call("POST", "/admin/refresh", "", map[string]string{"refresh_token": refresh})
 }
 
-func tokensOf(t *testing.T, r response) tokens {
+func tokensOf(t testing.TB, r response) tokens {
 	t.Helper()
 	access, _ := r.JSON["access_token"].(string)
 	refresh, _ := r.JSON["refresh_token"].(string)

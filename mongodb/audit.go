@@ -50,7 +50,7 @@ func (g *eventIDs) next(at time.Time) string {
 	return ulid.MustNew(ulid.Timestamp(at), g.entropy).String()
 }
 
-func (s *Store) audit() *mongo.Collection { return s.master.Collection(collAudit) }
+func (s *Store) audit() *mongo.Collection { return s.masterColl(collAudit) }
 
 func auditKey(orgID, eventID string) string {
 	if orgID == "" {

@@ -27,7 +27,7 @@ const catchUpPasses = 3
 // that an operator can see how long writes were paused and what was verified.
 const collMoves = "moves"
 
-func (s *Store) moves() *mongo.Collection { return s.master.Collection(collMoves) }
+func (s *Store) moves() *mongo.Collection { return s.masterColl(collMoves) }
 
 // moveDoc is a finished move.
 type moveDoc struct {

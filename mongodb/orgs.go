@@ -128,13 +128,13 @@ func (d *adminDoc) domain() *orgd.Admin {
 	return &orgd.Admin{ID: d.ID, OrgID: d.OrgID, Email: d.Email, PasswordHash: d.PasswordHash}
 }
 
-func (s *Store) orgs() *mongo.Collection   { return s.master.Collection(collOrgs) }
-func (s *Store) admins() *mongo.Collection { return s.master.Collection(collAdmins) }
-func (s *Store) names() *mongo.Collection  { return s.master.Collection(collNames) }
-func (s *Store) emails() *mongo.Collection { return s.master.Collection(collEmails) }
-func (s *Store) ops() *mongo.Collection    { return s.master.Collection(collOps) }
-func (s *Store) takes() *mongo.Collection  { return s.master.Collection(collTakes) }
-func (s *Store) recent() *mongo.Collection { return s.master.Collection(collRecent) }
+func (s *Store) orgs() *mongo.Collection   { return s.masterColl(collOrgs) }
+func (s *Store) admins() *mongo.Collection { return s.masterColl(collAdmins) }
+func (s *Store) names() *mongo.Collection  { return s.masterColl(collNames) }
+func (s *Store) emails() *mongo.Collection { return s.masterColl(collEmails) }
+func (s *Store) ops() *mongo.Collection    { return s.masterColl(collOps) }
+func (s *Store) takes() *mongo.Collection  { return s.masterColl(collTakes) }
+func (s *Store) recent() *mongo.Collection { return s.masterColl(collRecent) }
 
 // findByID decodes the document with _id id into v; found is false when there is none.
 func findByID(ctx context.Context, c *mongo.Collection, id string, v any) (found bool, err error) {
@@ -163,7 +163,7 @@ func busy(d *orgDoc) error {
 // OrganizationByID returns the organization with id in any state, or ENOTFOUND.
 func (s *Store) OrganizationByID(ctx context.Context, id string) (*orgd.Organization, error) {
 	var d orgDoc
-	if ok, err := s.cachedFind(ctx, s.orgs(), id, &d); err != nil {
+	if ok, err := cachedFind(ctx, s, s.orgs(), id, &d); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization does not exist.")
@@ -176,13 +176,13 @@ func (s *Store) OrganizationByID(ctx context.Context, id string) (*orgd.Organiza
 // one whose move is pausing its writes is returned, with its status: it serves reads.
 func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Organization, error) {
 	var k keyDoc
-	if ok, err := s.cachedFind(ctx, s.names(), orgd.NormalizeName(name), &k); err != nil {
+	if ok, err := cachedFind(ctx, s, s.names(), orgd.NormalizeName(name), &k); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, notFound(name)
 	}
 	var d orgDoc
-	if ok, err := s.cachedFind(ctx, s.orgs(), k.OrgID, &d); err != nil {
+	if ok, err := cachedFind(ctx, s, s.orgs(), k.OrgID, &d); err != nil {
 		return nil, err
 	} else if !ok || d.Status == string(orgd.StatusCreating) {
 		return nil, notFound(name)
@@ -199,7 +199,7 @@ func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Orga
 // AdminByID returns the admin with id, or ENOTFOUND.
 func (s *Store) AdminByID(ctx context.Context, id string) (*orgd.Admin, error) {
 	var d adminDoc
-	if ok, err := s.cachedFind(ctx, s.admins(), id, &d); err != nil {
+	if ok, err := cachedFind(ctx, s, s.admins(), id, &d); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")
@@ -210,7 +210,7 @@ func (s *Store) AdminByID(ctx context.Context, id string) (*orgd.Admin, error) {
 // AdminByEmail returns the admin whose email is email (case-insensitively), or ENOTFOUND.
 func (s *Store) AdminByEmail(ctx context.Context, email string) (*orgd.Admin, error) {
 	var k keyDoc
-	if ok, err := s.cachedFind(ctx, s.emails(), orgd.NormalizeEmail(email), &k); err != nil {
+	if ok, err := cachedFind(ctx, s, s.emails(), orgd.NormalizeEmail(email), &k); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")

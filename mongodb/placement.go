@@ -143,7 +143,7 @@ type deploymentDoc struct {
 	UpdatedAt time.Time `bson:"updated_at"`
 }
 
-func (s *Store) deploymentDocs() *mongo.Collection { return s.master.Collection(collDeployments) }
+func (s *Store) deploymentDocs() *mongo.Collection { return s.masterColl(collDeployments) }
 
 // tenantCounts caches how many organizations each deployment holds, for the
 // placement policy: counting reads every record, so it is done at most every

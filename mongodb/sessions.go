@@ -50,9 +50,9 @@ type revokedDoc struct {
 	ExpiresAt time.Time `bson:"expires_at"`
 }
 
-func (s *Store) sessions() *mongo.Collection { return s.master.Collection(collSessions) }
-func (s *Store) refresh() *mongo.Collection  { return s.master.Collection(collRefresh) }
-func (s *Store) revoked() *mongo.Collection  { return s.master.Collection(collRevoked) }
+func (s *Store) sessions() *mongo.Collection { return s.masterColl(collSessions) }
+func (s *Store) refresh() *mongo.Collection  { return s.masterColl(collRefresh) }
+func (s *Store) revoked() *mongo.Collection  { return s.masterColl(collRevoked) }
 
 // markRevoked tells the cache that session id is revoked, without reading
 // the revocation: one is never undone, so knowing it exists is enough.
@@ -126,7 +126,7 @@ func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (firs
 // seen at once, one made by another instance at its next cache sync.
 func (s *Store) SessionRevoked(ctx context.Context, id string) (bool, error) {
 	var d revokedDoc
-	return s.cachedFind(ctx, s.revoked(), id, &d)
+	return cachedFind(ctx, s, s.revoked(), id, &d)
 }
 
 // RevokeSession ends the session id and every token of it. The revocation

@@ -91,6 +91,7 @@ type Config struct {
 type Store struct {
 	client   *mongo.Client // the master database's deployment
 	master   *mongo.Database
+	colls    map[string]*mongo.Collection // the master's, made once: a handle costs allocations
 	tenant   *mongo.Database
 	deps     *deployments
 	tenancy  string
@@ -114,6 +115,14 @@ type Store struct {
 	eventIDs      eventIDs
 
 	reconciled func(sweep bool, repaired int, err error)
+}
+
+// masterColl returns the master database's collection name.
+func (s *Store) masterColl(name string) *mongo.Collection {
+	if c, ok := s.colls[name]; ok {
+		return c
+	}
+	return s.master.Collection(name)
 }
 
 // Hooks lets tests interrupt a lifecycle operation before any of its steps.
@@ -142,6 +151,11 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		reconciled: cfg.Reconciled,
 	}
 	s.entropy = ulid.Monotonic(rand.Reader, 0)
+	s.colls = map[string]*mongo.Collection{}
+	for _, name := range []string{collOrgs, collAdmins, collNames, collEmails, collOps, collTakes, collChanges, collRecent,
+		collSessions, collRefresh, collRevoked, collDeployments, collMoves, collAudit} {
+		s.colls[name] = s.master.Collection(name)
+	}
 	if s.tenancy == "" {
 		s.tenancy = tenancyCollection
 	}
