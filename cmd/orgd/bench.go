@@ -27,6 +27,7 @@ type benchConfig struct {
 	mongoURI      string
 	dataDir       string
 	only          []string
+	client        string // "conn" or "net/http"
 }
 
 // benchResult is one scenario at one concurrency.
@@ -54,6 +55,7 @@ type benchReport struct {
 	Orgs           int           `json:"orgs"`
 	RecordsPerOrg  int           `json:"records_per_org"`
 	Database       string        `json:"database"`
+	Client         string        `json:"http_client"`
 	BcryptCost     int           `json:"bcrypt_cost"`
 	BcryptPerSec   float64       `json:"bcrypt_hashes_per_s"`
 	SeedSeconds    float64       `json:"seed_seconds"`
@@ -85,6 +87,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.IntVar(&bc.renameDocs, "rename-docs", 100_000, "records of the organization renamed to compare with one of 100")
 	fs.DurationVar(&bc.soak, "soak", 0, "also run mixed load this long and compare RSS after 1 minute and at the end (e.g. 10m)")
 	fs.BoolVar(&bc.jsonOut, "json", false, "print the result as JSON")
+	fs.StringVar(&bc.client, "client", "conn", `HTTP client: "conn" (a kept connection per request in flight, written and read by the caller, as the driver does) or "net/http" (the standard library's)`)
 	fs.StringVar(&bc.dataDir, "data", "", "keep the embedded database in this directory; a later run at the same sizes reuses its organizations instead of seeding")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,6 +106,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if bc.orgs < 1 || bc.records < 1 || bc.bcryptCost < bcrypt.MinCost || bc.bcryptCost > bcrypt.MaxCost {
 		return fmt.Errorf("-orgs and -records must be positive, -bcrypt-cost from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	if bc.client != "conn" && bc.client != "net/http" {
+		return fmt.Errorf(`-client: %q is neither "conn" nor "net/http"`, bc.client)
 	}
 	bc.mongoURI = getenv("MONGODB_URI")
 	if bc.mongoURI != "" && bc.dataDir != "" {
@@ -123,8 +129,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func printBench(w io.Writer, r *benchReport) {
-	fmt.Fprintf(w, "orgd bench: %d organizations x %d records on %s; bcrypt cost %d = %.1f hashes/s on this machine; seeded in %.0f s\n\n",
-		r.Orgs, r.RecordsPerOrg, r.Database, r.BcryptCost, r.BcryptPerSec, r.SeedSeconds)
+	fmt.Fprintf(w, "orgd bench: %d organizations x %d records on %s; HTTP client %s; bcrypt cost %d = %.1f hashes/s on this machine; seeded in %.0f s\n\n",
+		r.Orgs, r.RecordsPerOrg, r.Database, r.Client, r.BcryptCost, r.BcryptPerSec, r.SeedSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\t503 retried\tcache hits\tbaseline req/s\tratio\tbaseline\t")
 	for _, x := range r.Results {

@@ -55,7 +55,8 @@ func (o *benchOrg) currentName() string {
 // benchEnv is a running server and the clients that drive and check it.
 type benchEnv struct {
 	srv     *benchServer
-	tag     string // makes the names this run creates unique in a reused data directory
+	client  benchDoer // drives the scenarios
+	tag     string    // makes the names this run creates unique in a reused data directory
 	http    *http.Client
 	db      *mongo.Client
 	master  *mongo.Database
@@ -116,10 +117,13 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		}
 		_ = client.Disconnect(context.Background())
 	}()
-	e := &benchEnv{srv: srv, db: client, master: client.Database(masterDB), tag: suffix,
-		http:  &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}},
+	std := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
+	e := &benchEnv{srv: srv, db: client, master: client.Database(masterDB), tag: suffix, http: std, client: std,
 		store: mongodb.NewStore(client, mongodb.Config{MasterDB: masterDB, TenantDB: tenantDB, TenantDBs: tenantDBs})}
-	rep := &benchReport{Orgs: bc.orgs, RecordsPerOrg: bc.records, Database: where, BcryptCost: bc.bcryptCost, BcryptPerSec: bound}
+	if bc.client == "conn" {
+		e.client = &connClient{}
+	}
+	rep := &benchReport{Orgs: bc.orgs, RecordsPerOrg: bc.records, Database: where, BcryptCost: bc.bcryptCost, BcryptPerSec: bound, Client: bc.client}
 	tokens, err := auth.NewTokens([]byte(secret), 2*time.Hour, time.Now)
 	if err != nil {
 		return nil, err
@@ -158,19 +162,23 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 			progress("%s at concurrency %d", sc.name, c)
 			h0, m0 := srv.cacheCounts(e.http)
 			r0 := e.retries.Load()
-			r := drive(ctx, sc.name, c, bc.duration, sc.orgd)
-			r.Retries = int(e.retries.Load() - r0)
-			if h1, m1 := srv.cacheCounts(e.http); h1+m1 > h0+m0 {
-				r.CacheHitRate = (h1 - h0) / (h1 + m1 - h0 - m0)
-			}
+			var r benchResult
 			if sc.baseline != nil {
-				b := drive(ctx, sc.baselineName, c, bc.duration, sc.baseline)
+				var b benchResult
+				r, b = driveTurns(ctx, sc.name, c, bc.duration, sc.orgd, sc.baseline)
 				r.BaselineName, r.Baseline = sc.baselineName, b.Throughput
 				if b.Throughput > 0 {
 					r.Ratio = r.Throughput / b.Throughput
 				}
-			} else if sc.name == "POST /admin/login" {
-				r.BaselineName, r.Baseline, r.Ratio = "bcrypt bound", rep.BcryptPerSec, r.Throughput/rep.BcryptPerSec
+			} else {
+				r = drive(ctx, sc.name, c, bc.duration, sc.orgd)
+				if sc.name == "POST /admin/login" {
+					r.BaselineName, r.Baseline, r.Ratio = "bcrypt bound", rep.BcryptPerSec, r.Throughput/rep.BcryptPerSec
+				}
+			}
+			r.Retries = int(e.retries.Load() - r0)
+			if h1, m1 := srv.cacheCounts(e.http); h1+m1 > h0+m0 {
+				r.CacheHitRate = (h1 - h0) / (h1 + m1 - h0 - m0)
 			}
 			rep.Results = append(rep.Results, r)
 		}
@@ -398,9 +406,47 @@ func driveRate(ctx context.Context, rate float64, d time.Duration, fn func(*mran
 
 // drive runs fn from conc workers for d and summarizes latencies.
 func drive(ctx context.Context, name string, conc int, d time.Duration, fn func(*mrand.Rand) error) benchResult {
+	return runFor(ctx, conc, d, fn).summarize(name, conc)
+}
+
+// driveTurns drives a and b in turns of about a second, d in all each,
+// after a short warm-up of both: a machine whose speed drifts during the
+// run (a virtual machine's neighbours, clock frequency) then weighs on both
+// alike, rather than on whichever ran second.
+func driveTurns(ctx context.Context, name string, conc int, d time.Duration, a, b func(*mrand.Rand) error) (benchResult, benchResult) {
+	turns := max(1, int(d/time.Second))
+	turn := d / time.Duration(turns)
+	warm := min(turn/2, 500*time.Millisecond)
+	runFor(ctx, conc, warm, a)
+	runFor(ctx, conc, warm, b)
+	var sa, sb loadSample
+	for range turns {
+		sa.add(runFor(ctx, conc, turn, a))
+		sb.add(runFor(ctx, conc, turn, b))
+	}
+	return sa.summarize(name, conc), sb.summarize(name, conc)
+}
+
+// loadSample is what workers measured: each success's latency, the failures
+// and the time they took.
+type loadSample struct {
+	lat     []time.Duration
+	errs    int
+	elapsed time.Duration
+}
+
+func (s *loadSample) add(o loadSample) {
+	s.lat, s.errs, s.elapsed = append(s.lat, o.lat...), s.errs+o.errs, s.elapsed+o.elapsed
+}
+
+func (s loadSample) summarize(name string, conc int) benchResult {
+	return summarize(name, conc, s.lat, s.errs, s.elapsed)
+}
+
+// runFor runs fn from conc workers for d.
+func runFor(ctx context.Context, conc int, d time.Duration, fn func(*mrand.Rand) error) loadSample {
 	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
+	var s loadSample
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -418,12 +464,13 @@ func drive(ctx context.Context, name string, conc int, d time.Duration, fn func(
 				mine = append(mine, time.Since(t0))
 			}
 			mu.Lock()
-			lat, errs = append(lat, mine...), errs+bad
+			s.lat, s.errs = append(s.lat, mine...), s.errs+bad
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	return summarize(name, conc, lat, errs, time.Since(start))
+	s.elapsed = time.Since(start)
+	return s
 }
 
 func summarize(name string, conc int, lat []time.Duration, errs int, elapsed time.Duration) benchResult {

@@ -123,7 +123,7 @@ func (e *benchEnv) try(method, path, token, body string, want int) (time.Duratio
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := e.http.Do(req)
+	res, err := e.client.Do(req)
 	if err != nil {
 		return 0, err
 	}
