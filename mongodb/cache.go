@@ -141,16 +141,15 @@ func cachedFind[T any](ctx context.Context, s *Store, c *mongo.Collection, id st
 		if e.raw == nil {
 			return false, nil
 		}
-		if p, ok := e.val.(*T); ok {
-			*v = *p
-			return true, nil
+		p, ok := e.val.(*T)
+		if !ok {
+			p = new(T)
+			if err := bson.Unmarshal(e.raw, p); err != nil {
+				return true, err
+			}
+			s.cache.keepDecoded(k, e.raw, p)
 		}
-		if err := bson.Unmarshal(e.raw, v); err != nil {
-			return true, err
-		}
-		p := new(T)
-		*p = *v
-		s.cache.keepDecoded(k, e.raw, p)
+		*v = *p
 		return true, nil
 	}
 	gen := s.cache.gen.Load()
@@ -162,12 +161,12 @@ func cachedFind[T any](ctx context.Context, s *Store, c *mongo.Collection, id st
 		return false, translate(err)
 	}
 	raw = append(bson.Raw(nil), raw...)
-	if err := bson.Unmarshal(raw, v); err != nil {
+	p := new(T)
+	if err := bson.Unmarshal(raw, p); err != nil {
 		return true, err
 	}
-	p := new(T)
-	*p = *v
 	s.cache.put(k, cacheEntry{raw: raw, val: p, at: s.now()}, gen)
+	*v = *p
 	return true, nil
 }
 

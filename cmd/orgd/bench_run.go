@@ -156,26 +156,7 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 
 	if len(bc.only) == 0 {
 		progress("GET /org/get during a login flood at the bcrypt bound")
-		// First, on the server as it started, before scenarios that rename
-		// organizations (whose new names are then first looked up) or leave work
-		// behind; and in turns, like the scenarios, so that anything else that
-		// slows the server now and then weighs on both sides alike.
-		var idle, during loadSample
-		logins, flooded := 0, time.Duration(0)
-		turns := max(1, int(bc.duration/time.Second))
-		runFor(ctx, 1, bc.duration/time.Duration(turns)/2, e.getOrg) // warm-up
-		for turn := bc.duration / time.Duration(turns); turns > 0; turns-- {
-			idle.add(runFor(ctx, 1, turn, e.getOrg))
-			var flood benchResult
-			var wg sync.WaitGroup
-			t0 := time.Now()
-			wg.Go(func() { flood = driveRate(ctx, rep.BcryptPerSec, turn, e.login) })
-			during.add(runFor(ctx, 1, turn, e.getOrg))
-			wg.Wait()
-			logins, flooded = logins+flood.Requests, flooded+time.Since(t0)
-		}
-		rep.IdleP99ms, rep.FloodP99ms = idle.summarize("get", 1).P99ms, during.summarize("get", 1).P99ms
-		rep.FloodLoginRate = float64(logins) / flooded.Seconds()
+		e.flood(ctx, rep, bc.duration)
 	}
 
 	for _, sc := range e.scenarios(bc) {
@@ -424,18 +405,50 @@ func drive(ctx context.Context, name string, conc int, d time.Duration, fn func(
 	return runFor(ctx, conc, d, fn).summarize(name, conc)
 }
 
+// flood measures GET /org/get p99 idle and during a login flood at the
+// bcrypt bound, for d each. It runs first, on the server as it started,
+// before scenarios that rename organizations (whose new names are then
+// first looked up) or leave work behind; and in turns, like the scenarios,
+// so that anything else that slows the server now and then weighs on both
+// sides alike.
+func (e *benchEnv) flood(ctx context.Context, rep *benchReport, d time.Duration) {
+	var idle, during loadSample
+	logins, flooded := 0, time.Duration(0)
+	n, turn := turns(d)
+	runFor(ctx, 1, warmUp(turn), e.getOrg)
+	for range n {
+		idle.add(runFor(ctx, 1, turn, e.getOrg))
+		var flood benchResult
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		wg.Go(func() { flood = driveRate(ctx, rep.BcryptPerSec, turn, e.login) })
+		during.add(runFor(ctx, 1, turn, e.getOrg))
+		wg.Wait()
+		logins, flooded = logins+flood.Requests, flooded+time.Since(t0)
+	}
+	rep.IdleP99ms, rep.FloodP99ms = idle.summarize("get", 1).P99ms, during.summarize("get", 1).P99ms
+	rep.FloodLoginRate = float64(logins) / flooded.Seconds()
+}
+
+// turns splits d into n turns of about a second.
+func turns(d time.Duration) (n int, turn time.Duration) {
+	n = max(1, int(d/time.Second))
+	return n, d / time.Duration(n)
+}
+
+// warmUp is how long to run before measuring in turns of turn.
+func warmUp(turn time.Duration) time.Duration { return min(turn/2, 500*time.Millisecond) }
+
 // driveTurns drives a and b in turns of about a second, d in all each,
 // after a short warm-up of both: a machine whose speed drifts during the
 // run (a virtual machine's neighbours, clock frequency) then weighs on both
 // alike, rather than on whichever ran second.
 func driveTurns(ctx context.Context, name string, conc int, d time.Duration, a, b func(*mrand.Rand) error) (benchResult, benchResult) {
-	turns := max(1, int(d/time.Second))
-	turn := d / time.Duration(turns)
-	warm := min(turn/2, 500*time.Millisecond)
-	runFor(ctx, conc, warm, a)
-	runFor(ctx, conc, warm, b)
+	n, turn := turns(d)
+	runFor(ctx, conc, warmUp(turn), a)
+	runFor(ctx, conc, warmUp(turn), b)
 	var sa, sb loadSample
-	for range turns {
+	for range n {
 		sa.add(runFor(ctx, conc, turn, a))
 		sb.add(runFor(ctx, conc, turn, b))
 	}
