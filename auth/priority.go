@@ -1,14 +1,21 @@
 package auth
 
-import "runtime"
+import (
+	"os"
+	"runtime"
+	"sync"
+	"time"
+)
 
 // background runs fn on an operating-system thread of its own at the lowest
 // scheduling priority, and waits for it. bcrypt is CPU-bound by design: run
 // this way it uses every idle core, but the kernel hands the CPU to request
 // handling first, so a login flood does not slow the requests that need no
-// hash. The process needs more Ps (GOMAXPROCS) than CPUs for the Go scheduler
-// to keep serving while hashes hold theirs: see cmd/orgd.
+// hash. The thread holds a P (GOMAXPROCS) all along, so the process is lent
+// one more for as long as fn runs: request handling keeps as many as it had.
 func background(fn func()) {
+	spare.lend()
+	defer spare.giveBack()
 	done := make(chan struct{})
 	go func() {
 		// Never unlocked: the thread exits with this goroutine, so the
@@ -20,4 +27,67 @@ func background(fn func()) {
 		close(done)
 	}()
 	<-done
+}
+
+// spare counts the Ps lent to hashes. GOMAXPROCS belongs to the process, so
+// this count does too: it is the one package-level variable.
+var spare procLender
+
+// procLinger is how long a P no hash uses stays lent: during a login flood
+// hashes follow each other, and each change of GOMAXPROCS stops the world.
+const procLinger = time.Second
+
+// procLender raises GOMAXPROCS by one per hash running and lowers it again
+// once hashes have stopped: more Ps than CPUs all the time would let the
+// process run more threads than it has CPUs (each request's helper
+// goroutines wake threads that then compete with the request itself).
+type procLender struct {
+	mu    sync.Mutex
+	lent  int         // Ps held by running hashes
+	extra int         // Ps added to base: lent, or more while unused ones linger
+	base  int         // GOMAXPROCS before any was added
+	timer *time.Timer // takes back unused Ps
+}
+
+func (l *procLender) lend() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.extra == 0 {
+		l.base = runtime.GOMAXPROCS(0)
+	}
+	if l.lent++; l.lent > l.extra {
+		l.extra = l.lent
+		runtime.GOMAXPROCS(l.base + l.extra)
+	}
+}
+
+func (l *procLender) giveBack() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lent--
+	if l.timer == nil {
+		l.timer = time.AfterFunc(procLinger, l.shrink)
+	} else {
+		l.timer.Reset(procLinger)
+	}
+}
+
+// shrink takes back the Ps no hash holds.
+func (l *procLender) shrink() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.extra == l.lent {
+		return
+	}
+	l.extra = l.lent
+	switch {
+	case l.extra > 0:
+		runtime.GOMAXPROCS(l.base + l.extra)
+	case os.Getenv("GOMAXPROCS") != "":
+		runtime.GOMAXPROCS(l.base)
+	default:
+		// The runtime's own choice, which follows the CPUs the process
+		// may use (cgroup quota, affinity) as they change.
+		runtime.SetDefaultGOMAXPROCS()
+	}
 }

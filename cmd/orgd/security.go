@@ -140,16 +140,14 @@ func newTokens(cfg config, logger *slog.Logger) (*auth.Tokens, error) {
 		TTL: cfg.TokenTTL, Leeway: cfg.JWTLeeway, Now: time.Now})
 }
 
-// newPasswords bounds bcrypt work as configured. Hashes run at the lowest
-// thread priority (see auth.background); so that the Go scheduler can keep
-// serving requests while they hold their Ps, the process gets one P more
-// per hash that may run at once.
+// newPasswords bounds bcrypt work as configured: by default one hash at a
+// time per CPU the process may use (GOMAXPROCS, which follows a container's
+// CPU quota where NumCPU would not).
 func newPasswords(cfg config) (*auth.Passwords, *auth.Gate, error) {
 	running := cfg.HashConcurrency
 	if running == 0 {
-		running = runtime.NumCPU()
+		running = runtime.GOMAXPROCS(0)
 	}
-	runtime.GOMAXPROCS(runtime.NumCPU() + running)
 	gate := auth.NewGate(running, cfg.HashQueue)
 	p, err := auth.NewLimitedPasswords(cfg.BcryptCost, gate)
 	return p, gate, err
