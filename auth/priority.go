@@ -30,7 +30,7 @@ func background(fn func()) {
 }
 
 // spare counts the Ps lent to hashes. GOMAXPROCS belongs to the process, so
-// this count does too: it is the one package-level variable.
+// this count does too: it is the package's one mutable package-level state.
 var spare procLender
 
 // procLinger is how long a P no hash uses stays lent: during a login flood

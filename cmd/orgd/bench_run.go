@@ -153,14 +153,21 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		}
 	}
 	rep.SeedSeconds, rep.SeedReused = time.Since(start).Seconds(), reused
+	progress("waiting for the server's first reconciler sweep")
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	err = srv.settle(sctx, e.http)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("the server's first reconciler sweep did not end: %w", err)
+	}
 
-	if len(bc.only) == 0 {
+	if bc.wants(floodName) {
 		progress("GET /org/get during a login flood at the bcrypt bound")
 		e.flood(ctx, rep, bc.duration)
 	}
 
 	for _, sc := range e.scenarios(bc) {
-		if len(bc.only) > 0 && !slices.ContainsFunc(bc.only, func(o string) bool { return strings.Contains(sc.name, o) }) {
+		if !bc.wants(sc.name) {
 			continue
 		}
 		for _, c := range bc.concurrency {
@@ -403,6 +410,15 @@ func driveRate(ctx context.Context, rate float64, d time.Duration, fn func(*mran
 // drive runs fn from conc workers for d and summarizes latencies.
 func drive(ctx context.Context, name string, conc int, d time.Duration, fn func(*mrand.Rand) error) benchResult {
 	return runFor(ctx, conc, d, fn).summarize(name, conc)
+}
+
+// floodName is what -only matches to select the login-flood measurement.
+const floodName = "login flood"
+
+// wants reports whether the measurement called name is to run: all of them
+// without -only, else those whose names contain one of its words.
+func (bc benchConfig) wants(name string) bool {
+	return len(bc.only) == 0 || slices.ContainsFunc(bc.only, func(o string) bool { return strings.Contains(name, o) })
 }
 
 // flood measures GET /org/get p99 idle and during a login flood at the

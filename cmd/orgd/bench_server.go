@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/auth"
@@ -155,24 +156,51 @@ func (e *benchEnv) load(ctx context.Context, bc benchConfig, dir string, tokens 
 
 // cacheCounts reads the server's cache hits and misses from its metrics.
 func (s *benchServer) cacheCounts(c *http.Client) (hits, misses float64) {
+	m := s.metrics(c)
+	return m[`orgd_cache_hits_total{cache="master"}`], m[`orgd_cache_misses_total{cache="master"}`]
+}
+
+// settle waits until the server has finished its first reconciler round, a
+// sweep that reads every organization's records, keys and admins (at 10,000
+// organizations on the embedded database, half a minute of CPU): what is
+// measured is then the server's steady state, not its start.
+func (s *benchServer) settle(ctx context.Context, c *http.Client) error {
+	for {
+		sweeps := 0.0
+		for name, v := range s.metrics(c) {
+			if strings.HasPrefix(name, `orgd_reconciler_runs_total{kind="sweep"`) {
+				sweeps += v
+			}
+		}
+		if sweeps > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// metrics reads the server's metrics: each series' value by its name and
+// labels, as exposed.
+func (s *benchServer) metrics(c *http.Client) map[string]float64 {
+	out := map[string]float64{}
 	res, err := c.Get(s.base + "/metrics")
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	defer res.Body.Close()
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		name, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
+		if !ok || strings.HasPrefix(name, "#") {
 			continue
 		}
-		n, _ := strconv.ParseFloat(v, 64)
-		switch name {
-		case `orgd_cache_hits_total{cache="master"}`:
-			hits = n
-		case `orgd_cache_misses_total{cache="master"}`:
-			misses = n
+		if n, err := strconv.ParseFloat(v, 64); err == nil {
+			out[name] = n
 		}
 	}
-	return hits, misses
+	return out
 }

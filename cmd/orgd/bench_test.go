@@ -49,4 +49,19 @@ func TestBench(t *testing.T) {
 			t.Errorf("run %d: missing figures: %+v", run, rep)
 		}
 	}
+
+	// -only selects the login-flood measurement by its name, like a scenario.
+	cmd := exec.Command(bin, "bench", "-orgs", "3", "-records", "2", "-duration", "300ms", "-bcrypt-cost", "4", "-data", dir, "-only", "login flood", "-json")
+	cmd.Stderr = logs
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep benchReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Results) != 0 || rep.IdleP99ms <= 0 || rep.FloodP99ms <= 0 {
+		t.Errorf("-only 'login flood': %d scenarios, p99 %v idle, %v during the flood; want none, and both", len(rep.Results), rep.IdleP99ms, rep.FloodP99ms)
+	}
 }
