@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -72,7 +71,9 @@ func (l *procLender) giveBack() {
 	}
 }
 
-// shrink takes back the Ps no hash holds.
+// shrink takes back the Ps no hash holds. Once none is lent, GOMAXPROCS is
+// what it was before: the runtime's choice at startup (a container's CPU
+// quota) or what the GOMAXPROCS variable or a caller set.
 func (l *procLender) shrink() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -80,14 +81,5 @@ func (l *procLender) shrink() {
 		return
 	}
 	l.extra = l.lent
-	switch {
-	case l.extra > 0:
-		runtime.GOMAXPROCS(l.base + l.extra)
-	case os.Getenv("GOMAXPROCS") != "":
-		runtime.GOMAXPROCS(l.base)
-	default:
-		// The runtime's own choice, which follows the CPUs the process
-		// may use (cgroup quota, affinity) as they change.
-		runtime.SetDefaultGOMAXPROCS()
-	}
+	runtime.GOMAXPROCS(l.base + l.extra)
 }

@@ -8,13 +8,9 @@ import (
 )
 
 // TestBackgroundLendsProcs checks that each hash running in the background
-// adds one P while it runs, and that the setting returns to the runtime's
-// default once none has run for a while.
+// adds one P while it runs, and that the setting returns to what it was once
+// none has run for a while.
 func TestBackgroundLendsProcs(t *testing.T) {
-	orig := runtime.GOMAXPROCS(0) // as go test -cpu set it, if it did
-	t.Cleanup(func() { runtime.GOMAXPROCS(orig) })
-	t.Setenv("GOMAXPROCS", "") // the runtime's choice, restored by SetDefaultGOMAXPROCS
-	runtime.SetDefaultGOMAXPROCS()
 	base := runtime.GOMAXPROCS(0)
 
 	started, release := make(chan struct{}), make(chan struct{})
