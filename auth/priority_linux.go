@@ -1,22 +1,16 @@
 package auth
 
-import (
-	"syscall"
-	"unsafe"
-)
-
-// schedIdle is Linux's SCHED_IDLE policy: the thread runs only on a CPU that
-// nothing else wants, and any other thread that wakes takes that CPU at once
-// (at nice 19 alone, a woken thread could wait for the end of a time slice).
-const schedIdle = 5
+import "golang.org/x/sys/unix"
 
 // lowerPriority gives the calling thread the lowest scheduling priority:
-// SCHED_IDLE, and nice 19 should that be refused.
+// SCHED_IDLE, which runs it only on a CPU nothing else wants and lets any
+// other thread that wakes take that CPU at once (at nice 19 alone, a woken
+// thread could wait for the end of a time slice); nice 19 should that be
+// refused.
 func lowerPriority() {
-	param := struct{ priority int32 }{0}
-	tid := syscall.Gettid()
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), schedIdle, uintptr(unsafe.Pointer(&param))); errno == 0 {
+	idle := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
+	if unix.SchedSetAttr(0, &idle, 0) == nil {
 		return
 	}
-	_ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, 19)
+	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
 }

@@ -1,16 +1,18 @@
 package auth
 
 import (
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestBackgroundRunsAtIdlePolicy checks that hashes run on a thread the
 // kernel schedules only when no other thread wants the CPU.
 func TestBackgroundRunsAtIdlePolicy(t *testing.T) {
-	var policy uintptr
-	background(func() { policy, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_GETSCHEDULER, 0, 0, 0) })
-	if policy != schedIdle {
-		t.Errorf("scheduling policy %d, want SCHED_IDLE (%d)", policy, schedIdle)
+	var attr *unix.SchedAttr
+	var err error
+	background(func() { attr, err = unix.SchedGetAttr(0, 0) })
+	if err != nil || attr.Policy != unix.SCHED_IDLE {
+		t.Errorf("scheduling attributes %+v, %v; want policy SCHED_IDLE (%d)", attr, err, unix.SCHED_IDLE)
 	}
 }

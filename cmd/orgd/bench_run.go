@@ -422,7 +422,7 @@ func (bc benchConfig) wants(name string) bool {
 }
 
 // flood measures GET /org/get p99 idle and during a login flood at the
-// bcrypt bound, for d each. It runs first, on the server as it started,
+// bcrypt bound, for d each. It runs first, on the server as it settled,
 // before scenarios that rename organizations (whose new names are then
 // first looked up) or leave work behind; and in turns, like the scenarios,
 // so that anything else that slows the server now and then weighs on both
