@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -30,6 +31,7 @@ var ErrAddrInUse = errors.New("address already in use")
 // Server is a running embedded FerretDB.
 type Server struct {
 	uri    string
+	dir    string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -67,7 +69,7 @@ func Start(cfg Config) (*Server, error) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cancel: cancel, done: make(chan struct{})}
+	s := &Server{dir: dir, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		_ = f.Run(ctx)
@@ -78,6 +80,29 @@ func Start(cfg Config) (*Server, error) {
 
 // URI is the mongodb:// address clients connect to.
 func (s *Server) URI() string { return s.uri }
+
+// DatabaseNames lists the server's databases: FerretDB keeps each in a file
+// <name>.sqlite in its directory. The listDatabases command gives the same
+// names, but FerretDB computes every database's size for it, whatever the
+// command asks: 28 s for the data of 10,000 organizations on a 2-core
+// machine, where reading the directory takes a millisecond.
+func (s *Server) DatabaseNames(context.Context) ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list databases: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), sqliteExt); ok && name != "" && e.Type().IsRegular() {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
+// sqliteExt ends the name of each database's file (FerretDB's
+// internal/backends/sqlite/metadata/pool).
+const sqliteExt = ".sqlite"
 
 // Stop stops the server and waits, at most until ctx ends, for it to close its
 // files. Disconnect clients first: FerretDB waits for open connections.

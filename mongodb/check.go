@@ -111,11 +111,19 @@ func (s *Store) snapshot(ctx context.Context) (*snapshot, error) {
 	return sn, nil
 }
 
+// databaseNames lists the databases of deployment dep.
+func (s *Store) databaseNames(ctx context.Context, dep string) ([]string, error) {
+	if dep == s.deps.home && s.listDBs != nil {
+		return s.listDBs(ctx)
+	}
+	return s.deps.clients[dep].ListDatabaseNames(ctx, bson.D{})
+}
+
 // listTenants records the tenant collections and per-organization databases
 // of deployment dep.
 func (s *Store) listTenants(ctx context.Context, sn *snapshot, dep string, shared []string) error {
 	client := s.deps.clients[dep]
-	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
+	dbs, err := s.databaseNames(ctx, dep)
 	if err != nil {
 		return err
 	}

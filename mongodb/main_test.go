@@ -70,7 +70,8 @@ func (f *fixture) store(tenantDB string) *mongodb.Store {
 	}
 	return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: tenantDB,
 		Tenancy: f.tenancy, TenantDBPrefix: f.db.Prefix, Deployments: f.deps, MoveDrain: cmp.Or(f.drain, time.Millisecond),
-		Lease: lease, Grace: grace, CopyBatch: cmp.Or(f.batch, 10), CacheSync: f.cache, Now: now, TenantDBs: f.spread})
+		Lease: lease, Grace: grace, CopyBatch: cmp.Or(f.batch, 10), CacheSync: f.cache, Now: now, TenantDBs: f.spread,
+		ListDatabases: f.db.ListDatabases})
 }
 
 // client returns the client of deployment dep.

@@ -295,7 +295,7 @@ func (s *Store) PlacementStats(ctx context.Context) ([]orgd.DeploymentStats, err
 
 func (s *Store) storageStats(ctx context.Context, name string, st *orgd.DeploymentStats) error {
 	c := s.deps.clients[name]
-	dbs, err := c.ListDatabaseNames(ctx, bson.D{})
+	dbs, err := s.databaseNames(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,11 @@ type Config struct {
 	// RevocationTTL is how long a revoked session is remembered: at least the
 	// longest access token lifetime plus the clock skew tolerated; zero means 24h5m.
 	RevocationTTL time.Duration
+	// ListDatabases, when set, lists the databases of the client given to
+	// NewStore in place of the listDatabases command, which the reconciler
+	// needs to find per-organization databases: the embedded database
+	// computes every database's size for that command (embeddb.Server.DatabaseNames).
+	ListDatabases func(context.Context) ([]string, error)
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -107,6 +112,7 @@ type Store struct {
 	hooks    Hooks
 	cache    *cache
 	spread   int // TenantDBs
+	listDBs  func(context.Context) ([]string, error)
 
 	idMu    sync.Mutex // guards entropy, which keeps record ids in order within a millisecond
 	entropy io.Reader
@@ -141,6 +147,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 		tenancy:  cfg.Tenancy,
 		spread:   max(cfg.TenantDBs, 1),
 		dbPrefix: cfg.TenantDBPrefix,
+		listDBs:  cfg.ListDatabases,
 		drain:    cfg.MoveDrain,
 		lease:    cfg.Lease,
 		grace:    cfg.Grace,

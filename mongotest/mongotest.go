@@ -86,6 +86,10 @@ type DB struct {
 	// Prefix starts the names of the test's per-organization databases
 	// (tenancy "database"); they are dropped at cleanup too.
 	Prefix string
+	// ListDatabases lists the server's databases as orgd does on its embedded
+	// database, from the files (mongodb.Config.ListDatabases); nil with
+	// MONGODB_URI, where the listDatabases command is cheap.
+	ListDatabases func(context.Context) ([]string, error)
 }
 
 // New returns a client and two new database names, both dropped when the test ends.
@@ -101,12 +105,15 @@ func New(t testing.TB) *DB {
 	suffix := hex.EncodeToString(b)
 	d := &DB{Client: client, URI: uri, MasterDB: fmt.Sprintf("t_%s_master", suffix), TenantDB: fmt.Sprintf("t_%s_tenants", suffix),
 		Prefix: fmt.Sprintf("t_%s_", suffix)}
+	if shared.db != nil && os.Getenv("MONGODB_URI") == "" {
+		d.ListDatabases = shared.db.DatabaseNames
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = client.Database(d.MasterDB).Drop(ctx)
 		_ = client.Database(d.TenantDB).Drop(ctx)
-		DropPrefixed(ctx, client, d.Prefix)
+		dropPrefixed(ctx, client, d.ListDatabases, d.Prefix)
 		_ = client.Disconnect(ctx)
 	})
 	return d
@@ -114,7 +121,15 @@ func New(t testing.TB) *DB {
 
 // DropPrefixed drops every database of client whose name starts with prefix.
 func DropPrefixed(ctx context.Context, client *mongo.Client, prefix string) {
-	names, _ := client.ListDatabaseNames(ctx, bson.D{})
+	dropPrefixed(ctx, client, nil, prefix)
+}
+
+// dropPrefixed is DropPrefixed listing the databases with list, if not nil.
+func dropPrefixed(ctx context.Context, client *mongo.Client, list func(context.Context) ([]string, error), prefix string) {
+	if list == nil {
+		list = func(ctx context.Context) ([]string, error) { return client.ListDatabaseNames(ctx, bson.D{}) }
+	}
+	names, _ := list(ctx)
 	for _, n := range names {
 		if strings.HasPrefix(n, prefix) {
 			_ = client.Database(n).Drop(ctx)

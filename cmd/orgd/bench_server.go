@@ -162,9 +162,8 @@ func (s *benchServer) cacheCounts(c *http.Client) (hits, misses float64) {
 
 // settle waits until the server has finished its first reconciler round, a
 // sweep that reads the master collections whole and lists every database and
-// collection (at 10,000 organizations on the embedded database, half a
-// minute of CPU): what is measured is then the server's steady state, not its
-// start.
+// collection (at 10,000 organizations on the embedded database, seconds of
+// CPU): what is measured is then the server's steady state, not its start.
 func (s *benchServer) settle(ctx context.Context, c *http.Client) error {
 	for {
 		sweeps := 0.0

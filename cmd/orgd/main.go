@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	m := metrics.New(reg, metrics.Build{Version: build.Version, Commit: build.commitOrUnknown(), GoVersion: build.GoVersion}, time.Now)
 
 	uri, where := cfg.MongoURI, redactURI(cfg.MongoURI)
+	var listDBs func(context.Context) ([]string, error) // nil: the listDatabases command
 	if uri == "" {
 		edb, err := startEmbedded(cfg, logger)
 		if err != nil {
@@ -78,6 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer stopEmbedded(edb, logger)
 		dir, _ := filepath.Abs(cfg.DataDir)
 		uri, where = edb.URI(), fmt.Sprintf("%s (embedded FerretDB, data in %s)", edb.URI(), dir)
+		listDBs = edb.DatabaseNames
 	}
 
 	tokens, err := newTokens(cfg, logger)
@@ -103,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	scfg := storeConfig(cfg, deps, logger)
-	scfg.RevocationTTL, scfg.Reconciled = cfg.TokenTTL+cfg.JWTLeeway, m.Reconciled
+	scfg.RevocationTTL, scfg.Reconciled, scfg.ListDatabases = cfg.TokenTTL+cfg.JWTLeeway, m.Reconciled, listDBs
 	store := mongodb.NewStore(client, scfg)
 	defer store.Close() // moves running in the background stop where they are, for the reconciler
 	m.CountOrganizations(store.CountByStatus)

@@ -1,0 +1,59 @@
+package mongodb_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// TestCheckFindsOrphanDatabases plants per-organization databases that no
+// organization claims, one empty and one holding a document: the check
+// reports both (on the embedded database it lists databases from their
+// files), repairs the empty one, and keeps the other for a person.
+func TestCheckFindsOrphanDatabases(t *testing.T) {
+	f := newFixture(t)
+	f.tenancy = "database"
+	s := f.store("")
+	ctx := context.Background()
+	o, err := s.CreateOrganization(ctx, "owned", "owned@x.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.insertDocs(o, 3)
+	ghost, haunted := f.db.Prefix+"org_ghost", f.db.Prefix+"org_haunted"
+	if err := f.db.Client.Database(ghost).CreateCollection(ctx, "org_ghost"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Client.Database(haunted).Collection("org_haunted").InsertOne(ctx, bson.D{{Key: "n", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+
+	probs, err := s.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, p := range probs {
+		texts = append(texts, p.Text)
+	}
+	if len(probs) != 2 || !strings.Contains(texts[0], ghost+" belongs to no organization and is empty") ||
+		!strings.Contains(texts[1], haunted+" belongs to no organization and holds 1 documents: kept") {
+		t.Fatalf("check: %q, want the empty %s and the kept %s", texts, ghost, haunted)
+	}
+	if !probs[0].Auto || probs[0].Repair == nil || probs[1].Repair != nil {
+		t.Errorf("the empty one should be repaired automatically, the other left to a person: %+v", probs)
+	}
+	if _, err := probs[0].Repair(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dbs, err := f.db.Client.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(dbs, ghost) || !slices.Contains(dbs, haunted) || !slices.Contains(dbs, o.Database) {
+		t.Errorf("after the repair the databases are %q: want %s gone, %s and %s kept", dbs, ghost, haunted, o.Database)
+	}
+}
