@@ -142,6 +142,9 @@ func dropPrefixed(ctx context.Context, client *mongo.Client, list func(context.C
 type Server struct {
 	URI    string
 	Client *mongo.Client
+	// ListDatabases lists the server's databases from their files, as orgd
+	// does on its embedded database.
+	ListDatabases func(context.Context) ([]string, error)
 }
 
 // NewServer starts an embedded database server for t on a free port, with its
@@ -163,5 +166,5 @@ func NewServer(t testing.TB) *Server {
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) }) // before the server stops: it waits for clients
-	return &Server{URI: edb.URI(), Client: client}
+	return &Server{URI: edb.URI(), Client: client, ListDatabases: edb.DatabaseNames}
 }
