@@ -85,7 +85,7 @@ func (s *Server) URI() string { return s.uri }
 // <name>.sqlite in its directory. The listDatabases command gives the same
 // names, but FerretDB computes every database's size for it, whatever the
 // command asks: 28 s for the data of 10,000 organizations on a 2-core
-// machine, where reading the directory takes a millisecond.
+// machine, where reading the directory takes under a millisecond.
 func (s *Server) DatabaseNames(context.Context) ([]string, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
