@@ -105,7 +105,7 @@ func New(t testing.TB) *DB {
 	suffix := hex.EncodeToString(b)
 	d := &DB{Client: client, URI: uri, MasterDB: fmt.Sprintf("t_%s_master", suffix), TenantDB: fmt.Sprintf("t_%s_tenants", suffix),
 		Prefix: fmt.Sprintf("t_%s_", suffix)}
-	if shared.db != nil && os.Getenv("MONGODB_URI") == "" {
+	if shared.db != nil { // the embedded server, which URI starts only without MONGODB_URI
 		d.ListDatabases = shared.db.DatabaseNames
 	}
 	t.Cleanup(func() {
