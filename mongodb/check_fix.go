@@ -1,0 +1,118 @@
+package mongodb
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// The repairs that Check offers with its problems.
+
+// orphanCollection describes a tenant collection no organization claims: an
+// empty one is dropped, one holding data is kept for a person to decide.
+func (s *Store) orphanCollection(ctx context.Context, dep, db, name string) Problem {
+	c := s.deps.clients[dep].Database(db).Collection(name)
+	where := s.where(dep, db, name)
+	n, err := c.EstimatedDocumentCount(ctx)
+	if err != nil || n > 0 {
+		return Problem{Text: fmt.Sprintf("collection %s belongs to no organization and holds %d documents: kept; move or drop it by hand", where, n)}
+	}
+	return Problem{Auto: true, Text: fmt.Sprintf("collection %s belongs to no organization and is empty", where),
+		Repair: func(ctx context.Context) (string, error) {
+			if n, err := c.EstimatedDocumentCount(ctx); err != nil || n > 0 {
+				return "", translate(err)
+			}
+			return fmt.Sprintf("dropped empty orphan collection %s", where), translate(c.Drop(ctx))
+		}}
+}
+
+// orphanDatabase describes a per-organization database no organization
+// claims: an empty one is dropped, one holding data is kept.
+func (s *Store) orphanDatabase(ctx context.Context, dep, name string) Problem {
+	db := s.deps.clients[dep].Database(name)
+	count := func(ctx context.Context) (int64, error) {
+		names, err := db.ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			return 0, translate(err)
+		}
+		var total int64
+		for _, n := range names {
+			c, err := db.Collection(n).EstimatedDocumentCount(ctx)
+			if err != nil {
+				return 0, translate(err)
+			}
+			total += c
+		}
+		return total, nil
+	}
+	where := s.where(dep, name, "")
+	n, err := count(ctx)
+	if err != nil || n > 0 {
+		return Problem{Text: fmt.Sprintf("database %s belongs to no organization and holds %d documents: kept; move or drop it by hand", where, n)}
+	}
+	return Problem{Auto: true, Text: fmt.Sprintf("database %s belongs to no organization and is empty", where),
+		Repair: func(ctx context.Context) (string, error) {
+			if n, err := count(ctx); err != nil || n > 0 {
+				return "", err
+			}
+			return fmt.Sprintf("dropped empty orphan database %s", where), translate(db.Drop(ctx))
+		}}
+}
+
+func (s *Store) resumeFix(o opDoc) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		r, err := s.adopt(ctx, o)
+		if err != nil || r == nil {
+			return "", err
+		}
+		return r.resume(ctx)
+	}
+}
+
+func (s *Store) insertKeyFix(c *mongo.Collection, k keyDoc) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		k.CreatedAt = s.now()
+		if err := s.insert(ctx, c, k); err != nil {
+			return "", translate(err)
+		}
+		if err := s.publish(ctx, []changeKey{{c.Name(), k.ID}}); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("restored key %q in %s", k.ID, c.Name()), nil
+	}
+}
+
+// deleteKeyFix deletes an orphan key, checking first that its owner still does not claim it.
+func (s *Store) deleteKeyFix(c *mongo.Collection, k keyDoc, what string) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		if busy, err := findByID(ctx, s.ops(), k.OrgID, &opDoc{}); err != nil || busy {
+			return "", err // its owner is in an operation: checked again once it ends
+		}
+		var d orgDoc
+		ok, err := findByID(ctx, s.orgs(), k.OrgID, &d)
+		if err != nil {
+			return "", err
+		}
+		if ok && d.NameKey == k.ID {
+			return "", nil // its owner claims it now
+		}
+		if ok && what == "email" {
+			var a adminDoc
+			if found, err := findByID(ctx, s.admins(), k.AdminID, &a); err != nil || found && orgd.NormalizeEmail(a.Email) == k.ID {
+				return "", err
+			}
+		}
+		defer s.forget(c, k.ID)
+		_, err = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: k.ID}, {Key: "org_id", Value: k.OrgID}})
+		if err != nil {
+			return "", translate(err)
+		}
+		if err := s.publish(ctx, []changeKey{{c.Name(), k.ID}}); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("released orphan %s key %q", what, k.ID), nil
+	}
+}
