@@ -19,6 +19,8 @@ type Sessions interface {
 	RefreshTokenByHash(ctx context.Context, hash string) (*orgd.RefreshToken, error)
 	// UseRefreshToken marks rt exchanged; false means it already was (a reuse).
 	UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (first bool, err error)
+	// ReleaseRefreshToken undoes UseRefreshToken when no new token was issued.
+	ReleaseRefreshToken(ctx context.Context, rt orgd.RefreshToken) error
 	// SessionRevoked is checked on every authenticated request.
 	SessionRevoked(ctx context.Context, id string) (bool, error)
 	RevokeSession(ctx context.Context, id, reason string) error
@@ -202,19 +204,8 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 	if !s.Now().Before(rt.ExpiresAt) {
 		return nil, fail("expired")
 	}
-	first, err := s.Sessions.UseRefreshToken(ctx, *rt)
-	if err != nil {
-		return nil, s.problem(ctx, err)
-	}
-	if !first {
-		s.Logger.WarnContext(ctx, "refresh token reused: revoking its login", "org_id", rt.OrgID, "session_id", rt.SessionID)
-		if err := s.Sessions.RevokeSession(ctx, rt.SessionID, orgd.RevokeReuse); err != nil {
-			return nil, s.problem(ctx, err)
-		}
-		s.record(ctx, orgd.Event{Type: orgd.EventTokenReuse, OrgID: rt.OrgID, Actor: rt.AdminID, Outcome: orgd.OutcomeRevoked,
-			Details: map[string]string{"session_id": rt.SessionID}})
-		return nil, s.problem(ctx, badRefresh())
-	}
+	// Everything that only reads comes before the token is spent: a failure
+	// there (the database briefly unavailable) leaves it usable for a retry.
 	sess, err := s.Sessions.SessionByID(ctx, rt.SessionID)
 	if orgd.ErrorCode(err) == orgd.ENOTFOUND {
 		return nil, fail("session_ended")
@@ -236,12 +227,32 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	next := orgd.RefreshToken{Hash: newHash, SessionID: sess.ID, OrgID: sess.OrgID, AdminID: sess.AdminID, IssuedAt: s.Now(), ExpiresAt: sess.ExpiresAt}
-	if err := s.Sessions.AddRefreshToken(ctx, next); err != nil {
+	first, err := s.Sessions.UseRefreshToken(ctx, *rt)
+	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
+	if !first {
+		s.Logger.WarnContext(ctx, "refresh token reused: revoking its login", "org_id", rt.OrgID, "session_id", rt.SessionID)
+		if err := s.Sessions.RevokeSession(ctx, rt.SessionID, orgd.RevokeReuse); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		s.record(ctx, orgd.Event{Type: orgd.EventTokenReuse, OrgID: rt.OrgID, Actor: rt.AdminID, Outcome: orgd.OutcomeRevoked,
+			Details: map[string]string{"session_id": rt.SessionID}})
+		return nil, s.problem(ctx, badRefresh())
+	}
+	next := orgd.RefreshToken{Hash: newHash, SessionID: sess.ID, OrgID: sess.OrgID, AdminID: sess.AdminID, IssuedAt: s.Now(), ExpiresAt: sess.ExpiresAt}
 	out, err := s.tokens(sess, refresh)
+	if err == nil {
+		err = s.Sessions.AddRefreshToken(ctx, next)
+	}
 	if err != nil {
+		// The client got nothing: give its token back, so that the retry a
+		// 503 asks for is not taken for a stolen token's reuse.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := s.Sessions.ReleaseRefreshToken(rctx, *rt); rerr != nil {
+			s.Logger.WarnContext(ctx, "refresh failed and its token could not be released", "session_id", rt.SessionID, "err", rerr)
+		}
 		return nil, s.problem(ctx, err)
 	}
 	s.record(ctx, orgd.Event{Type: orgd.EventRefresh, OrgID: sess.OrgID, Actor: sess.AdminID, Outcome: orgd.OutcomeSuccess,

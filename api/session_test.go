@@ -1,10 +1,13 @@
 package api_test
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/api"
 )
 
@@ -219,4 +222,36 @@ func TestLoginLifetime(t *testing.T) {
 	}
 	now = now.Add(11 * time.Minute)
 	e.refresh(tokensOf(t, r).refresh).isProblem(t, 401)
+}
+
+// failingAdd is a Sessions whose next AddRefreshToken fails as an
+// unavailable database does.
+type failingAdd struct {
+	api.Sessions
+	fail atomic.Bool
+}
+
+func (f *failingAdd) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error {
+	if f.fail.CompareAndSwap(true, false) {
+		return orgd.Errorf(orgd.EUNAVAILABLE, "The database is unavailable; retry shortly.")
+	}
+	return f.Sessions.AddRefreshToken(ctx, rt)
+}
+
+// TestRefreshRetry checks that a refresh the database failed halfway (503)
+// can be retried with the same token, as the 503 says, and is not taken for
+// a stolen token's reuse: the retry gets tokens and the login stays.
+func TestRefreshRetry(t *testing.T) {
+	f := &failingAdd{}
+	e := newEnv(t, func(d *api.Deps) { f.Sessions = d.Store.(api.Sessions); d.Sessions = f })
+	e.create(acme).mustStatus(t, 201)
+	tok := e.loginTokens(acme.email, acme.password)
+	f.fail.Store(true)
+	e.refresh(tok.refresh).isProblem(t, 503)
+	next := tokensOf(t, e.refresh(tok.refresh).mustStatus(t, 200))
+	if !e.works(tok.access) || !e.works(next.access) {
+		t.Fatal("the retried refresh revoked the login")
+	}
+	tokensOf(t, e.refresh(next.refresh).mustStatus(t, 200))
+	e.refresh(tok.refresh).isProblem(t, 401) // now a reuse
 }

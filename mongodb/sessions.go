@@ -120,6 +120,13 @@ func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (firs
 	return err == nil, translate(err)
 }
 
+// ReleaseRefreshToken undoes UseRefreshToken when the exchange it started
+// could not finish (no new token was stored), so that the client's retry is
+// not taken for a reuse.
+func (s *Store) ReleaseRefreshToken(ctx context.Context, rt orgd.RefreshToken) error {
+	return s.deleteID(ctx, s.refresh(), usedPrefix+rt.Hash)
+}
+
 // SessionRevoked reports whether the session id was revoked; this is the
 // check every authenticated request makes, one _id lookup in a small collection.
 // The answer comes from the cache: a revocation made by this instance is
