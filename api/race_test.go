@@ -187,3 +187,33 @@ func TestBusyOrganization(t *testing.T) {
 	e.call("GET", "/org/get?organization_name=acme", "", nil).isProblem(t, 404)
 	e.mustHold()
 }
+
+// TestDeletingOrganization checks that once a delete has begun, the
+// organization's tokens are refused even while it waits for the reconciler
+// to finish (its data and audit log are no longer its admin's to read).
+func TestDeletingOrganization(t *testing.T) {
+	db := mongotest.New(t)
+	e := newEnvOn(t, db, db.Client, 0)
+	e.create(acme).mustStatus(t, 201)
+	tok := e.login(acme.email, acme.password)
+	e.store.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
+		if step == "drop_collection" {
+			return mongodb.ErrAbort
+		}
+		return nil
+	}})
+	e.call("DELETE", "/org/delete?organization_name=acme", tok, nil).isProblem(t, 503)
+	e.store.SetHooks(mongodb.Hooks{})
+	for _, path := range []string{"/org/get", "/org/audit", "/org/records"} {
+		e.call("GET", path, tok, nil).isProblem(t, 401)
+	}
+	e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password}).isProblem(t, 401)
+
+	later := mongodb.NewStore(e.db.Client, mongodb.Config{MasterDB: e.db.MasterDB, TenantDB: e.db.TenantDB,
+		Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	if did, err := later.Reconcile(context.Background()); err != nil || len(did) != 1 {
+		t.Fatalf("reconcile: %v, %v", did, err)
+	}
+	e.call("GET", "/org/get?organization_name=acme", "", nil).isProblem(t, 404)
+	e.mustHold()
+}
