@@ -67,14 +67,16 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// observe gives every request an id (the client's X-Request-ID when valid),
+// observe gives every request an id (a trusted proxy's X-Request-ID when valid),
 // returns it in the response header, measures the request and logs one line
 // for it. mux is the one that will serve the request: it names the route.
 func (s *Server) observe(mux *http.ServeMux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		info := &reqInfo{id: r.Header.Get(requestIDHeader)}
-		if !validRequestID(info.id) {
+		// Only a trusted proxy's id is kept: ids end up in the audit log,
+		// where a client must not choose what its events are filed under.
+		if _, trusted := s.peer(r); !trusted || !validRequestID(info.id) {
 			info.id = rand.Text()
 		}
 		w.Header().Set(requestIDHeader, info.id)

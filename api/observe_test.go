@@ -20,7 +20,7 @@ import (
 
 // newObservedEnv is newEnv with JSON logs, as orgd writes them in production,
 // and metrics; with separateAdmin the docs and metrics are on e.admin.
-func newObservedEnv(t *testing.T, separateAdmin bool) (e *env, admin *httptest.Server) {
+func newObservedEnv(t *testing.T, separateAdmin bool, opts ...func(*api.Deps)) (e *env, admin *httptest.Server) {
 	t.Helper()
 	db := mongotest.New(t)
 	logs := &syncBuffer{}
@@ -36,8 +36,12 @@ func newObservedEnv(t *testing.T, separateAdmin bool) (e *env, admin *httptest.S
 	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Build{Version: "test"}, time.Now)
-	s := api.NewServer(api.Deps{Store: store, Tokens: tokens, Passwords: m.Passwords(passwords), Logger: logger, Version: "test",
-		Metrics: m, MetricsHandler: metrics.Handler(reg, logger), SeparateAdmin: separateAdmin})
+	d := api.Deps{Store: store, Tokens: tokens, Passwords: m.Passwords(passwords), Logger: logger, Version: "test",
+		Metrics: m, MetricsHandler: metrics.Handler(reg, logger), SeparateAdmin: separateAdmin}
+	for _, o := range opts {
+		o(&d)
+	}
+	s := api.NewServer(d)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	if h := s.AdminHandler(); h != nil {
@@ -66,10 +70,18 @@ func requestLines(t *testing.T, logs *syncBuffer) []map[string]any {
 	return out
 }
 
-// TestRequestID checks that a valid X-Request-ID is kept, anything else is
-// replaced, and the id is in the response header and every problem body.
+// TestRequestID checks that a valid X-Request-ID from a trusted proxy is
+// kept, anything else (and any id from another peer) is replaced, and the id
+// is in the response header and every problem body.
 func TestRequestID(t *testing.T) {
-	e, _ := newObservedEnv(t, false)
+	direct, _ := newObservedEnv(t, false)
+	req, _ := http.NewRequest("GET", direct.srv.URL+"/org/get?organization_name=nope", nil)
+	req.Header.Set("X-Request-ID", "client-chosen-1")
+	if r := direct.do(req); r.Header.Get("X-Request-ID") == "client-chosen-1" || r.JSON["request_id"] == "client-chosen-1" {
+		t.Errorf("an untrusted client chose its request id: %s", r.Raw)
+	}
+
+	e, _ := newObservedEnv(t, false, behindProxy)
 	e.create(acme).mustStatus(t, 201)
 	get := func(path, id string) response {
 		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
