@@ -93,7 +93,7 @@ func clientInfo(ctx context.Context) requestInfo {
 }
 
 // hygiene sets the security headers of every response, answers CORS, and
-// notes the request's id and client address.
+// notes the request's id and client address, and guards its body (body.go).
 func (s *Server) hygiene(next http.Handler) http.Handler {
 	api, docs := securityHeaders(strictCSP), securityHeaders(docsCSP)
 	api["Cache-Control"] = []string{"no-store"} // a route may allow caching (the JWKS)
@@ -114,6 +114,7 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 		if s.cors(w, r) {
 			return
 		}
+		w, r = guardBody(w, r)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
 	})
 }
@@ -136,7 +137,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 		return false
 	}
-	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)

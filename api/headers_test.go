@@ -97,6 +97,11 @@ func TestCORS(t *testing.T) {
 		!strings.Contains(r.Header.Get("Access-Control-Allow-Methods"), "PUT") || r.Header.Get("Access-Control-Allow-Credentials") != "" {
 		t.Errorf("allowed preflight: %d %v", r.Status, r.Header)
 	}
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} { // every method a route has
+		if !strings.Contains(r.Header.Get("Access-Control-Allow-Methods"), m) {
+			t.Errorf("preflights do not allow %s: %v", m, r.Header.Get("Access-Control-Allow-Methods"))
+		}
+	}
 	if r := preflight("https://evil.example.com"); r.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("another origin got CORS headers: %v", r.Header)
 	}

@@ -62,7 +62,8 @@ type (
 		}
 	}
 	operatorOrgOutput struct {
-		Body operatorOrg
+		Location string `header:"Location" doc:"Where the organization is read (with its admin's token)"`
+		Body     operatorOrg
 	}
 	deploymentView struct {
 		Name        string `json:"name"`
@@ -248,7 +249,7 @@ func (s *Server) handleOperatorCreate(ctx context.Context, in *operatorCreateInp
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	return &operatorOrgOutput{Body: operatorView(o)}, nil
+	return &operatorOrgOutput{Location: orgLocation(o.Name), Body: operatorView(o)}, nil
 }
 
 func (s *Server) handleDeployments(ctx context.Context, _ *struct{}) (*deploymentsOutput, error) {

@@ -98,6 +98,9 @@ func TestOperatorPlacement(t *testing.T) {
 	if r.JSON["deployment"] != "east" || r.JSON["tenancy"] != "database" || r.JSON["database"] != e.db.Prefix+"org_big" {
 		t.Errorf("operator create: %s", r.Raw)
 	}
+	if loc := r.Header.Get("Location"); loc != "/org/get?organization_name=Big" {
+		t.Errorf("operator create: Location %q", loc)
+	}
 	if names, _ := east.Database(e.db.Prefix+"org_big").ListCollectionNames(context.Background(), bson.D{}); !slices.Equal(names, []string{"org_big"}) {
 		t.Errorf("east holds %v for Big", names)
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net/url"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -19,7 +20,8 @@ type (
 		}
 	}
 	createOrgOutput struct {
-		Body struct {
+		Location string `header:"Location" doc:"Where the organization is read"`
+		Body     struct {
 			OrganizationName string    `json:"organization_name"`
 			CollectionName   string    `json:"collection_name"`
 			Database         string    `json:"database"`
@@ -76,7 +78,7 @@ func (s *Server) handleCreateOrg(ctx context.Context, in *createOrgInput) (*crea
 	}
 	s.record(ctx, orgd.Event{Type: orgd.EventOrgCreated, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,
 		Details: map[string]string{"name": org.Name, "admin_id": org.AdminID}})
-	out := &createOrgOutput{}
+	out := &createOrgOutput{Location: orgLocation(org.Name)}
 	out.Body.OrganizationName = org.Name
 	out.Body.CollectionName = org.Collection
 	out.Body.Database = org.Database
@@ -210,4 +212,9 @@ func orgView(o *orgd.Organization, adminEmail string) orgBody {
 		Deployment:       o.Deployment,
 		Tenancy:          string(o.Tenancy),
 	}
+}
+
+// orgLocation is where an organization is read: the Location of a 201.
+func orgLocation(name string) string {
+	return "/org/get?" + url.Values{"organization_name": {name}}.Encode()
 }

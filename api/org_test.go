@@ -78,6 +78,9 @@ func TestOrganizationLifecycle(t *testing.T) {
 	if r.JSON["created_at"] == nil {
 		t.Error("create: no created_at")
 	}
+	if loc := r.Header.Get("Location"); loc != "/org/get?organization_name=Acme" {
+		t.Errorf("create: Location %q", loc)
+	}
 	if got := e.collections(e.db.TenantDB); !slices.Equal(got, []string{"org_acme"}) {
 		t.Fatalf("tenant collections %v, want [org_acme]", got)
 	}

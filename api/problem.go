@@ -35,6 +35,14 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	if errors.Is(err, auth.ErrBusy) {
 		err = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "Too many password checks are waiting; retry shortly.", RetryAfter: time.Second}
 	}
+	if p, ok := bodyFailure(ctx); ok { // whatever failed next, this is why
+		return p
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		// The client went away, or the server is stopping: not a failure of
+		// orgd's, so not logged as one.
+		err = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The request was cancelled before it completed."}
+	}
 	code := orgd.ErrorCode(err)
 	if code == orgd.EINTERNAL {
 		s.Logger.ErrorContext(ctx, "internal error", "err", err)

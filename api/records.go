@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/orgd/orgd"
@@ -102,7 +105,7 @@ func recordFieldRule(field string) string {
 // Resolve takes the body as a stream, so that an import of any size is read
 // line by line, never held whole.
 func (in *importInput) Resolve(ctx huma.Context) []error {
-	in.body = ctx.BodyReader()
+	in.body = &progressReader{r: ctx.BodyReader(), extend: ctx.SetReadDeadline, end: time.Now().Add(importMaxTime)}
 	return nil
 }
 
@@ -139,7 +142,11 @@ func (s *Server) handleCreateRecord(ctx context.Context, in *createRecordInput) 
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	return recordResp(b, ""), nil
+	var created struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(b, &created) // the store wrote it: an id is always there
+	return recordResp(b, "/org/records/"+url.PathEscape(created.ID)), nil
 }
 
 func (s *Server) handleGetRecord(ctx context.Context, in *recordIDPath) (*recordOutput, error) {
@@ -259,8 +266,15 @@ func (s *Server) handleImport(ctx context.Context, in *importInput) (*importOutp
 			importMaxBytes>>20, rep.Imported, rep.RejectedTotal))
 	}
 	if err != nil {
-		if rep != nil && rep.Imported > 0 {
-			err = fmt.Errorf("%w (%d records were imported before it stopped)", err, rep.Imported)
+		imported := 0
+		if rep != nil {
+			imported = rep.Imported
+		}
+		if p, ok := bodyFailure(ctx); ok {
+			return nil, huma.NewError(p.GetStatus(), fmt.Sprintf("%s %d records were imported before it stopped.", p.Error(), imported))
+		}
+		if imported > 0 {
+			err = fmt.Errorf("%w (%d records were imported before it stopped)", err, imported)
 		}
 		return nil, s.problem(ctx, err)
 	}

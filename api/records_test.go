@@ -58,6 +58,9 @@ func TestRecordsCRUD(t *testing.T) {
 	if len(id) != 26 || r.JSON["_id"] != nil || r.JSON["name"] != "widget" {
 		t.Fatalf("create: %s", r.Raw)
 	}
+	if loc := r.Header.Get("Location"); loc != "/org/records/"+id {
+		t.Errorf("create: Location %q", loc)
+	}
 	if want := `{"id":"` + id + `","name":"widget","n":3,"tags":["a","b"],"nested":{"y":null,"z":1.5}}`; r.Raw != want {
 		t.Errorf("create answered\n%s\nwant\n%s", r.Raw, want)
 	}

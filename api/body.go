@@ -1,0 +1,126 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// A request body that cannot be read (malformed chunked encoding, a body
+// shorter than its Content-Length, an upload that stalls) is the client's
+// mistake. Left alone, the code reading it (huma's decoder, the import)
+// would answer 500; bodyGuard remembers the failure so that the answer is
+// the 4xx that says what went wrong.
+
+// bodyGuard is a request body that remembers its first read failure.
+type bodyGuard struct {
+	io.ReadCloser
+	err error
+}
+
+func (g *bodyGuard) Read(p []byte) (int, error) {
+	n, err := g.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && g.err == nil && !errors.Is(err, http.ErrBodyReadAfterClose) {
+		g.err = err // (reading after close is orgd's own mistake)
+	}
+	return n, err
+}
+
+type bodyGuardKey struct{}
+
+// guardBody wraps r's body, if it has one, and w with it.
+func guardBody(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return w, r
+	}
+	g := &bodyGuard{ReadCloser: r.Body}
+	r = r.WithContext(context.WithValue(r.Context(), bodyGuardKey{}, g))
+	r.Body = g
+	return &guardWriter{ResponseWriter: w, g: g, r: r}, r
+}
+
+// bodyFailure returns the problem to answer when the request's body could
+// not be read, and false when it could.
+func bodyFailure(ctx context.Context) (huma.StatusError, bool) {
+	g, _ := ctx.Value(bodyGuardKey{}).(*bodyGuard)
+	if g == nil || g.err == nil {
+		return nil, false
+	}
+	status, detail := bodyProblem(g.err)
+	return huma.NewError(status, detail), true
+}
+
+// bodyProblem is the status and explanation for a body read failure.
+func bodyProblem(err error) (int, string) {
+	var ne net.Error
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return http.StatusRequestTimeout, "The request body did not arrive in time; send it again."
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, "The request body is too large."
+	default:
+		return http.StatusBadRequest, "The request body could not be read: it was malformed or cut short."
+	}
+}
+
+// guardWriter answers the body's problem instead of a 5xx that reading it
+// caused.
+type guardWriter struct {
+	http.ResponseWriter
+	g        *bodyGuard
+	r        *http.Request
+	replaced bool
+}
+
+func (w *guardWriter) WriteHeader(code int) {
+	if code < 500 || w.g.err == nil || w.replaced {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.replaced = true
+	status, detail := bodyProblem(w.g.err)
+	w.Header().Del("Content-Length")
+	writeProblem(w.ResponseWriter, w.r, status, detail)
+}
+
+func (w *guardWriter) Write(p []byte) (int, error) {
+	if w.replaced { // the 5xx's own body
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *guardWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// An import's body takes as long as its upload does, as long as it moves:
+// the server's ReadTimeout bounds every other request whole, but an import
+// may wait importIdle for more of its body, up to importMaxTime in all.
+const (
+	importIdle    = 30 * time.Second
+	importMaxTime = time.Hour
+)
+
+// progressReader pushes the connection's read deadline importIdle ahead
+// each time it is read, never past end.
+type progressReader struct {
+	r      io.Reader
+	extend func(time.Time) error
+	end    time.Time
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	// A network deadline is wall-clock time, whatever clock the server was given.
+	d := time.Now().Add(importIdle)
+	if d.After(p.end) {
+		d = p.end
+	}
+	_ = p.extend(d) // unsupported: the server's own limit stays
+	return p.r.Read(b)
+}

@@ -1,0 +1,94 @@
+package api_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawRequest sends req as written, closes the sending side, and returns the
+// answer's status, content type and body.
+func rawRequest(t *testing.T, addr, req string) (int, string, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.(*net.TCPConn).CloseWrite()
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header.Get("Content-Type"), string(b)
+}
+
+// TestUnreadableBodies checks that a body the client garbled or cut short is
+// a 400 problem that says so, never a 500 or an internal error in the log,
+// whether huma decodes it or the import streams it.
+func TestUnreadableBodies(t *testing.T) {
+	e := newEnv(t)
+	e.create(acme).mustStatus(t, 201)
+	tok := e.login(acme.email, acme.password)
+	chunked := "Transfer-Encoding: chunked\r\n\r\n"
+	line := `{"n":1}` + "\n"
+	for _, tt := range []struct{ name, req, detail string }{
+		{"create, malformed chunk", "POST /org/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + chunked + "zz\r\n", "could not be read"},
+		{"login, shorter than its length", "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":", "could not be read"},
+		{"record, malformed chunk", "POST /org/records HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\nContent-Type: application/json\r\n" + chunked + "zz\r\n", "could not be read"},
+		{"import, malformed chunk after a line", "POST /org/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\nContent-Type: application/x-ndjson\r\n" + chunked +
+			fmt.Sprintf("%x\r\n%s\r\n", len(line), line) + "zz\r\n", "records were imported before it stopped"},
+	} {
+		status, ct, body := rawRequest(t, e.srv.Listener.Addr().String(), tt.req)
+		if status != 400 || ct != "application/problem+json" || !strings.Contains(body, tt.detail) {
+			t.Errorf("%s: %d %s %s", tt.name, status, ct, body)
+		}
+	}
+	if strings.Contains(e.logs.String(), "internal error") {
+		t.Errorf("a client's unreadable body was logged as an internal error:\n%s", e.logs.String())
+	}
+}
+
+// TestSlowImport checks that an import may last longer than the server's
+// ReadTimeout, which bounds every other request, as long as its body keeps
+// arriving.
+func TestSlowImport(t *testing.T) {
+	e := newEnv(t)
+	e.create(acme).mustStatus(t, 201)
+	tok := e.login(acme.email, acme.password)
+	slow := httptest.NewUnstartedServer(e.srv.Config.Handler)
+	slow.Config.ReadTimeout = 300 * time.Millisecond
+	slow.Start()
+	defer slow.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range 5 {
+			fmt.Fprintf(pw, `{"n":%d}`+"\n", i)
+			time.Sleep(200 * time.Millisecond) // 1 s in all
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", slow.URL+"/org/import", pr)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.Contains(string(b), `"imported":5`) {
+		t.Errorf("slow import: %d %s", res.StatusCode, b)
+	}
+}
