@@ -49,6 +49,7 @@ func (s *Store) ExportRecords(ctx context.Context, o *orgd.Organization, w io.Wr
 // Import limits.
 const (
 	importBatch       = 500
+	importBatchBytes  = 4 << 20 // of input: decoded, a line can take 10 times its size
 	importMaxRejected = 1000
 )
 
@@ -72,6 +73,7 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 	c := s.tenantCollection(o)
 	var batch []any
 	var lines []int
+	size := 0 // input bytes in batch
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -115,7 +117,7 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 			return err
 		}
 		rep.Imported += n
-		batch, lines = batch[:0], lines[:0]
+		batch, lines, size = batch[:0], lines[:0], 0
 		return nil
 	}
 
@@ -139,8 +141,8 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 				reject(lineNo, msg)
 				break
 			}
-			batch, lines = append(batch, doc), append(lines, lineNo)
-			if len(batch) == importBatch {
+			batch, lines, size = append(batch, doc), append(lines, lineNo), size+len(line)
+			if len(batch) == importBatch || size >= importBatchBytes {
 				if err := flush(); err != nil {
 					return rep, err
 				}
