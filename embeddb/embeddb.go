@@ -28,6 +28,12 @@ type Config struct {
 // ErrAddrInUse reports that the configured address cannot be bound.
 var ErrAddrInUse = errors.New("address already in use")
 
+// ErrDirInUse reports that another process has the data directory open.
+var ErrDirInUse = errors.New("in use by another orgd process (a server or a tool such as orgd doctor); one at a time")
+
+// lockName is the file in the data directory that its owner holds locked.
+const lockName = "orgd.lock"
+
 // Server is a running embedded FerretDB.
 type Server struct {
 	uri    string
@@ -45,9 +51,14 @@ func Start(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	// ferretdb.New leaves its storage open when the listener cannot be bound,
 	// and a finalizer later panics; so prove the address is free first.
 	if err := checkAddr(cfg.Addr); err != nil {
+		unlock()
 		return nil, err
 	}
 
@@ -65,6 +76,7 @@ func Start(cfg Config) (*Server, error) {
 		Logger:    logger,
 	})
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("embedded database: %w", err)
 	}
 
@@ -72,6 +84,7 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{dir: dir, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
+		defer unlock() // once FerretDB has closed its files
 		_ = f.Run(ctx)
 	}()
 	s.uri = f.MongoDBURI() // blocks until the listener is bound

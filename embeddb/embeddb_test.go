@@ -2,9 +2,12 @@ package embeddb_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/orgd/orgd/embeddb"
 	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -44,4 +47,32 @@ func TestDatabaseNames(t *testing.T) {
 	if got, _ := srv.ListDatabases(ctx); len(got) != 3 {
 		t.Errorf("DatabaseNames after creating four and dropping one = %q", got)
 	}
+}
+
+// TestDirInUse checks that a second server on a data directory in use is
+// refused with a clear error, and starts once the first has stopped.
+func TestDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	first, err := embeddb.Start(embeddb.Config{Dir: dir, Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := embeddb.Start(embeddb.Config{Dir: dir, Addr: "127.0.0.1:0"}); !errors.Is(err, embeddb.ErrDirInUse) {
+		t.Fatalf("second server on the directory: %v, want ErrDirInUse", err)
+	} else {
+		t.Logf("refused: %v", err)
+	}
+	stop := func(s *embeddb.Server) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop(first)
+	second, err := embeddb.Start(embeddb.Config{Dir: dir, Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("after the first stopped: %v", err)
+	}
+	stop(second)
 }
