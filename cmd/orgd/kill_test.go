@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -103,6 +105,34 @@ func TestSIGTERMExitsZero(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
 		t.Fatal("orgd did not exit within 30 s of SIGTERM")
+	}
+}
+
+// TestSecondSignalStops checks that a second SIGTERM during a graceful
+// shutdown ends the process at once, rather than after the requests it is
+// waiting for (here, one whose body never comes: up to its read timeout).
+func TestSecondSignalStops(t *testing.T) {
+	bin := buildOrgd(t)
+	p := startProc(t, bin, map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": t.TempDir()})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST /org/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	time.Sleep(200 * time.Millisecond) // the request is in flight
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond) // shutting down, waiting for it
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+			t.Fatalf("orgd exited with %v, want killed by the second SIGTERM", err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Fatal("orgd did not exit within 30 s of a second SIGTERM")
 	}
 }
 

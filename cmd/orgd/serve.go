@@ -47,7 +47,7 @@ func serve(ctx context.Context, logger *slog.Logger, servers []*httpServer) erro
 	case err := <-errc:
 		failed = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
-		logger.Info("shutting down: finishing in-flight requests", "timeout", shutdownTimeout.String())
+		logger.Info("shutting down: finishing in-flight requests (a second Ctrl-C stops at once)", "timeout", shutdownTimeout.String())
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
