@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -35,13 +34,6 @@ var shared server // one per test binary, started on first use, stopped by Main
 // Main runs the tests of a package and then stops the shared server; call it
 // from TestMain: os.Exit(mongotest.Main(m)).
 func Main(m *testing.M) int {
-	// The lifecycle suites inject several hundred faults, each on a fresh
-	// database; on a busy 2-core machine a package can pass go test's default
-	// ten minutes. A timeout set explicitly (-timeout) is left alone.
-	flag.Parse()
-	if f := flag.Lookup("test.timeout"); f != nil && f.Value.String() == "10m0s" {
-		_ = f.Value.Set("25m")
-	}
 	code := m.Run()
 	if shared.db != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
