@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,8 @@ type Config struct {
 	// Dir is the directory holding the SQLite files; it is created if absent.
 	Dir string
 	// Addr is the loopback TCP address to listen on; port 0 picks a free port.
+	// Empty means a Unix socket in Dir instead (SocketPath), which only the
+	// directory's owner can reach: the database has no authentication.
 	Addr string
 	// Logger receives FerretDB's own errors; nil discards them.
 	Logger *slog.Logger
@@ -33,6 +37,33 @@ var ErrDirInUse = errors.New("in use by another orgd process (a server or a tool
 
 // lockName is the file in the data directory that its owner holds locked.
 const lockName = "orgd.lock"
+
+// socketName is the embedded database's Unix socket in the data directory.
+const socketName = "mongodb.sock"
+
+// maxSocketPath is the longest socket path every Unix accepts (sun_path
+// holds 104 bytes on macOS, 108 on Linux, the final NUL included).
+const maxSocketPath = 103
+
+// SocketPath is where the server on directory dir listens when Config.Addr
+// is empty.
+func SocketPath(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("data directory %q: %w", dir, err)
+	}
+	p := filepath.Join(abs, socketName)
+	if len(p) > maxSocketPath {
+		return "", fmt.Errorf("socket path %s is %d bytes, longer than the %d a Unix socket's may be: %w", p, len(p), maxSocketPath, ErrPathTooLong)
+	}
+	return p, nil
+}
+
+// ErrPathTooLong reports a data directory too deep for the socket.
+var ErrPathTooLong = errors.New("data directory path too long")
+
+// SocketURI is the mongodb:// address of the socket at path.
+func SocketURI(path string) string { return "mongodb://" + url.PathEscape(path) + "/" }
 
 // Server is a running embedded FerretDB.
 type Server struct {
@@ -57,7 +88,13 @@ func Start(cfg Config) (*Server, error) {
 	}
 	// ferretdb.New leaves its storage open when the listener cannot be bound,
 	// and a finalizer later panics; so prove the address is free first.
-	if err := checkAddr(cfg.Addr); err != nil {
+	listener := ferretdb.ListenerConfig{TCP: cfg.Addr}
+	if cfg.Addr == "" {
+		listener.Unix, err = freeSocket(dir)
+	} else {
+		err = checkAddr(cfg.Addr)
+	}
+	if err != nil {
 		unlock()
 		return nil, err
 	}
@@ -70,7 +107,7 @@ func Start(cfg Config) (*Server, error) {
 	logger = slog.New(levelFloor{logger.Handler(), slog.LevelError})
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: cfg.Addr},
+		Listener:  listener,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
 		Logger:    logger,
@@ -88,6 +125,14 @@ func Start(cfg Config) (*Server, error) {
 		_ = f.Run(ctx)
 	}()
 	s.uri = f.MongoDBURI() // blocks until the listener is bound
+	if listener.Unix != "" {
+		// The directory is made 0700, but one that existed keeps its mode.
+		if err := os.Chmod(listener.Unix, 0o600); err != nil {
+			_ = s.Stop(context.Background())
+			return nil, fmt.Errorf("embedded database socket: %w", err)
+		}
+		s.uri = SocketURI(listener.Unix)
+	}
 	return s, nil
 }
 
@@ -127,6 +172,20 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("embedded database did not stop: %w", ctx.Err())
 	}
+}
+
+// freeSocket returns the socket path for dir, with any socket a process
+// that died left there removed: the directory's lock, held here, says that
+// no process uses it.
+func freeSocket(dir string) (string, error) {
+	p, err := SocketPath(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("embedded database socket: %w", err)
+	}
+	return p, nil
 }
 
 func checkAddr(addr string) error {

@@ -3,13 +3,18 @@ package embeddb_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/orgd/orgd/embeddb"
 	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // TestDatabaseNames checks that the directory gives the databases the
@@ -75,4 +80,43 @@ func TestDirInUse(t *testing.T) {
 		t.Fatalf("after the first stopped: %v", err)
 	}
 	stop(second)
+}
+
+// TestSocket checks that without an address the server listens on a Unix
+// socket in its directory that only the owner may use, that clients reach
+// it through its URI, and that a socket left by a process that died does
+// not stop the next start.
+func TestSocket(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	for round := range 2 {
+		s, err := embeddb.Start(embeddb.Config{Dir: dir})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		path, _ := embeddb.SocketPath(dir)
+		if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+			t.Errorf("round %d: socket %v, %v; want a socket with mode 0600", round, fi, err)
+		}
+		client, err := mongo.Connect(options.Client().ApplyURI(s.URI()).SetTimeout(10 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Ping(ctx, nil); err != nil {
+			t.Errorf("round %d: ping over %s: %v", round, s.URI(), err)
+		}
+		_ = client.Disconnect(ctx)
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := s.Stop(sctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if err := os.WriteFile(path, nil, 0o600); err != nil { // as a killed process leaves it
+			t.Fatal(err)
+		}
+	}
+	long := filepath.Join(dir, strings.Repeat("d", 100))
+	if _, err := embeddb.Start(embeddb.Config{Dir: long}); !errors.Is(err, embeddb.ErrPathTooLong) {
+		t.Errorf("a directory too deep for a socket: %v, want ErrPathTooLong", err)
+	}
 }

@@ -84,7 +84,11 @@ func baseSettings() []setting {
 			return nil
 		}},
 		{"ORGD_DATA_DIR", "data-dir", "./data", "embedded database directory", str(func(c *config) *string { return &c.DataDir })},
-		{"ORGD_EMBEDDED_ADDR", "embedded-addr", "127.0.0.1:27017", "embedded database listen address (loopback)", func(v string, c *config) error {
+		{"ORGD_EMBEDDED_ADDR", "embedded-addr", "", "embedded database listen address (loopback); unset: a Unix socket in the data directory, which only its owner can use", func(v string, c *config) error {
+			if v == "" {
+				c.EmbeddedAddr = ""
+				return nil
+			}
 			host, _, err := net.SplitHostPort(v)
 			if err != nil {
 				return errors.New("must be host:port, e.g. 127.0.0.1:27017")

@@ -85,7 +85,11 @@ func connectTool(ctx context.Context, cfg config, logger *slog.Logger, stdout io
 	uri := cfg.MongoURI
 	stop := func() {}
 	if uri == "" {
-		uri = "mongodb://" + cfg.EmbeddedAddr + "/?directConnection=true"
+		where, err := embeddedURI(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		uri = where + "?directConnection=true"
 		probe, err := mongodb.Connect(ctx, uri, time.Second)
 		if err == nil {
 			err = probe.Ping(ctx, nil)
@@ -99,7 +103,7 @@ func connectTool(ctx context.Context, cfg config, logger *slog.Logger, stdout io
 			uri, stop = edb.URI(), func() { stopEmbedded(edb, logger) }
 			fmt.Fprintf(stdout, "Opened the embedded database in %s.\n", cfg.DataDir)
 		} else {
-			fmt.Fprintf(stdout, "Using the running orgd's embedded database at %s.\n", cfg.EmbeddedAddr)
+			fmt.Fprintf(stdout, "Using the running orgd's embedded database at %s.\n", where)
 		}
 	}
 	client, err := mongodb.Connect(ctx, uri, cfg.DBTimeout)

@@ -181,7 +181,22 @@ func startEmbedded(cfg config, logger *slog.Logger) (*embeddb.Server, error) {
 	if errors.Is(err, embeddb.ErrAddrInUse) {
 		return nil, fmt.Errorf("ORGD_EMBEDDED_ADDR (-embedded-addr) %s is already in use: stop what holds it or choose another loopback address, e.g. ORGD_EMBEDDED_ADDR=127.0.0.1:27018", cfg.EmbeddedAddr)
 	}
+	if errors.Is(err, embeddb.ErrPathTooLong) {
+		return nil, fmt.Errorf("ORGD_DATA_DIR (-data-dir): %w; choose a shorter path, or set ORGD_EMBEDDED_ADDR to listen on a loopback port instead", err)
+	}
 	return edb, err
+}
+
+// embeddedURI is where a running orgd's embedded database answers.
+func embeddedURI(cfg config) (string, error) {
+	if cfg.EmbeddedAddr != "" {
+		return "mongodb://" + cfg.EmbeddedAddr + "/", nil
+	}
+	p, err := embeddb.SocketPath(cfg.DataDir)
+	if err != nil {
+		return "", err
+	}
+	return embeddb.SocketURI(p), nil
 }
 
 func stopEmbedded(edb *embeddb.Server, logger *slog.Logger) {

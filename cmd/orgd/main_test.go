@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"io"
@@ -129,6 +130,41 @@ func TestEmbeddedRun(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(filepath.Join(dir, secretFileName)); string(again) != string(secret) {
 		t.Error("the generated secret changed across restarts")
+	}
+}
+
+// TestEmbeddedSocket checks the default: without ORGD_EMBEDDED_ADDR the
+// embedded database listens on a Unix socket in the data directory that only
+// its owner can use, where a tool such as orgd doctor finds the running
+// server's database; and once the server has stopped, the tool opens the
+// directory itself.
+func TestEmbeddedSocket(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": dir, "ORGD_BCRYPT_COST": "4"}
+	doctor := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"orgd", "doctor"}, func(k string) string { return env[k] }, &out, logs); err != nil {
+			t.Fatalf("doctor: %v\n%s", err, out.String())
+		}
+		return out.String()
+	}
+	base, stop := start(t, env)
+	if s := post(t, base+"/org/create", `{"organization_name":"acme","email":"a@acme.test","password":"correct horse"}`); s != 201 {
+		t.Fatalf("create: %d", s)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "mongodb.sock"))
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket: %v, %v; want a socket with mode 0600", fi, err)
+	}
+	if out := doctor(); !strings.Contains(out, "Using the running orgd's embedded database at mongodb://%2F") || !strings.Contains(out, "No problems found") {
+		t.Errorf("doctor while orgd runs:\n%s", out)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out := doctor(); !strings.Contains(out, "Opened the embedded database in") || !strings.Contains(out, "No problems found") {
+		t.Errorf("doctor after orgd stopped:\n%s", out)
 	}
 }
 
