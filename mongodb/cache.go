@@ -22,7 +22,8 @@ import (
 // stays valid until it changes (hit rates stay high however many
 // organizations there are), this instance's writes are seen at once, and
 // other instances' within one sync interval. If syncing stops working, the
-// cache is bypassed. Its size is bounded.
+// cache is bypassed. Its size is bounded, but for the documents of the
+// collections it reads whole (revocations), which it never evicts (see kept).
 type cache struct {
 	sync         time.Duration
 	max          int
@@ -34,10 +35,14 @@ type cache struct {
 	hits, misses atomic.Uint64
 
 	// Guarded by mu: when each collection read whole was last found to fit
-	// (see load), when the last full read began, and, while reads run
-	// (loading > 0), the keys forgotten since they began.
+	// (see load), the collections ever read whole, whose entries are never
+	// evicted, when the last full read began, how many times the cache was
+	// emptied, and, while reads run (loading > 0), the keys forgotten since
+	// they began.
 	complete map[string]time.Time
+	whole    map[string]bool
 	lastLoad time.Time
+	resets   int
 	loading  int
 	dirty    map[cacheKey]struct{}
 }
@@ -61,7 +66,7 @@ func newCache(sync time.Duration, max int, now func() time.Time) *cache {
 		max = 100_000
 	}
 	return &cache{sync: sync, max: max, now: now, m: map[cacheKey]cacheEntry{}, lastSync: now(),
-		complete: map[string]time.Time{}}
+		complete: map[string]time.Time{}, whole: map[string]bool{}}
 }
 
 func (c *cache) get(k cacheKey) (cacheEntry, bool) {
@@ -81,24 +86,43 @@ func (c *cache) get(k cacheKey) (cacheEntry, bool) {
 	return cacheEntry{}, false
 }
 
-// put keeps e unless a forget happened since gen was read.
+// put keeps e unless a forget happened since gen was read, or the cache is
+// full of entries it never evicts.
 func (c *cache) put(k cacheKey, e cacheEntry, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen.Load() != gen {
 		return
 	}
-	if len(c.m) >= c.max { // make room: drop a tenth, in map order (random)
-		n := c.max / 10
-		for key := range c.m {
-			if n--; n < 0 {
-				break
-			}
-			delete(c.m, key)
+	if len(c.m) >= c.max {
+		if c.evict(); len(c.m) >= c.max && !c.kept(k, e) {
+			return
 		}
 	}
 	c.m[k] = e
 }
+
+// evict makes room by dropping a tenth of the entries, in map order
+// (random), except those it must keep; c.mu must be held.
+func (c *cache) evict() {
+	n := max(c.max/10, 1)
+	for k, e := range c.m {
+		if n <= 0 {
+			return
+		}
+		if !c.kept(k, e) {
+			delete(c.m, k)
+			n--
+		}
+	}
+}
+
+// kept reports whether entry e of k is never evicted: a document of a
+// collection read whole. For such a collection the cache takes a missing
+// entry to mean "no such document", so a revocation dropped to make room
+// would let a revoked session's tokens pass. They are bounded by their
+// collection, which holds revocations only while an access token may live.
+func (c *cache) kept(k cacheKey, e cacheEntry) bool { return e.raw != nil && c.whole[k.coll] }
 
 // keepDecoded adds val, raw decoded, to k's entry if it still holds raw.
 func (c *cache) keepDecoded(k cacheKey, raw bson.Raw, val any) {
@@ -222,6 +246,7 @@ func (s *Store) SyncCache(ctx context.Context) error {
 		clear(s.cache.m)
 		clear(s.cache.complete)
 		s.cache.lastLoad = time.Time{}
+		s.cache.resets++ // a load running now lost what it had read: it is not complete
 		s.cache.gen.Add(1)
 	}
 	s.cache.mu.Unlock()

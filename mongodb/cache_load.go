@@ -53,6 +53,10 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 	if cc.loading++; cc.dirty == nil {
 		cc.dirty = map[cacheKey]struct{}{}
 	}
+	if complete {
+		cc.whole[c.Name()] = true // from now on, what this reads is never evicted
+	}
+	resets := cc.resets
 	cc.mu.Unlock()
 	defer func() {
 		cc.mu.Lock()
@@ -79,6 +83,9 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 		cc.mu.Lock()
 		_, dirty := cc.dirty[k]
 		_, have := cc.m[k]
+		if complete && !dirty && !have && len(cc.m) >= limit {
+			cc.evict() // what requests looked up makes room for what must be whole
+		}
 		switch {
 		case dirty:
 		case !have && len(cc.m) >= limit:
@@ -106,7 +113,13 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 			cc.m[k] = cacheEntry{at: started} // still absent
 		}
 	}
-	if complete && !full {
+	switch {
+	case !complete:
+	case full || cc.resets != resets:
+		// Some documents are not in the cache: an earlier read's verdict
+		// must not stand for them either.
+		delete(cc.complete, name)
+	default:
 		cc.complete[name] = started
 	}
 	return nil
@@ -130,6 +143,9 @@ func (c *cache) loaded(at time.Time) {
 func (c *cache) set(k cacheKey, raw bson.Raw, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, have := c.m[k]; !have && len(c.m) >= c.max {
+		c.evict()
+	}
 	c.m[k] = cacheEntry{raw: raw, at: at}
 	if c.dirty != nil {
 		c.dirty[k] = struct{}{} // what a load read may be older

@@ -204,3 +204,60 @@ func TestWarmCache(t *testing.T) {
 		t.Errorf("after a reload: %v", err)
 	}
 }
+
+// TestRevocationSurvivesAFullCache fills the cache far past its bound with
+// lookups of names that do not exist, as an anonymous client can. Once the
+// revocations are read whole the cache answers "not revoked" for any session
+// it lacks, so none may be dropped to make room, nor left out of a reload.
+func TestRevocationSurvivesAFullCache(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other := f.store("")
+	o, err := other.CreateOrganization(ctx, "acme", "a@x.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, CacheSync: time.Hour, CacheSize: 100, Now: f.clock.Now})
+	var revoked []string
+	revoke := func(s *mongodb.Store) {
+		sess, err := s.CreateSession(ctx, o.ID, o.AdminID, f.clock.Now().Add(time.Hour), fmt.Sprintf("hash-%d", len(revoked)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeSession(ctx, sess.ID, "logout"); err != nil {
+			t.Fatal(err)
+		}
+		revoked = append(revoked, sess.ID)
+	}
+	for range 3 {
+		revoke(other)
+	}
+	if _, err := cached.WarmCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	revoke(cached) // known from its own write, not from the load
+	fill := func(round int) {
+		for i := range 500 {
+			if _, err := cached.OrganizationByName(ctx, fmt.Sprintf("missing-%d-%d", round, i)); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+				t.Fatal(err)
+			}
+		}
+		if n := cached.CacheLen(); n > 100 {
+			t.Errorf("the cache holds %d entries, bound 100", n)
+		}
+	}
+	check := func(when string) {
+		for _, id := range revoked {
+			if r, err := cached.SessionRevoked(ctx, id); err != nil || !r {
+				t.Errorf("%s, revoked session %s passes: %v, %v", when, id, r, err)
+			}
+		}
+	}
+	fill(0)
+	check("with the cache full")
+	if _, err := cached.WarmCache(ctx); err != nil { // a reload, with the cache full
+		t.Fatal(err)
+	}
+	fill(1)
+	check("after a reload of a full cache")
+}
