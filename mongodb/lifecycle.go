@@ -2,6 +2,7 @@ package mongodb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Operation kinds and phases, as journaled in opDoc.
@@ -277,4 +279,28 @@ func (s *Store) dropTenant(ctx context.Context, p place) error {
 		return fmt.Errorf("refusing to drop database %s: it is not a per-organization database", p.Database)
 	}
 	return translate(db.Drop(ctx))
+}
+
+// tenantEmpty reports whether an organization's data at p holds no document:
+// its collection, or in the database model every collection of its database.
+// It asks for one document rather than trusting an estimated count, since it
+// decides whether data may be dropped.
+func (s *Store) tenantEmpty(ctx context.Context, p place) (bool, error) {
+	colls, err := s.tenantColls(ctx, p)
+	if err != nil {
+		return false, err
+	}
+	db, err := s.database(p)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range colls {
+		err := db.Collection(c).FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		if err == nil {
+			return false, nil
+		} else if !errors.Is(err, mongo.ErrNoDocuments) {
+			return false, translate(err)
+		}
+	}
+	return true, nil
 }

@@ -105,15 +105,22 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 // that an interrupted undo is itself undone again later.
 func (r *run) undoCreate(ctx context.Context) error {
 	d, op := &r.d, r.op
-	// The collection is this organization's only if it holds the name.
+	// The collection is this organization's only if it holds the name, and
+	// this create made it only if it is empty: a create writes no documents,
+	// and one that found data there (createCollection refuses it) must leave
+	// that data, of unknown origin, for a person to decide about.
 	if held, err := r.holds(ctx, r.s.names(), op.NewNameKey); err != nil {
 		return err
 	} else if held {
 		if err := r.step(ctx, "undo_drop_collection"); err != nil {
 			return err
 		}
-		if err := r.s.dropTenant(ctx, r.s.target(op)); err != nil {
+		if empty, err := r.s.tenantEmpty(ctx, r.s.target(op)); err != nil {
 			return err
+		} else if empty {
+			if err := r.s.dropTenant(ctx, r.s.target(op)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := r.step(ctx, "undo_delete_admin"); err != nil {

@@ -1,0 +1,49 @@
+package mongodb_test
+
+import (
+	"cmp"
+	"context"
+	"testing"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// TestCreateKeepsDataOfUnknownOrigin plants documents where a new
+// organization's data would go, claimed by no organization: creating that
+// organization fails with a conflict, and neither the failed create nor the
+// reconciler after it drops them, in either tenancy model.
+func TestCreateKeepsDataOfUnknownOrigin(t *testing.T) {
+	for _, tenancy := range []string{"", "database"} {
+		t.Run(cmp.Or(tenancy, "collection"), func(t *testing.T) {
+			f := newFixture(t)
+			f.tenancy = tenancy
+			ctx := context.Background()
+			db := f.db.TenantDB
+			if tenancy == "database" {
+				db = f.db.Prefix + "org_ghost"
+			}
+			planted := f.db.Client.Database(db).Collection("org_ghost")
+			if _, err := planted.InsertMany(ctx, []any{bson.D{{Key: "n", Value: 1}}, bson.D{{Key: "n", Value: 2}}}); err != nil {
+				t.Fatal(err)
+			}
+			s := f.store("")
+			if _, err := s.CreateOrganization(ctx, "Ghost", "g@x.test", "h"); orgd.ErrorCode(err) != orgd.ECONFLICT {
+				t.Fatalf("create over planted data: %v, want a conflict", err)
+			}
+			if n, sum := f.docs(db, "org_ghost"); n != 2 || sum != 3 {
+				t.Fatalf("after the failed create %s.org_ghost holds %d documents (sum %d), want 2 (sum 3)", db, n, sum)
+			}
+			if _, err := s.OrganizationByName(ctx, "ghost"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+				t.Errorf("the failed create left an organization: %v", err)
+			}
+			f.restartLater()
+			if _, err := f.store("").Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := f.docs(db, "org_ghost"); n != 2 {
+				t.Errorf("after the reconciler %s.org_ghost holds %d documents, want 2", db, n)
+			}
+		})
+	}
+}
