@@ -59,14 +59,17 @@ func fits(src, dst place, colls []string) error {
 // copyTenant copies an organization's data from src to dst, where
 // renameCollection cannot go (another database or deployment): collection by
 // collection in name order, indexes first, then documents in _id order in
-// batches, journaling after each batch where it is so that a resumed run
-// starts from the last batch. Documents already there (a batch copied before
-// a crash, but not journaled) are skipped: _ids are preserved. With verify,
-// each collection's count is checked against its source's, which must then be
-// frozen (a rename holds the organization busy). Without, the source is being
-// written (a move): each collection's copy stops after as many documents as
-// it held when its copy began, so that writers cannot keep it going forever,
-// and the move's catch-up passes copy the rest.
+// batches, journaling after each batch the last _id copied so that a resumed
+// run starts after it. Documents already there (a batch copied before a
+// crash, but not journaled) are skipped: _ids are preserved. With verify (a
+// rename, which holds the organization busy), each collection's copy is then
+// made equal to its source document by document and checked by count and
+// checksum: a writer that read the organization before the rename may still
+// have deleted or added a document there (settle, in records.go, makes its
+// write again in the new place). Without, the source is being written (a
+// move): each collection's copy stops after as many documents as it held
+// when its copy began, so that writers cannot keep it going forever, and the
+// move's catch-up passes copy the rest.
 func (r *run) copyTenant(ctx context.Context, src, dst place, verify bool) error {
 	op := r.op
 	if err := r.step(ctx, "copy_indexes"); err != nil {
@@ -92,8 +95,13 @@ func (r *run) copyTenant(ctx context.Context, src, dst place, verify bool) error
 			continue // copied before a crash
 		}
 		from, to := sdb.Collection(c), ddb.Collection(mapColl(src, dst, c))
+		if c == op.CopyColl && op.CollCopied > 0 && op.CollLast.IsZero() {
+			// Journaled by a version that counted its place: start the
+			// collection again (what is there already is skipped).
+			op.Copied, op.CollCopied = max(op.Copied-op.CollCopied, 0), 0
+		}
 		if c != op.CopyColl {
-			op.CopyColl, op.CollCopied, op.CollTarget = c, 0, 0
+			op.CopyColl, op.CollCopied, op.CollLast, op.CollTarget = c, 0, bson.RawValue{}, 0
 			if !verify {
 				n, err := from.EstimatedDocumentCount(ctx)
 				if err != nil {
@@ -112,24 +120,31 @@ func (r *run) copyTenant(ctx context.Context, src, dst place, verify bool) error
 			if err := r.step(ctx, "verify_copy"); err != nil {
 				return err
 			}
-			if err := sameCount(ctx, from, to); err != nil {
+			got, err := r.syncColl(ctx, from, to)
+			if err != nil {
 				return err
+			}
+			if !got.verified() {
+				return fmt.Errorf("copy of %s.%s: the copy holds %d documents (checksum %016x), the source %d (%016x)",
+					from.Database().Name(), from.Name(), got.dn, got.dsum, got.n, got.sum)
 			}
 		}
 	}
 	return nil
 }
 
-// copyDocs copies from's documents to to from position op.CollCopied on,
-// up to op.CollTarget of them when it is set.
+// copyDocs copies from's documents to to, in _id order, from after
+// op.CollLast on, up to op.CollTarget of them when it is set. Pages start
+// after an _id rather than at a position: a document deleted from the part
+// already copied would otherwise shift the rest, and one would be skipped.
 func (r *run) copyDocs(ctx context.Context, from, to *mongo.Collection) error {
 	op := r.op
 	for op.CollTarget == 0 || op.CollCopied < op.CollTarget {
 		if err := r.step(ctx, "copy_batch"); err != nil {
 			return err
 		}
-		opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetSkip(op.CollCopied).SetLimit(int64(r.s.batch))
-		cur, err := from.Find(ctx, bson.D{}, opts)
+		opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(r.s.batch))
+		cur, err := from.Find(ctx, idsAfter(op.CollLast), opts)
 		if err != nil {
 			return translate(err)
 		}
@@ -143,14 +158,64 @@ func (r *run) copyDocs(ctx context.Context, from, to *mongo.Collection) error {
 		if err := insertAll(ctx, to, docs); err != nil {
 			return err
 		}
+		last := docs[len(docs)-1].Lookup("_id")
+		op.CollLast = bson.RawValue{Type: last.Type, Value: append([]byte(nil), last.Value...)}
 		op.CollCopied += int64(len(docs))
 		op.Copied += int64(len(docs))
 		if err := r.setOp(ctx, bson.D{{Key: "copy_coll", Value: op.CopyColl}, {Key: "coll_copied", Value: op.CollCopied},
-			{Key: "coll_target", Value: op.CollTarget}, {Key: "copied", Value: op.Copied}}); err != nil {
+			{Key: "coll_last", Value: op.CollLast}, {Key: "coll_target", Value: op.CollTarget}, {Key: "copied", Value: op.Copied}}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// idsAfter is the filter of the documents whose _id sorts after last (all
+// when last is zero). $gt only matches _ids of last's own type bracket
+// (numbers, strings, ...), so the brackets that sort later are added by type.
+func idsAfter(last bson.RawValue) bson.D {
+	if last.IsZero() {
+		return bson.D{}
+	}
+	gt := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: last}}}}
+	later := laterIDTypes(last.Type)
+	if len(later) == 0 {
+		return gt
+	}
+	return bson.D{{Key: "$or", Value: bson.A{gt, bson.D{{Key: "_id", Value: bson.D{{Key: "$type", Value: later}}}}}}}
+}
+
+// laterIDTypes returns the $type aliases of the _id types that sort after
+// type t. The brackets are MongoDB's sort order, limited to the types
+// FerretDB knows; a document of another type that a page misses is still
+// carried by the sync that follows every copy.
+func laterIDTypes(t bson.Type) bson.A {
+	brackets := []struct {
+		types   []bson.Type
+		aliases []string
+	}{
+		{[]bson.Type{bson.TypeNull}, []string{"null"}},
+		{[]bson.Type{bson.TypeDouble, bson.TypeInt32, bson.TypeInt64, bson.TypeDecimal128}, []string{"double", "int", "long"}},
+		{[]bson.Type{bson.TypeString, bson.TypeSymbol}, []string{"string"}},
+		{[]bson.Type{bson.TypeEmbeddedDocument}, []string{"object"}},
+		{[]bson.Type{bson.TypeBinary}, []string{"binData"}},
+		{[]bson.Type{bson.TypeObjectID}, []string{"objectId"}},
+		{[]bson.Type{bson.TypeBoolean}, []string{"bool"}},
+		{[]bson.Type{bson.TypeDateTime}, []string{"date"}},
+		{[]bson.Type{bson.TypeTimestamp}, []string{"timestamp"}},
+		{[]bson.Type{bson.TypeRegex}, []string{"regex"}},
+	}
+	var later bson.A
+	found := false
+	for _, b := range brackets {
+		if found {
+			for _, a := range b.aliases {
+				later = append(later, a)
+			}
+		}
+		found = found || slices.Contains(b.types, t)
+	}
+	return later
 }
 
 // insertAll inserts docs, unordered, skipping those already there.
@@ -168,21 +233,6 @@ func insertAll(ctx context.Context, to *mongo.Collection, docs []bson.Raw) error
 	})
 	if err != nil && !onlyDuplicates(err) {
 		return translate(err)
-	}
-	return nil
-}
-
-func sameCount(ctx context.Context, from, to *mongo.Collection) error {
-	ns, err := from.CountDocuments(ctx, bson.D{})
-	if err != nil {
-		return translate(err)
-	}
-	nd, err := to.CountDocuments(ctx, bson.D{})
-	if err != nil {
-		return translate(err)
-	}
-	if ns != nd {
-		return fmt.Errorf("copy of %s.%s: %d documents in the source, %d in the copy", from.Database().Name(), from.Name(), ns, nd)
 	}
 	return nil
 }

@@ -70,10 +70,11 @@ type opDoc struct {
 	NewTenancy    string `bson:"new_tenancy,omitempty"`
 	// Copy progress across several collections (tenancy "database"): the
 	// collection being copied, sorted by name, and how far into it.
-	CopyColl   string `bson:"copy_coll,omitempty"`
-	CollCopied int64  `bson:"coll_copied,omitempty"`
-	CollTarget int64  `bson:"coll_target,omitempty"` // a move's copy stops there; its catch-up copies the rest
-	Total      int64  `bson:"total,omitempty"`       // documents to copy, as estimated when the copy began
+	CopyColl   string        `bson:"copy_coll,omitempty"`
+	CollCopied int64         `bson:"coll_copied,omitempty"`
+	CollLast   bson.RawValue `bson:"coll_last,omitempty"`   // the _id of the last document of CopyColl copied
+	CollTarget int64         `bson:"coll_target,omitempty"` // a move's copy stops there; its catch-up copies the rest
+	Total      int64         `bson:"total,omitempty"`       // documents to copy, as estimated when the copy began
 	// A move's timeline.
 	CopyStartedAt time.Time `bson:"copy_started_at,omitempty"`
 	PausedAt      time.Time `bson:"paused_at,omitempty"`

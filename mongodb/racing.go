@@ -28,11 +28,16 @@ func (s *Store) stillWritable(ctx context.Context, o *orgd.Organization) error {
 		return orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
 	}
 	now := d.domain(s.deps.home)
-	if now.Status != orgd.StatusActive || now.Version != o.Version || now.Deployment != o.Deployment ||
-		now.Database != o.Database || now.Collection != o.Collection {
+	if now.Status != orgd.StatusActive || now.Version != o.Version || !samePlace(now, o) {
 		return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; what was imported so far stays; retry the rest shortly.", o.Name)
 	}
 	return nil
+}
+
+// samePlace reports whether a and b say an organization's data is in the
+// same place.
+func samePlace(a, b *orgd.Organization) bool {
+	return a.Deployment == b.Deployment && a.Database == b.Database && a.Collection == b.Collection
 }
 
 // relocate is settle's redo for records inserted where o said its data was,

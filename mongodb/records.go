@@ -293,7 +293,10 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 	if err != nil {
 		return nil, err
 	}
-	if ok && d.Version == o.Version && d.Status == stActive {
+	// A rename changes where the data is without changing the version, so
+	// the place is compared too: a write that landed in the old place after
+	// the rename must be made again in the new one.
+	if ok && d.Version == o.Version && d.Status == stActive && samePlace(d.domain(s.deps.home), o) {
 		return o, nil
 	}
 	for i := 0; ok && d.Status != stActive && i < 100; i++ {
@@ -318,7 +321,7 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 		return nil, busy(&d)
 	}
 	now := d.domain(s.deps.home)
-	if now.Deployment == o.Deployment && now.Database == o.Database && now.Collection == o.Collection {
+	if samePlace(now, o) {
 		return now, nil
 	}
 	if redo != nil {

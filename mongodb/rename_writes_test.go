@@ -1,0 +1,132 @@
+package mongodb_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// TestWriteAfterARenameOnAStaleInstance creates a record on a second
+// instance whose organization, read (as from its cache) before a rename,
+// still names the old collection. The write is acknowledged, so it must be
+// found where the organization lives now; nothing of it stays in the old
+// place, and the empty collection it recreated there is the reconciler's to
+// drop.
+func TestWriteAfterARenameOnAStaleInstance(t *testing.T) {
+	for _, tenancy := range []string{"", "database"} {
+		t.Run(cmp.Or(tenancy, "collection"), func(t *testing.T) {
+			f := newFixture(t)
+			f.tenancy = tenancy
+			ctx := context.Background()
+			s, other := f.store(""), f.store("")
+			stale, err := s.CreateOrganization(ctx, "Acme", "a@x.test", "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := createRecord(t, s, stale, `{"n":1}`)
+			if _, err := s.UpdateOrganization(ctx, stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
+				t.Fatal(err)
+			}
+			after := createRecord(t, other, stale, `{"n":2}`)
+
+			now, err := s.OrganizationByName(ctx, "roadrunner")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{before, after} {
+				if _, err := s.GetRecord(ctx, now, id); err != nil {
+					t.Errorf("record %s in %s.%s: %v", id, now.Database, now.Collection, err)
+				}
+			}
+			if n, _ := f.docs(stale.Database, stale.Collection); n != 0 {
+				t.Errorf("the old %s.%s holds %d documents", stale.Database, stale.Collection, n)
+			}
+			f.restartLater()
+			if _, err := s.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f.mustHold(s)
+			names, err := f.db.Client.Database(stale.Database).ListCollectionNames(ctx, bson.D{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(names, stale.Collection) {
+				t.Errorf("the stray %s.%s is still there", stale.Database, stale.Collection)
+			}
+		})
+	}
+}
+
+// TestDeleteDuringARenameCopy renames an organization of the database model,
+// which copies its data in batches, while a second instance with the
+// organization as it was before deletes a record the copy has already
+// carried. Every other record must arrive, and the deleted one must be gone.
+func TestDeleteDuringARenameCopy(t *testing.T) {
+	f := newFixture(t)
+	f.tenancy = "database"
+	ctx := context.Background()
+	s, other := f.store(""), f.store("")
+	stale, err := s.CreateOrganization(ctx, "Acme", "a@x.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 25 { // three batches of the fixture's ten
+		ids = append(ids, createRecord(t, s, stale, fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	src := f.db.Client.Database(stale.Database).Collection(stale.Collection)
+	deleted := make(chan error, 1)
+	batches := 0
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
+		if op != "update" || step != "copy_batch" {
+			return nil
+		}
+		if batches++; batches != 2 {
+			return nil
+		}
+		// The first batch is copied: the other instance deletes its first
+		// record, and waits (in settle) for the rename to end to delete it
+		// from the new place too. The copy goes on once the source lost it.
+		go func() { deleted <- other.DeleteRecord(ctx, stale, ids[0]) }()
+		for {
+			err := src.FindOne(ctx, bson.D{{Key: "_id", Value: ids[0]}}).Err()
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}})
+	if _, err := s.UpdateOrganization(ctx, stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatalf("the delete on the other instance: %v", err)
+	}
+	now, err := s.OrganizationByName(ctx, "roadrunner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRecord(ctx, now, ids[0]); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("the deleted record %s: %v", ids[0], err)
+	}
+	for i, id := range ids[1:] {
+		if _, err := s.GetRecord(ctx, now, id); err != nil {
+			t.Errorf("record %d (%s) after the rename: %v", i+1, id, err)
+		}
+	}
+	if n, _ := f.docs(now.Database, now.Collection); n != len(ids)-1 {
+		t.Errorf("%s.%s holds %d records, want %d", now.Database, now.Collection, n, len(ids)-1)
+	}
+	f.mustHold(s)
+}
