@@ -25,6 +25,9 @@ func (s *Store) orphanCollection(ctx context.Context, dep, db, name string) Prob
 			if n, err := c.EstimatedDocumentCount(ctx); err != nil || n > 0 {
 				return "", translate(err)
 			}
+			if owned, err := s.claimed(ctx, nsKey{dep, db, name}); err != nil || owned {
+				return "", err
+			}
 			return fmt.Sprintf("dropped empty orphan collection %s", where), translate(c.Drop(ctx))
 		}}
 }
@@ -58,8 +61,50 @@ func (s *Store) orphanDatabase(ctx context.Context, dep, name string) Problem {
 			if n, err := count(ctx); err != nil || n > 0 {
 				return "", err
 			}
+			if owned, err := s.claimed(ctx, nsKey{dep: dep, db: name}); err != nil || owned {
+				return "", err
+			}
 			return fmt.Sprintf("dropped empty orphan database %s", where), translate(db.Drop(ctx))
 		}}
+}
+
+// claimed reports whether an organization, or an operation in flight,
+// claims the collection k (with k.coll empty, the database). A repair asks
+// again just before it drops: since the check read the records, a create may
+// have placed an organization there, adopting the empty collection it found.
+// The journal is read first: a create journals its target before it writes
+// the record, and ends its entry after.
+func (s *Store) claimed(ctx context.Context, k nsKey) (bool, error) {
+	ops, err := all[opDoc](ctx, s.ops())
+	if err != nil {
+		return false, err
+	}
+	for i := range ops {
+		if claims(s.source(&ops[i]), k) || claims(s.target(&ops[i]), k) {
+			return true, nil
+		}
+	}
+	cur, err := s.orgs().Find(ctx, bson.D{{Key: "database", Value: k.db}})
+	if err != nil {
+		return false, translate(err)
+	}
+	var docs []orgDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return false, translate(err)
+	}
+	for i := range docs {
+		if claims(s.placeOf(&docs[i]), k) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// claims reports whether data placed at p lives in k: its collection, or
+// its database.
+func claims(p place, k nsKey) bool {
+	return p.Deployment == k.dep && p.Database == k.db &&
+		(k.coll == "" || p.Tenancy == tenancyDatabase || p.Collection == k.coll)
 }
 
 func (s *Store) resumeFix(o opDoc) func(context.Context) (string, error) {

@@ -1,6 +1,7 @@
 package mongodb_test
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -55,5 +56,46 @@ func TestCheckFindsOrphanDatabases(t *testing.T) {
 	}
 	if slices.Contains(dbs, ghost) || !slices.Contains(dbs, haunted) || !slices.Contains(dbs, o.Database) {
 		t.Errorf("after the repair the databases are %q: want %s gone, %s and %s kept", dbs, ghost, haunted, o.Database)
+	}
+}
+
+// TestOrphanRepairSparesANewOwner finds an empty collection (in the database
+// model, database) that no organization claims; before its repair runs, an
+// organization of that name is created, which adopts it. The repair must
+// then leave it alone, in either tenancy model.
+func TestOrphanRepairSparesANewOwner(t *testing.T) {
+	for _, tenancy := range []string{"", "database"} {
+		t.Run(cmp.Or(tenancy, "collection"), func(t *testing.T) {
+			f := newFixture(t)
+			f.tenancy = tenancy
+			s := f.store("")
+			ctx := context.Background()
+			db := f.db.TenantDB
+			if tenancy == "database" {
+				db = f.db.Prefix + "org_ghost"
+			}
+			if err := f.db.Client.Database(db).CreateCollection(ctx, "org_ghost"); err != nil {
+				t.Fatal(err)
+			}
+			probs, err := s.Check(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(probs) != 1 || !probs[0].Auto || !strings.Contains(probs[0].Text, "belongs to no organization and is empty") {
+				t.Fatalf("check: %+v, want one empty orphan", probs)
+			}
+			o, err := s.CreateOrganization(ctx, "Ghost", "g@x.test", "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg, err := probs[0].Repair(ctx); err != nil || msg != "" {
+				t.Errorf("repair after the organization claimed it: %q, %v", msg, err)
+			}
+			f.mustHold(s)
+			createRecord(t, s, o, `{"n":1}`)
+			if n, _ := f.docs(o.Database, o.Collection); n != 1 {
+				t.Errorf("%s.%s holds %d documents, want 1", o.Database, o.Collection, n)
+			}
+		})
 	}
 }
