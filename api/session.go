@@ -204,29 +204,6 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 	if !s.Now().Before(rt.ExpiresAt) {
 		return nil, fail("expired")
 	}
-	// Everything that only reads comes before the token is spent: a failure
-	// there (the database briefly unavailable) leaves it usable for a retry.
-	sess, err := s.Sessions.SessionByID(ctx, rt.SessionID)
-	if orgd.ErrorCode(err) == orgd.ENOTFOUND {
-		return nil, fail("session_ended")
-	} else if err != nil {
-		return nil, s.problem(ctx, err)
-	}
-	if revoked, err := s.Sessions.SessionRevoked(ctx, sess.ID); err != nil {
-		return nil, s.problem(ctx, err)
-	} else if revoked {
-		return nil, fail("session_revoked")
-	}
-	org, err := s.Store.OrganizationByID(ctx, sess.OrgID)
-	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (org.Status == orgd.StatusCreating || org.Status == orgd.StatusDeleting || org.AdminID != sess.AdminID) {
-		return nil, fail("organization_gone")
-	} else if err != nil {
-		return nil, s.problem(ctx, err)
-	}
-	refresh, newHash, err := auth.NewRefreshToken()
-	if err != nil {
-		return nil, s.problem(ctx, err)
-	}
 	first, err := s.Sessions.UseRefreshToken(ctx, *rt)
 	if err != nil {
 		return nil, s.problem(ctx, err)
@@ -240,20 +217,46 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 			Details: map[string]string{"session_id": rt.SessionID}})
 		return nil, s.problem(ctx, badRefresh())
 	}
+	// From here the token is spent. The session is checked only now, so that
+	// a revocation that raced the exchange (by another exchange's reuse, say)
+	// is seen; and when the database fails (503), the token is given back, so
+	// that the retry the 503 asks for is not taken for a stolen token's reuse.
+	giveBack := func(err error) error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := s.Sessions.ReleaseRefreshToken(rctx, *rt); rerr != nil {
+			s.Logger.WarnContext(ctx, "refresh failed and its token could not be released", "session_id", rt.SessionID, "err", rerr)
+		}
+		return s.problem(ctx, err)
+	}
+	sess, err := s.Sessions.SessionByID(ctx, rt.SessionID)
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND {
+		return nil, fail("session_ended")
+	} else if err != nil {
+		return nil, giveBack(err)
+	}
+	if revoked, err := s.Sessions.SessionRevoked(ctx, sess.ID); err != nil {
+		return nil, giveBack(err)
+	} else if revoked {
+		return nil, fail("session_revoked")
+	}
+	org, err := s.Store.OrganizationByID(ctx, sess.OrgID)
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (org.Status == orgd.StatusCreating || org.Status == orgd.StatusDeleting || org.AdminID != sess.AdminID) {
+		return nil, fail("organization_gone")
+	} else if err != nil {
+		return nil, giveBack(err)
+	}
+	refresh, newHash, err := auth.NewRefreshToken()
+	if err != nil {
+		return nil, giveBack(err)
+	}
 	next := orgd.RefreshToken{Hash: newHash, SessionID: sess.ID, OrgID: sess.OrgID, AdminID: sess.AdminID, IssuedAt: s.Now(), ExpiresAt: sess.ExpiresAt}
 	out, err := s.tokens(sess, refresh)
 	if err == nil {
 		err = s.Sessions.AddRefreshToken(ctx, next)
 	}
 	if err != nil {
-		// The client got nothing: give its token back, so that the retry a
-		// 503 asks for is not taken for a stolen token's reuse.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if rerr := s.Sessions.ReleaseRefreshToken(rctx, *rt); rerr != nil {
-			s.Logger.WarnContext(ctx, "refresh failed and its token could not be released", "session_id", rt.SessionID, "err", rerr)
-		}
-		return nil, s.problem(ctx, err)
+		return nil, giveBack(err)
 	}
 	s.record(ctx, orgd.Event{Type: orgd.EventRefresh, OrgID: sess.OrgID, Actor: sess.AdminID, Outcome: orgd.OutcomeSuccess,
 		Details: map[string]string{"session_id": sess.ID}})
