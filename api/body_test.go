@@ -68,14 +68,14 @@ func TestSlowImport(t *testing.T) {
 	e.create(acme).mustStatus(t, 201)
 	tok := e.login(acme.email, acme.password)
 	slow := httptest.NewUnstartedServer(e.srv.Config.Handler)
-	slow.Config.ReadTimeout = 300 * time.Millisecond
+	slow.Config.ReadTimeout = 500 * time.Millisecond
 	slow.Start()
 	defer slow.Close()
 	pr, pw := io.Pipe()
 	go func() {
 		for i := range 5 {
 			fmt.Fprintf(pw, `{"n":%d}`+"\n", i)
-			time.Sleep(200 * time.Millisecond) // 1 s in all
+			time.Sleep(300 * time.Millisecond) // 1.5 s in all, three times the timeout
 		}
 		pw.Close()
 	}()
