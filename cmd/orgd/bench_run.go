@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -19,6 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/auth"
+	"github.com/orgd/orgd/embeddb"
 	"github.com/orgd/orgd/mongodb"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/crypto/bcrypt"
@@ -79,22 +79,22 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		return nil, err
 	}
 	secret := randomHex(32)
-	embAddr, err := freeLoopback()
-	if err != nil {
-		return nil, err
-	}
 	suffix := randomHex(4)
 	masterDB, tenantDB := "orgd_master", "orgd_tenants"
 	uri, where := bc.mongoURI, "the embedded database (FerretDB, SQLite)"
-	if uri == "" {
-		uri = "mongodb://" + embAddr + "/"
+	if uri == "" { // where the server's embedded database listens by default: its socket
+		sock, err := embeddb.SocketPath(dir)
+		if err != nil {
+			return nil, err
+		}
+		uri = embeddb.SocketURI(sock)
 	} else { // never touch real data: fresh databases, dropped at the end
 		where = "MONGODB_URI"
 		masterDB, tenantDB = "bench_"+suffix+"_master", "bench_"+suffix+"_tenants"
 	}
 	// The store that seeds places organizations as the server would.
 	tenantDBs := config{MongoURI: bc.mongoURI}.tenantDBs()
-	srv := &benchServer{env: []string{fmt.Sprintf("ORGD_TENANT_DBS=%d", tenantDBs), "ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR=" + dir, "ORGD_EMBEDDED_ADDR=" + embAddr,
+	srv := &benchServer{env: []string{fmt.Sprintf("ORGD_TENANT_DBS=%d", tenantDBs), "ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR=" + dir,
 		"ORGD_JWT_SECRET=" + secret, fmt.Sprintf("ORGD_BCRYPT_COST=%d", bc.bcryptCost), "ORGD_LOG_LEVEL=error",
 		"ORGD_MASTER_DB=" + masterDB, "ORGD_TENANT_DB=" + tenantDB}}
 	// The bound is measured before the server starts, on an idle machine:
@@ -359,13 +359,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func freeLoopback() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
