@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +18,12 @@ type Sessions interface {
 	SessionByID(ctx context.Context, id string) (*orgd.Session, error)
 	AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error
 	RefreshTokenByHash(ctx context.Context, hash string) (*orgd.RefreshToken, error)
-	// UseRefreshToken marks rt exchanged; false means it already was (a reuse).
-	UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (first bool, err error)
-	// ReleaseRefreshToken undoes UseRefreshToken when no new token was issued.
-	ReleaseRefreshToken(ctx context.Context, rt orgd.RefreshToken) error
+	// UseRefreshToken marks rt exchanged by spender; false means it already
+	// was (a reuse).
+	UseRefreshToken(ctx context.Context, rt orgd.RefreshToken, spender string) (first bool, err error)
+	// ReleaseRefreshToken undoes spender's UseRefreshToken when no new token
+	// was issued.
+	ReleaseRefreshToken(ctx context.Context, rt orgd.RefreshToken, spender string) error
 	// SessionRevoked is checked on every authenticated request.
 	SessionRevoked(ctx context.Context, id string) (bool, error)
 	RevokeSession(ctx context.Context, id, reason string) error
@@ -204,9 +207,21 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 	if !s.Now().Before(rt.ExpiresAt) {
 		return nil, fail("expired")
 	}
-	first, err := s.Sessions.UseRefreshToken(ctx, *rt)
+	// When the database fails (503) from the spend on, the token is given
+	// back, so that the retry the 503 asks for is not taken for a stolen
+	// token's reuse (a spend that failed may still have landed).
+	spender := rand.Text()
+	giveBack := func(err error) error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := s.Sessions.ReleaseRefreshToken(rctx, *rt, spender); rerr != nil {
+			s.Logger.WarnContext(ctx, "refresh failed and its token could not be released", "session_id", rt.SessionID, "err", rerr)
+		}
+		return s.problem(ctx, err)
+	}
+	first, err := s.Sessions.UseRefreshToken(ctx, *rt, spender)
 	if err != nil {
-		return nil, s.problem(ctx, err)
+		return nil, giveBack(err)
 	}
 	if !first {
 		s.Logger.WarnContext(ctx, "refresh token reused: revoking its login", "org_id", rt.OrgID, "session_id", rt.SessionID)
@@ -217,18 +232,8 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 			Details: map[string]string{"session_id": rt.SessionID}})
 		return nil, s.problem(ctx, badRefresh())
 	}
-	// From here the token is spent. The session is checked only now, so that
-	// a revocation that raced the exchange (by another exchange's reuse, say)
-	// is seen; and when the database fails (503), the token is given back, so
-	// that the retry the 503 asks for is not taken for a stolen token's reuse.
-	giveBack := func(err error) error {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if rerr := s.Sessions.ReleaseRefreshToken(rctx, *rt); rerr != nil {
-			s.Logger.WarnContext(ctx, "refresh failed and its token could not be released", "session_id", rt.SessionID, "err", rerr)
-		}
-		return s.problem(ctx, err)
-	}
+	// The session is checked only now that the token is spent, so that a
+	// revocation that raced the exchange (another exchange's reuse) is seen.
 	sess, err := s.Sessions.SessionByID(ctx, rt.SessionID)
 	if orgd.ErrorCode(err) == orgd.ENOTFOUND {
 		return nil, fail("session_ended")

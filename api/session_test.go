@@ -224,34 +224,49 @@ func TestLoginLifetime(t *testing.T) {
 	e.refresh(tokensOf(t, r).refresh).isProblem(t, 401)
 }
 
-// failingAdd is a Sessions whose next AddRefreshToken fails as an
-// unavailable database does.
-type failingAdd struct {
+// failingSessions is a Sessions whose next spend (after it landed) or next
+// AddRefreshToken fails as an unavailable database does.
+type failingSessions struct {
 	api.Sessions
-	fail atomic.Bool
+	failUse, failAdd atomic.Bool
 }
 
-func (f *failingAdd) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error {
-	if f.fail.CompareAndSwap(true, false) {
-		return orgd.Errorf(orgd.EUNAVAILABLE, "The database is unavailable; retry shortly.")
+func unavailable() error {
+	return orgd.Errorf(orgd.EUNAVAILABLE, "The database is unavailable; retry shortly.")
+}
+
+func (f *failingSessions) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken, spender string) (bool, error) {
+	first, err := f.Sessions.UseRefreshToken(ctx, rt, spender)
+	if err == nil && f.failUse.CompareAndSwap(true, false) {
+		return false, unavailable() // written, but the answer was lost
+	}
+	return first, err
+}
+
+func (f *failingSessions) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error {
+	if f.failAdd.CompareAndSwap(true, false) {
+		return unavailable()
 	}
 	return f.Sessions.AddRefreshToken(ctx, rt)
 }
 
-// TestRefreshRetry checks that a refresh the database failed halfway (503)
-// can be retried with the same token, as the 503 says, and is not taken for
-// a stolen token's reuse: the retry gets tokens and the login stays.
+// TestRefreshRetry checks that a refresh the database failed halfway (503),
+// while spending the token or after, can be retried with the same token, as
+// the 503 says, and is not taken for a stolen token's reuse: the retry gets
+// tokens and the login stays.
 func TestRefreshRetry(t *testing.T) {
-	f := &failingAdd{}
+	f := &failingSessions{}
 	e := newEnv(t, func(d *api.Deps) { f.Sessions = d.Store.(api.Sessions); d.Sessions = f })
 	e.create(acme).mustStatus(t, 201)
-	tok := e.loginTokens(acme.email, acme.password)
-	f.fail.Store(true)
-	e.refresh(tok.refresh).isProblem(t, 503)
-	next := tokensOf(t, e.refresh(tok.refresh).mustStatus(t, 200))
-	if !e.works(tok.access) || !e.works(next.access) {
-		t.Fatal("the retried refresh revoked the login")
+	for _, fail := range []*atomic.Bool{&f.failUse, &f.failAdd} {
+		tok := e.loginTokens(acme.email, acme.password)
+		fail.Store(true)
+		e.refresh(tok.refresh).isProblem(t, 503)
+		next := tokensOf(t, e.refresh(tok.refresh).mustStatus(t, 200))
+		if !e.works(tok.access) || !e.works(next.access) {
+			t.Fatal("the retried refresh revoked the login")
+		}
+		tokensOf(t, e.refresh(next.refresh).mustStatus(t, 200))
+		e.refresh(tok.refresh).isProblem(t, 401) // now a reuse
 	}
-	tokensOf(t, e.refresh(next.refresh).mustStatus(t, 200))
-	e.refresh(tok.refresh).isProblem(t, 401) // now a reuse
 }

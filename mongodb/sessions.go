@@ -39,6 +39,7 @@ type refreshDoc struct {
 	AdminID   string    `bson:"admin_id"`
 	IssuedAt  time.Time `bson:"issued_at"`
 	ExpiresAt time.Time `bson:"expires_at"`
+	SpentBy   string    `bson:"spent_by,omitempty"` // on a used/ marker: the exchange that wrote it
 }
 
 type revokedDoc struct {
@@ -108,11 +109,13 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*orgd.Refr
 	return &orgd.RefreshToken{Hash: d.ID, SessionID: d.SessionID, OrgID: d.OrgID, AdminID: d.AdminID, IssuedAt: d.IssuedAt, ExpiresAt: d.ExpiresAt}, nil
 }
 
-// UseRefreshToken marks rt as exchanged. It reports false when rt had been
-// exchanged already: a reuse. Only inserting an _id is atomic on every
-// backend orgd supports, so the mark is an insert, never an update.
-func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (first bool, err error) {
-	d := refreshDoc{ID: usedPrefix + rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: s.now(), ExpiresAt: rt.ExpiresAt}
+// UseRefreshToken marks rt as exchanged by the exchange named spender. It
+// reports false when rt had been exchanged already: a reuse. Only inserting
+// an _id is atomic on every backend orgd supports, so the mark is an insert,
+// never an update.
+func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken, spender string) (first bool, err error) {
+	d := refreshDoc{ID: usedPrefix + rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: s.now(), ExpiresAt: rt.ExpiresAt,
+		SpentBy: spender}
 	err = s.insert(ctx, s.refresh(), d)
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil
@@ -120,11 +123,17 @@ func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken) (firs
 	return err == nil, translate(err)
 }
 
-// ReleaseRefreshToken undoes UseRefreshToken when the exchange it started
+// ReleaseRefreshToken undoes UseRefreshToken when the exchange spender
 // could not finish (no new token was stored), so that the client's retry is
-// not taken for a reuse.
-func (s *Store) ReleaseRefreshToken(ctx context.Context, rt orgd.RefreshToken) error {
-	return s.deleteID(ctx, s.refresh(), usedPrefix+rt.Hash)
+// not taken for a reuse. Only spender's own mark is removed: when its insert
+// failed, the mark there may be another exchange's, which did get tokens.
+func (s *Store) ReleaseRefreshToken(ctx context.Context, rt orgd.RefreshToken, spender string) error {
+	c, id := s.refresh(), usedPrefix+rt.Hash
+	defer s.forget(c, id)
+	return translate(retry(ctx, func() error {
+		_, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "spent_by", Value: spender}})
+		return err
+	}))
 }
 
 // SessionRevoked reports whether the session id was revoked; this is the

@@ -23,11 +23,24 @@ func TestRefreshTokenUse(t *testing.T) {
 	if err != nil || rt.SessionID != sess.ID || rt.AdminID != "admin1" {
 		t.Fatalf("RefreshTokenByHash = %+v, %v", rt, err)
 	}
-	for i, want := range []bool{true, false, false} {
-		if first, err := s.UseRefreshToken(ctx, *rt); err != nil || first != want {
-			t.Errorf("use %d: first = %v, %v; want %v", i, first, err, want)
+	use := func(spender string, want bool) {
+		t.Helper()
+		if first, err := s.UseRefreshToken(ctx, *rt, spender); err != nil || first != want {
+			t.Errorf("use by %s: first = %v, %v; want %v", spender, first, err, want)
 		}
 	}
+	use("a", true)
+	use("b", false)
+	use("b", false)
+	// Only the exchange that spent the token gives it back.
+	if err := s.ReleaseRefreshToken(ctx, *rt, "b"); err != nil {
+		t.Fatal(err)
+	}
+	use("c", false)
+	if err := s.ReleaseRefreshToken(ctx, *rt, "a"); err != nil {
+		t.Fatal(err)
+	}
+	use("c", true)
 	if _, err := s.RefreshTokenByHash(ctx, "nope"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
 		t.Errorf("unknown hash: %v", err)
 	}
