@@ -38,8 +38,14 @@ var ErrDirInUse = errors.New("in use by another orgd process (a server or a tool
 // lockName is the file in the data directory that its owner holds locked.
 const lockName = "orgd.lock"
 
-// socketName is the embedded database's Unix socket in the data directory.
-const socketName = "mongodb.sock"
+// socketDir and socketName place the embedded database's Unix socket in
+// the data directory: in a directory of its own that orgd keeps at mode
+// 0700 (a data directory that existed keeps its own mode), since the socket
+// itself is created with the process's umask and only then made 0600.
+const (
+	socketDir  = "socket"
+	socketName = "mongodb.sock"
+)
 
 // maxSocketPath is the longest socket path every Unix accepts (sun_path
 // holds 104 bytes on macOS, 108 on Linux, the final NUL included).
@@ -52,7 +58,7 @@ func SocketPath(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("data directory %q: %w", dir, err)
 	}
-	p := filepath.Join(abs, socketName)
+	p := filepath.Join(abs, socketDir, socketName)
 	if len(p) > maxSocketPath {
 		return "", fmt.Errorf("socket path %s is %d bytes, longer than the %d a Unix socket's may be: %w", p, len(p), maxSocketPath, ErrPathTooLong)
 	}
@@ -126,7 +132,6 @@ func Start(cfg Config) (*Server, error) {
 	}()
 	s.uri = f.MongoDBURI() // blocks until the listener is bound
 	if listener.Unix != "" {
-		// The directory is made 0700, but one that existed keeps its mode.
 		if err := os.Chmod(listener.Unix, 0o600); err != nil {
 			_ = s.Stop(context.Background())
 			return nil, fmt.Errorf("embedded database socket: %w", err)
@@ -181,6 +186,13 @@ func freeSocket(dir string) (string, error) {
 	p, err := SocketPath(dir)
 	if err != nil {
 		return "", err
+	}
+	sd := filepath.Dir(p)
+	if err := os.MkdirAll(sd, 0o700); err != nil {
+		return "", fmt.Errorf("embedded database socket: %w", err)
+	}
+	if err := os.Chmod(sd, 0o700); err != nil {
+		return "", fmt.Errorf("embedded database socket: %w", err)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("embedded database socket: %w", err)

@@ -83,12 +83,16 @@ func TestDirInUse(t *testing.T) {
 }
 
 // TestSocket checks that without an address the server listens on a Unix
-// socket in its directory that only the owner may use, that clients reach
+// socket in its directory that only the owner may use (in a directory of
+// mode 0700, whatever mode it had), that clients reach
 // it through its URI, and that a socket left by a process that died does
 // not stop the next start.
 func TestSocket(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
+	if err := os.Mkdir(filepath.Join(dir, "socket"), 0o755); err != nil { // as a loose umask would leave it
+		t.Fatal(err)
+	}
 	for round := range 2 {
 		s, err := embeddb.Start(embeddb.Config{Dir: dir})
 		if err != nil {
@@ -97,6 +101,9 @@ func TestSocket(t *testing.T) {
 		path, _ := embeddb.SocketPath(dir)
 		if fi, err := os.Stat(path); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
 			t.Errorf("round %d: socket %v, %v; want a socket with mode 0600", round, fi, err)
+		}
+		if di, err := os.Stat(filepath.Dir(path)); err != nil || di.Mode().Perm() != 0o700 {
+			t.Errorf("round %d: socket directory %v, %v; want mode 0700", round, di, err)
 		}
 		client, err := mongo.Connect(options.Client().ApplyURI(s.URI()).SetTimeout(10 * time.Second))
 		if err != nil {

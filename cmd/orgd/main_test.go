@@ -153,9 +153,12 @@ func TestEmbeddedSocket(t *testing.T) {
 	if s := post(t, base+"/org/create", `{"organization_name":"acme","email":"a@acme.test","password":"correct horse"}`); s != 201 {
 		t.Fatalf("create: %d", s)
 	}
-	fi, err := os.Stat(filepath.Join(dir, "mongodb.sock"))
+	fi, err := os.Stat(filepath.Join(dir, "socket", "mongodb.sock"))
 	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket: %v, %v; want a socket with mode 0600", fi, err)
+	}
+	if di, err := os.Stat(filepath.Join(dir, "socket")); err != nil || di.Mode().Perm() != 0o700 {
+		t.Errorf("socket directory: %v, %v; want mode 0700", di, err)
 	}
 	if out := doctor(); !strings.Contains(out, "Using the running orgd's embedded database at mongodb://%2F") || !strings.Contains(out, "No problems found") {
 		t.Errorf("doctor while orgd runs:\n%s", out)
