@@ -41,6 +41,7 @@ type cache struct {
 	// they began.
 	complete map[string]time.Time
 	whole    map[string]bool
+	crowded  bool // evict found too few entries it may drop (see evict)
 	lastLoad time.Time
 	resets   int
 	loading  int
@@ -103,8 +104,14 @@ func (c *cache) put(k cacheKey, e cacheEntry, gen uint64) {
 }
 
 // evict makes room by dropping a tenth of the entries, in map order
-// (random), except those it must keep; c.mu must be held.
+// (random), except those it must keep; c.mu must be held. When it finds
+// fewer than that to drop, it does not look again until an entry is
+// forgotten: with the cache filled by entries it must keep (revocations
+// beyond its bound), each lookup would otherwise scan the whole map.
 func (c *cache) evict() {
+	if c.crowded {
+		return
+	}
 	n := max(c.max/10, 1)
 	for k, e := range c.m {
 		if n <= 0 {
@@ -115,6 +122,7 @@ func (c *cache) evict() {
 			n--
 		}
 	}
+	c.crowded = true
 }
 
 // kept reports whether entry e of k is never evicted: a document of a
@@ -137,6 +145,7 @@ func (c *cache) keepDecoded(k cacheKey, raw bson.Raw, val any) {
 func (c *cache) forget(k cacheKey) {
 	c.mu.Lock()
 	delete(c.m, k)
+	c.crowded = false
 	c.gen.Add(1)
 	if c.dirty != nil {
 		c.dirty[k] = struct{}{}
@@ -244,6 +253,7 @@ func (s *Store) SyncCache(ctx context.Context) error {
 	since := s.cache.lastSync.Add(-changeOverlap)
 	if started.Sub(s.cache.lastSync) > changeRetention-changeOverlap { // changes may be gone: start afresh
 		clear(s.cache.m)
+		s.cache.crowded = false
 		clear(s.cache.complete)
 		s.cache.lastLoad = time.Time{}
 		s.cache.resets++ // a load running now lost what it had read: it is not complete

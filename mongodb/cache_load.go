@@ -109,6 +109,7 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 		}
 		if e.raw != nil {
 			delete(cc.m, k) // gone without a change seen
+			cc.crowded = false
 		} else {
 			cc.m[k] = cacheEntry{at: started} // still absent
 		}
