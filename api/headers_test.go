@@ -107,7 +107,8 @@ func TestCORS(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", e.srv.URL+"/healthz", nil)
 	req.Header.Set("Origin", "https://app.example.com")
-	if r := e.do(req); r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || !strings.Contains(r.Header.Get("Vary"), "Origin") {
+	if r := e.do(req); r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || !strings.Contains(r.Header.Get("Vary"), "Origin") ||
+		!strings.Contains(r.Header.Get("Access-Control-Expose-Headers"), "Location") {
 		t.Errorf("simple request: %v", r.Header)
 	}
 }

@@ -76,7 +76,9 @@ func (s *Server) observe(mux *http.ServeMux, next http.Handler) http.Handler {
 		info := &reqInfo{id: r.Header.Get(requestIDHeader)}
 		// Only a trusted proxy's id is kept: ids end up in the audit log,
 		// where a client must not choose what its events are filed under.
-		if _, trusted := s.peer(r); !trusted || !validRequestID(info.id) {
+		if !validRequestID(info.id) {
+			info.id = rand.Text()
+		} else if _, trusted := s.peer(r); !trusted {
 			info.id = rand.Text()
 		}
 		w.Header().Set(requestIDHeader, info.id)

@@ -97,7 +97,7 @@ func TestDeleteDuringARenameCopy(t *testing.T) {
 		// record, and waits (in settle) for the rename to end to delete it
 		// from the new place too. The copy goes on once the source lost it.
 		go func() { deleted <- other.DeleteRecord(ctx, stale, ids[0]) }()
-		for {
+		for start := time.Now(); time.Since(start) < time.Minute; {
 			err := src.FindOne(ctx, bson.D{{Key: "_id", Value: ids[0]}}).Err()
 			if errors.Is(err, mongo.ErrNoDocuments) {
 				return nil
@@ -106,6 +106,7 @@ func TestDeleteDuringARenameCopy(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		return errors.New("the other instance's delete never reached the source")
 	}})
 	if _, err := s.UpdateOrganization(ctx, stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
 		t.Fatal(err)

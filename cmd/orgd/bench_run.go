@@ -94,7 +94,7 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	}
 	// The store that seeds places organizations as the server would.
 	tenantDBs := config{MongoURI: bc.mongoURI}.tenantDBs()
-	srv := &benchServer{env: []string{fmt.Sprintf("ORGD_TENANT_DBS=%d", tenantDBs), "ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR=" + dir,
+	srv := &benchServer{env: []string{fmt.Sprintf("ORGD_TENANT_DBS=%d", tenantDBs), "ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR=" + dir, "ORGD_EMBEDDED_ADDR=", // its socket, whatever this shell says
 		"ORGD_JWT_SECRET=" + secret, fmt.Sprintf("ORGD_BCRYPT_COST=%d", bc.bcryptCost), "ORGD_LOG_LEVEL=error",
 		"ORGD_MASTER_DB=" + masterDB, "ORGD_TENANT_DB=" + tenantDB}}
 	// The bound is measured before the server starts, on an idle machine:
