@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,28 @@ func TestThrottleMemoryBound(t *testing.T) {
 	}
 	if v := th.Attempt("first@x.test", "10.0.0.3"); !v.Allowed {
 		t.Error("the oldest account was not evicted")
+	}
+}
+
+// TestThrottleRefusedAddNoKeys checks that attempts refused for their
+// address add no account keys: otherwise a client over its limit could try
+// new accounts to fill the map, costing memory and pushing out the failures
+// counted against other accounts.
+func TestThrottleRefusedAddNoKeys(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	th := auth.NewThrottle(auth.ThrottleConfig{Window: time.Hour, AccountLimit: 5, AddrLimit: 1, MaxKeys: 10, Now: func() time.Time { return now }})
+	for i := range 4 { // one below the account's limit, from four addresses
+		th.Attempt("victim@x.test", fmt.Sprintf("10.0.1.%d", i))
+	}
+	th.Attempt("first@x.test", "10.6.6.6") // this address is now at its limit
+	for i := range 50 {
+		now = now.Add(time.Second)
+		if v := th.Attempt(fmt.Sprintf("guess%d@x.test", i), "10.6.6.6"); v.Allowed {
+			t.Fatalf("attempt %d from an address over its limit was allowed", i)
+		}
+	}
+	if v := th.Attempt("victim@x.test", "10.0.2.1"); !v.Allowed || !v.Locks {
+		t.Errorf("the victim's fifth failure: %+v, want the lock (its first four were forgotten)", v)
 	}
 }
 

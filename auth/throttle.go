@@ -78,13 +78,15 @@ func (t *Throttle) Attempt(account, addr string) Verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.cfg.Now()
-	acc, ad := t.get(t.accounts, account, now), t.get(t.addrs, addr, now)
-	if len(acc.at) >= t.cfg.AccountLimit {
+	// A refused attempt adds no key: a client over its limit cannot grow
+	// the maps by trying new accounts.
+	if acc := t.peek(t.accounts, account, now); acc != nil && len(acc.at) >= t.cfg.AccountLimit {
 		return Verdict{Scope: ScopeAccount, RetryAfter: acc.at[0].Add(t.cfg.Window).Sub(now)}
 	}
-	if len(ad.at) >= t.cfg.AddrLimit {
+	if ad := t.peek(t.addrs, addr, now); ad != nil && len(ad.at) >= t.cfg.AddrLimit {
 		return Verdict{Scope: ScopeAddress, RetryAfter: ad.at[0].Add(t.cfg.Window).Sub(now)}
 	}
+	acc, ad := t.get(t.accounts, account, now), t.get(t.addrs, addr, now)
 	acc.add(now, addr)
 	ad.add(now, "")
 	v := Verdict{Allowed: true}
@@ -122,6 +124,15 @@ func (t *Throttle) takeBack(m map[string]*bucket, key string) {
 			delete(m, key)
 		}
 	}
+}
+
+// peek returns key's bucket without its expired failures, or nil.
+func (t *Throttle) peek(m map[string]*bucket, key string, now time.Time) *bucket {
+	b := m[key]
+	if b != nil {
+		b.expire(now.Add(-t.cfg.Window))
+	}
+	return b
 }
 
 // get returns key's bucket without its expired failures, making room for a
