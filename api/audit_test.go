@@ -104,8 +104,14 @@ func TestAuditLog(t *testing.T) {
 	if ev := find(events, "auth.login"); ev == nil {
 		t.Error("no login event")
 	}
-	if failed := events[slices.IndexFunc(events, func(ev map[string]any) bool { return ev["outcome"] == "failure" })]; failed["client_address"] != "203.0.113.5" {
+	// Nobody authenticated: the admin is who was targeted, not who acted.
+	failed := events[slices.IndexFunc(events, func(ev map[string]any) bool { return ev["outcome"] == "failure" })]
+	if details, _ := failed["details"].(map[string]any); failed["client_address"] != "203.0.113.5" || failed["actor"] != "anonymous" ||
+		details["admin_id"] != login["actor"] {
 		t.Errorf("failed login event %v", failed)
+	}
+	if reuse := find(events, "auth.token_reuse"); reuse["actor"] != "anonymous" {
+		t.Errorf("token reuse event %v", reuse)
 	}
 	if created := find(events, "organization.created"); created["actor"] != "anonymous" {
 		t.Errorf("create event %v", created)

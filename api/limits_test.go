@@ -82,6 +82,12 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	e.loginFrom("192.0.2.66", "b@beta.test", "correct horse").isProblem(t, 429)
 	e.loginFrom("192.0.2.67", "b@beta.test", "correct horse").mustStatus(t, 200)
+	// IPv6 addresses count by their /64: one subscriber holds all of it.
+	for i := range 5 {
+		e.loginFrom("2001:db8:1:2::"+strconv.Itoa(i+1), "nobody"+strconv.Itoa(i)+"@x.test", "wrong password").isProblem(t, 401)
+	}
+	e.loginFrom("2001:db8:1:2:ffff::9", "b@beta.test", "correct horse").isProblem(t, 429)
+	e.loginFrom("2001:db8:1:3::1", "b@beta.test", "correct horse").mustStatus(t, 200)
 	// A client that is not a trusted proxy cannot choose its address.
 	e2 := newEnv(t, func(d *api.Deps) {
 		d.Throttle = auth.NewThrottle(auth.ThrottleConfig{Window: time.Minute, AccountLimit: 100, AddrLimit: 2, Now: clock})

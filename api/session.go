@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -81,10 +82,10 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 	if err := v.Err(); err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	addr, account := clientInfo(ctx).ClientAddr, orgd.NormalizeEmail(b.Email)
+	addr, account := throttleAddr(clientInfo(ctx).ClientAddr), orgd.NormalizeEmail(b.Email)
 	verdict := s.Throttle.Attempt(account, addr)
 	if !verdict.Allowed {
-		s.Logger.WarnContext(ctx, "login refused: too many failures", "scope", verdict.Scope, "client_addr", addr)
+		s.Logger.WarnContext(ctx, "login refused: too many failures", "scope", verdict.Scope, "client_addr", clientInfo(ctx).ClientAddr)
 		return nil, s.problem(ctx, &orgd.Error{Code: orgd.ETOOMANY,
 			Message: "Too many failed logins for this account or from this address; retry later.", RetryAfter: verdict.RetryAfter})
 	}
@@ -135,19 +136,33 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 	return out, nil
 }
 
+// throttleAddr is the key a client address is throttled under: an IPv6
+// address by its /64, since one subscriber usually holds a whole /64 and
+// could otherwise take a fresh address for every few guesses.
+func throttleAddr(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return addr
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
+
 // loginFailed audits a failed login and, when it reaches a limit, the lockout.
 func (s *Server) loginFailed(ctx context.Context, admin *orgd.Admin, v auth.Verdict) {
 	e := orgd.Event{Type: orgd.EventLogin, Outcome: orgd.OutcomeFailure, Actor: orgd.ActorAnonymous,
 		Details: map[string]string{"reason": "unknown_account"}}
-	if admin != nil {
-		e.OrgID, e.Actor, e.Details["reason"] = admin.OrgID, admin.ID, "wrong_password"
+	if admin != nil { // the admin targeted, not the actor: nobody authenticated
+		e.OrgID, e.Details["reason"], e.Details["admin_id"] = admin.OrgID, "wrong_password", admin.ID
 	}
 	s.record(ctx, e)
 	if !v.Locks {
 		return
 	}
-	lock := orgd.Event{Type: orgd.EventLockout, OrgID: e.OrgID, Actor: e.Actor, Outcome: orgd.OutcomeLocked,
+	lock := orgd.Event{Type: orgd.EventLockout, OrgID: e.OrgID, Actor: orgd.ActorAnonymous, Outcome: orgd.OutcomeLocked,
 		Details: map[string]string{"scope": v.Scope}}
+	if admin != nil {
+		lock.Details["admin_id"] = admin.ID
+	}
 	if len(v.From) > 0 {
 		lock.Details["failures_from"] = strings.Join(v.From, " ")
 	}
@@ -200,8 +215,8 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 		return nil, s.problem(ctx, err)
 	}
 	fail := func(reason string) error {
-		s.record(ctx, orgd.Event{Type: orgd.EventRefresh, OrgID: rt.OrgID, Actor: rt.AdminID, Outcome: orgd.OutcomeFailure,
-			Details: map[string]string{"session_id": rt.SessionID, "reason": reason}})
+		s.record(ctx, orgd.Event{Type: orgd.EventRefresh, OrgID: rt.OrgID, Actor: orgd.ActorAnonymous, Outcome: orgd.OutcomeFailure,
+			Details: map[string]string{"session_id": rt.SessionID, "reason": reason, "admin_id": rt.AdminID}})
 		return s.problem(ctx, badRefresh())
 	}
 	if !s.Now().Before(rt.ExpiresAt) {
@@ -228,8 +243,8 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 		if err := s.Sessions.RevokeSession(ctx, rt.SessionID, orgd.RevokeReuse); err != nil {
 			return nil, s.problem(ctx, err)
 		}
-		s.record(ctx, orgd.Event{Type: orgd.EventTokenReuse, OrgID: rt.OrgID, Actor: rt.AdminID, Outcome: orgd.OutcomeRevoked,
-			Details: map[string]string{"session_id": rt.SessionID}})
+		s.record(ctx, orgd.Event{Type: orgd.EventTokenReuse, OrgID: rt.OrgID, Actor: orgd.ActorAnonymous, Outcome: orgd.OutcomeRevoked,
+			Details: map[string]string{"session_id": rt.SessionID, "admin_id": rt.AdminID}})
 		return nil, s.problem(ctx, badRefresh())
 	}
 	// The session is checked only now that the token is spent, so that a
