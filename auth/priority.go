@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -72,8 +73,9 @@ func (l *procLender) giveBack() {
 }
 
 // shrink takes back the Ps no hash holds. Once none is lent, GOMAXPROCS is
-// what it was before: the runtime's choice at startup (a container's CPU
-// quota) or what the GOMAXPROCS variable or a caller set.
+// what it was before: the runtime's own choice, which then follows the CPU
+// quota again (setting a number turns that off), or what the GOMAXPROCS
+// variable or a caller set.
 func (l *procLender) shrink() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -81,5 +83,12 @@ func (l *procLender) shrink() {
 		return
 	}
 	l.extra = l.lent
-	runtime.GOMAXPROCS(l.base + l.extra)
+	if l.extra > 0 || os.Getenv("GOMAXPROCS") != "" {
+		runtime.GOMAXPROCS(l.base + l.extra)
+		return
+	}
+	runtime.SetDefaultGOMAXPROCS()
+	if runtime.GOMAXPROCS(0) != l.base { // the base was a caller's setting
+		runtime.GOMAXPROCS(l.base)
+	}
 }
