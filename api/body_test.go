@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/api"
 )
 
 // rawRequest sends req as written, closes the sending side, and returns the
@@ -90,5 +94,34 @@ func TestSlowImport(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode != 200 || !strings.Contains(string(b), `"imported":5`) {
 		t.Errorf("slow import: %d %s", res.StatusCode, b)
+	}
+}
+
+// failingExport is a RecordStore whose export fails after its first record.
+type failingExport struct{ api.RecordStore }
+
+func (failingExport) ExportRecords(_ context.Context, _ *orgd.Organization, w io.Writer) error {
+	if _, err := io.WriteString(w, `{"id":"01M8A83Q84SCRGWRN9MTEF641A"}`+"\n"); err != nil {
+		return err
+	}
+	return orgd.Errorf(orgd.EUNAVAILABLE, "The database is unavailable; retry shortly.")
+}
+
+// TestExportCutShort checks that an export failing after its status was
+// sent breaks the response, so that the client cannot take what it got for
+// the whole file.
+func TestExportCutShort(t *testing.T) {
+	e := newEnv(t, func(d *api.Deps) { d.Records = failingExport{d.Records} })
+	e.create(acme).mustStatus(t, 201)
+	tok := e.login(acme.email, acme.password)
+	req, _ := http.NewRequest("GET", e.srv.URL+"/org/export", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return // broken before the headers arrived (they were still buffered)
+	}
+	defer res.Body.Close()
+	if b, err := io.ReadAll(res.Body); err == nil {
+		t.Errorf("export cut short: %d, %q read to a clean end; want an error", res.StatusCode, b)
 	}
 }

@@ -220,8 +220,12 @@ func (s *Server) handleExport(ctx context.Context, _ *struct{}) (*huma.StreamRes
 		switch {
 		case err != nil && !w.started:
 			s.writeErr(hc, s.problem(ctx, err))
-		case err != nil: // the status is sent: all that can be done is to cut the stream short
+		case err != nil:
+			// The status is sent: all that can be done is to break the stream,
+			// so that the client sees an error rather than a file that ends
+			// early but well-formed.
 			s.Logger.WarnContext(ctx, "export cut short", "org_id", o.ID, "err", err)
+			panic(http.ErrAbortHandler)
 		case !w.started:
 			w.start()
 		}
