@@ -66,6 +66,10 @@ func (s *Store) Close() {
 // placement policy's choice of another), in the background: it returns once
 // the move is journaled. Watch it with MoveStatus.
 func (s *Store) StartMove(ctx context.Context, orgID string, want orgd.Placement) (*orgd.MoveProgress, error) {
+	// Like every operation, once begun it is not abandoned half-planned
+	// because the caller hung up.
+	ctx, cancel := s.detach(ctx)
+	defer cancel()
 	r, err := s.beginMove(ctx, orgID, want)
 	if err != nil {
 		return nil, err
@@ -227,7 +231,13 @@ func (r *run) moveForward(ctx context.Context) error {
 		// Requests that read the record before the switch finish with the
 		// source meanwhile: reads find it whole, and writes that land there
 		// are redone in the copy by the records API, which checks after each
-		// write whether the organization moved.
+		// write whether the organization moved. The switch is published
+		// again first: a run that crashed between switching the record and
+		// publishing it, resumed here, must still tell the other instances
+		// before the source goes.
+		if err := r.publish(ctx); err != nil {
+			return err
+		}
 		if err := r.step(ctx, "drain"); err != nil {
 			return err
 		}
@@ -385,6 +395,11 @@ func (r *run) undoMove(ctx context.Context) error {
 		return err
 	}
 	r.d.Status = stActive
+	// Other instances learned of the pause: they learn of its end now, not
+	// only once the copy is dropped (which fails while its deployment is down).
+	if err := r.publish(ctx); err != nil {
+		return err
+	}
 	if err := r.step(ctx, "undo_drop_copy"); err != nil {
 		return err
 	}

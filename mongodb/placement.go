@@ -398,10 +398,13 @@ func (s *Store) mustBeEmpty(ctx context.Context, p place) error {
 		return err
 	}
 	for _, c := range colls {
-		if n, err := db.Collection(c).EstimatedDocumentCount(ctx); err != nil {
-			return translate(err)
-		} else if n > 0 {
+		// One document, not an estimated count: an undone move drops the
+		// target, so this decides whether data may be dropped.
+		err := db.Collection(c).FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		if err == nil {
 			return orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", p.Database, c, p.Deployment)
+		} else if !errors.Is(err, mongo.ErrNoDocuments) {
+			return translate(err)
 		}
 	}
 	return nil

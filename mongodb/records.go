@@ -299,12 +299,17 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 	if ok && d.Version == o.Version && d.Status == stActive && samePlace(d.domain(s.deps.home), o) {
 		return o, nil
 	}
-	for i := 0; ok && d.Status != stActive && i < 100; i++ {
+	// The write may already be in: answering 409 now would have a client that
+	// retries store it twice. So wait out what a move's pause can take
+	// (the drain and a final comparison: seconds), looking less often as it goes.
+	wait, end := 50*time.Millisecond, time.Now().Add(settleWait) // real time: this sleeps
+	for ok && d.Status != stActive && time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
 			return nil, translate(ctx.Err())
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 500*time.Millisecond)
 		if ok, err = findByID(ctx, s.orgs(), o.ID, &d); err != nil {
 			return nil, err
 		}
@@ -329,6 +334,10 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 	}
 	return now, s.moveStray(ctx, stale, s.tenantCollection(now), o.ID)
 }
+
+// settleWait bounds how long a write waits for its organization's operation
+// to end before answering 409.
+const settleWait = 30 * time.Second
 
 // recentRetention is how long tombstones of ended operations are kept.
 const recentRetention = 30 * time.Second
