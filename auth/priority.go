@@ -73,9 +73,9 @@ func (l *procLender) giveBack() {
 }
 
 // shrink takes back the Ps no hash holds. Once none is lent, GOMAXPROCS is
-// what it was before: the runtime's own choice, which then follows the CPU
-// quota again (setting a number turns that off), or what the GOMAXPROCS
-// variable or a caller set.
+// what it was before: what the GOMAXPROCS variable says, or else the
+// runtime's own choice, which then follows the CPU quota again (setting a
+// number turns that off; nothing else in orgd sets one).
 func (l *procLender) shrink() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -88,7 +88,4 @@ func (l *procLender) shrink() {
 		return
 	}
 	runtime.SetDefaultGOMAXPROCS()
-	if runtime.GOMAXPROCS(0) != l.base { // the base was a caller's setting
-		runtime.GOMAXPROCS(l.base)
-	}
 }

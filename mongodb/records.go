@@ -336,8 +336,9 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 }
 
 // settleWait bounds how long a write waits for its organization's operation
-// to end before answering 409.
-const settleWait = 30 * time.Second
+// to end before answering 409. It stays well inside the HTTP server's
+// ReadTimeout (30 s from the request's start), which cancels the request.
+const settleWait = 20 * time.Second
 
 // recentRetention is how long tombstones of ended operations are kept.
 const recentRetention = 30 * time.Second
