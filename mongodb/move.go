@@ -291,7 +291,13 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 	if !got.verified() {
 		return fmt.Errorf("move of %s: the copy holds %d documents (checksum %016x), the source %d (%016x)", r.d.ID, got.dn, got.dsum, got.n, got.sum)
 	}
-	n, sum := got.n, got.sum
+	// Journaled before the switch: a run that dies between switching and
+	// journaling the phase is finished by another, which reports it.
+	n := got.n
+	op.Checksum, op.Verified = fmt.Sprintf("%016x", got.sum), n
+	if err := r.setOp(ctx, bson.D{{Key: "checksum", Value: op.Checksum}, {Key: "verified", Value: n}}); err != nil {
+		return err
+	}
 	if err := r.step(ctx, "switch"); err != nil {
 		return err
 	}
@@ -303,13 +309,14 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 		return err
 	}
 	r.d.Deployment, r.d.Tenancy, r.d.Database, r.d.Collection, r.d.Status = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection, stActive
+	if err := r.step(ctx, "publish_switch"); err != nil {
+		return err
+	}
 	if err := r.publish(ctx); err != nil {
 		return err
 	}
 	s.log.Info("move switched", "org_id", r.d.ID, "to", dst.Deployment, "tenancy", dst.Tenancy, "documents", n, "writes_paused", now.Sub(op.PausedAt))
-	op.Checksum, op.Verified = fmt.Sprintf("%016x", sum), n
-	return r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: now},
-		bson.E{Key: "checksum", Value: op.Checksum}, bson.E{Key: "verified", Value: n})
+	return r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: now})
 }
 
 // publish tells the other instances' caches at once that the record

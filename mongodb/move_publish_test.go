@@ -56,3 +56,62 @@ func TestUndoneMoveTellsOtherInstances(t *testing.T) {
 		t.Errorf("after the undo the other instance sees %s, want active", st)
 	}
 }
+
+// TestResumedSwitchTellsOtherInstances checks that a move whose process
+// died between switching the record and publishing the switch, resumed by
+// another, publishes it before dropping the source: otherwise the other
+// instances would go on reading, from their caches, a source that is gone.
+func TestResumedSwitchTellsOtherInstances(t *testing.T) {
+	f := newFixture(t)
+	f.cache = time.Hour // synced by hand below
+	ctx := context.Background()
+	s, other := f.store(""), f.store("")
+	o, err := s.CreateOrganization(ctx, "Acme", "a@x.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	look := func() *orgd.Organization {
+		t.Helper()
+		if err := other.SyncCache(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := other.OrganizationByID(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
+		switch step {
+		case "switch": // paused: the other instance learns it
+			f.clock.Advance(10 * time.Second) // past the window each sync reads again
+			if got := look(); got.Status != orgd.StatusMoving {
+				t.Errorf("during the pause the other instance sees %s", got.Status)
+			}
+		case "publish_switch": // switched, not yet published: the process dies
+			return mongodb.ErrAbort
+		}
+		return nil
+	}})
+	if err := s.Move(ctx, o.ID, orgd.Placement{Tenancy: orgd.TenancyDatabase}); !errors.Is(err, mongodb.ErrAbort) {
+		t.Fatalf("move: %v", err)
+	}
+	f.restartLater()
+	later := f.store("")
+	checked := false
+	later.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
+		if step == "drop_source" {
+			checked = true
+			if got := look(); got.Status != orgd.StatusActive || got.Database == o.Database {
+				t.Errorf("before the source is dropped the other instance sees %s in %s", got.Status, got.Database)
+			}
+		}
+		return nil
+	}})
+	if _, err := later.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !checked {
+		t.Fatal("the resumed move never dropped its source")
+	}
+}
