@@ -124,9 +124,8 @@ func (r *run) copyTenant(ctx context.Context, src, dst place, verify bool) error
 			if err != nil {
 				return err
 			}
-			if !got.verified() {
-				return fmt.Errorf("copy of %s.%s: the copy holds %d documents (checksum %016x), the source %d (%016x)",
-					from.Database().Name(), from.Name(), got.dn, got.dsum, got.n, got.sum)
+			if err := got.verify(fmt.Sprintf("copy of %s.%s", from.Database().Name(), from.Name())); err != nil {
+				return err
 			}
 		}
 	}

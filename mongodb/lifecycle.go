@@ -281,26 +281,26 @@ func (s *Store) dropTenant(ctx context.Context, p place) error {
 	return translate(db.Drop(ctx))
 }
 
-// tenantEmpty reports whether an organization's data at p holds no document:
-// its collection, or in the database model every collection of its database.
-// It asks for one document rather than trusting an estimated count, since it
-// decides whether data may be dropped.
-func (s *Store) tenantEmpty(ctx context.Context, p place) (bool, error) {
+// dataIn returns a collection of an organization's data at p that holds a
+// document, "" when none does: its collection, or in the database model
+// every collection of its database. It asks for one document rather than
+// trusting an estimated count, since it decides whether data may be dropped.
+func (s *Store) dataIn(ctx context.Context, p place) (string, error) {
 	colls, err := s.tenantColls(ctx, p)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	db, err := s.database(p)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	for _, c := range colls {
 		err := db.Collection(c).FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 		if err == nil {
-			return false, nil
+			return c, nil
 		} else if !errors.Is(err, mongo.ErrNoDocuments) {
-			return false, translate(err)
+			return "", translate(err)
 		}
 	}
-	return true, nil
+	return "", nil
 }

@@ -232,9 +232,9 @@ func (r *run) moveForward(ctx context.Context) error {
 		// source meanwhile: reads find it whole, and writes that land there
 		// are redone in the copy by the records API, which checks after each
 		// write whether the organization moved. The switch is published
-		// again first: a run that crashed between switching the record and
-		// publishing it, resumed here, must still tell the other instances
-		// before the source goes.
+		// here, also by a run that resumes one that died between switching
+		// the record and publishing it: the other instances must learn of
+		// it before the source goes.
 		if err := r.publish(ctx); err != nil {
 			return err
 		}
@@ -288,8 +288,8 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 	if err := r.step(ctx, "verify"); err != nil {
 		return err
 	}
-	if !got.verified() {
-		return fmt.Errorf("move of %s: the copy holds %d documents (checksum %016x), the source %d (%016x)", r.d.ID, got.dn, got.dsum, got.n, got.sum)
+	if err := got.verify("move of " + r.d.ID); err != nil {
+		return err
 	}
 	// Journaled before the switch: a run that dies between switching and
 	// journaling the phase is finished by another, which reports it.
@@ -309,10 +309,7 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 		return err
 	}
 	r.d.Deployment, r.d.Tenancy, r.d.Database, r.d.Collection, r.d.Status = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection, stActive
-	if err := r.step(ctx, "publish_switch"); err != nil {
-		return err
-	}
-	if err := r.publish(ctx); err != nil {
+	if err := r.step(ctx, "publish_switch"); err != nil { // published once switched (moveForward)
 		return err
 	}
 	s.log.Info("move switched", "org_id", r.d.ID, "to", dst.Deployment, "tenancy", dst.Tenancy, "documents", n, "writes_paused", now.Sub(op.PausedAt))

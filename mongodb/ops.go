@@ -115,9 +115,9 @@ func (r *run) undoCreate(ctx context.Context) error {
 		if err := r.step(ctx, "undo_drop_collection"); err != nil {
 			return err
 		}
-		if empty, err := r.s.tenantEmpty(ctx, r.s.target(op)); err != nil {
+		if held, err := r.s.dataIn(ctx, r.s.target(op)); err != nil {
 			return err
-		} else if empty {
+		} else if held == "" {
 			if err := r.s.dropTenant(ctx, r.s.target(op)); err != nil {
 				return err
 			}

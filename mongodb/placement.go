@@ -387,25 +387,14 @@ func (s *Store) chooseMove(ctx context.Context, want orgd.Placement, src place) 
 }
 
 // mustBeEmpty refuses a target that already holds data: it would be
-// overwritten, and no organization claims it.
+// overwritten, and no organization claims it (an undone move drops it).
 func (s *Store) mustBeEmpty(ctx context.Context, p place) error {
-	colls, err := s.tenantColls(ctx, p)
+	c, err := s.dataIn(ctx, p)
 	if err != nil {
 		return err
 	}
-	db, err := s.database(p)
-	if err != nil {
-		return err
-	}
-	for _, c := range colls {
-		// One document, not an estimated count: an undone move drops the
-		// target, so this decides whether data may be dropped.
-		err := db.Collection(c).FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-		if err == nil {
-			return orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", p.Database, c, p.Deployment)
-		} else if !errors.Is(err, mongo.ErrNoDocuments) {
-			return translate(err)
-		}
+	if c != "" {
+		return orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", p.Database, c, p.Deployment)
 	}
 	return nil
 }

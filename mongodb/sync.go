@@ -3,6 +3,7 @@ package mongodb
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"hash/fnv"
 	"slices"
 
@@ -25,8 +26,14 @@ func (a *synced) add(b synced) {
 	a.n, a.dn, a.sum, a.dsum, a.fixed = a.n+b.n, a.dn+b.dn, a.sum+b.sum, a.dsum+b.dsum, a.fixed+b.fixed
 }
 
-// verified reports whether the copy matched the source by count and checksum.
-func (a synced) verified() bool { return a.n == a.dn && a.sum == a.dsum }
+// verify returns nil when the copy matched the source by count and
+// checksum, else an error saying how, about what was copied.
+func (a synced) verify(what string) error {
+	if a.n == a.dn && a.sum == a.dsum {
+		return nil
+	}
+	return fmt.Errorf("%s: the copy holds %d documents (checksum %016x), the source %d (%016x)", what, a.dn, a.dsum, a.n, a.sum)
+}
 
 // sync makes a move's copy equal to its source, collection by collection:
 // both sides are read in _id order and compared document by document, then
