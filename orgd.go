@@ -44,6 +44,13 @@ const (
 // an active organization's may (a moving one's are paused for a short window).
 func (o *Organization) Writable() bool { return o.Status == StatusActive }
 
+// SignsIn reports whether the organization's admin may log in and use
+// tokens now: not while it is still being created, nor once its deletion
+// has begun.
+func (o *Organization) SignsIn() bool {
+	return o.Status != StatusCreating && o.Status != StatusDeleting
+}
+
 // Tenancy is how an organization's data is laid out on its deployment.
 type Tenancy string
 

@@ -74,7 +74,7 @@ func (s *Server) verify(ctx context.Context, header string) (*principal, error) 
 		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "The token has been revoked; log in again.")
 	}
 	org, err := s.Store.OrganizationByID(ctx, claims.OrgID)
-	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (org.Status == orgd.StatusCreating || org.Status == orgd.StatusDeleting || org.AdminID != claims.AdminID) {
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (!org.SignsIn() || org.AdminID != claims.AdminID) {
 		return nil, orgd.Errorf(orgd.EUNAUTHORIZED, "The token's organization or admin no longer exists.")
 	} else if err != nil {
 		return nil, err

@@ -109,7 +109,7 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 	}
 	s.Throttle.Succeeded(account, addr)
 	org, err := s.Store.OrganizationByID(ctx, admin.OrgID)
-	if err != nil || org.Status == orgd.StatusCreating || org.Status == orgd.StatusDeleting {
+	if err != nil || !org.SignsIn() {
 		if err != nil && orgd.ErrorCode(err) != orgd.ENOTFOUND {
 			return nil, s.problem(ctx, err)
 		}
@@ -261,7 +261,7 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 		return nil, fail("session_revoked")
 	}
 	org, err := s.Store.OrganizationByID(ctx, sess.OrgID)
-	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (org.Status == orgd.StatusCreating || org.Status == orgd.StatusDeleting || org.AdminID != sess.AdminID) {
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND || err == nil && (!org.SignsIn() || org.AdminID != sess.AdminID) {
 		return nil, fail("organization_gone")
 	} else if err != nil {
 		return nil, giveBack(err)
