@@ -2,6 +2,7 @@ package mongodb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -14,47 +15,56 @@ import (
 // renewing its lease (crashed, killed, cut off), then repairs what a dead
 // process's late writes can leave behind. It is safe on several instances at
 // once: an abandoned operation is taken over by inserting a takeover marker,
-// which only one instance can do. It returns one line per thing it did.
+// which only one instance can do. It returns one line per thing it did; a
+// repair that fails is reported with the others' errors and does not hold
+// them back.
 func (s *Store) Reconcile(ctx context.Context) ([]string, error) {
 	probs, err := s.Check(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var did []string
+	var errs []error
 	for _, p := range probs {
+		if ctx.Err() != nil {
+			break
+		}
 		if !p.Auto {
 			continue
 		}
 		msg, err := p.Repair(ctx)
 		if err != nil {
-			return did, fmt.Errorf("%s: %w", p.Text, err)
-		}
-		if msg != "" {
+			errs = append(errs, fmt.Errorf("%s: %w", p.Text, err))
+		} else if msg != "" {
 			did = append(did, msg)
 		}
 	}
-	return did, nil
+	return did, errors.Join(errs...)
 }
 
 // Resume finishes or undoes the operations their owners abandoned. It reads
 // only the journal, which holds just the operations in flight, so its cost
-// does not grow with the number of organizations.
+// does not grow with the number of organizations. Like Reconcile, it goes
+// on past an operation that cannot be finished yet.
 func (s *Store) Resume(ctx context.Context) ([]string, error) {
 	ops, err := all[opDoc](ctx, s.ops())
 	if err != nil {
 		return nil, err
 	}
 	var did []string
+	var errs []error
 	for _, o := range ops {
+		if ctx.Err() != nil {
+			break
+		}
 		msg, err := s.resumeFix(o)(ctx)
 		if err != nil {
-			return did, fmt.Errorf("resume the %s of organization %s: %w", o.Kind, o.OrgID, err)
-		}
-		if msg != "" {
+			errs = append(errs, fmt.Errorf("resume the %s of organization %s: %w", o.Kind, o.OrgID, err))
+		} else if msg != "" {
 			did = append(did, msg)
 		}
 	}
-	return did, nil
+	return did, errors.Join(errs...)
 }
 
 // sweepEvery is how many reconciler rounds pass between full sweeps, which

@@ -2,6 +2,7 @@ package mongodb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -111,5 +112,66 @@ func TestTakeoverOfADeadTakeover(t *testing.T) {
 	f.mustHold(f.store(""))
 	if _, err := f.store("").OrganizationByName(ctx, "wile"); err != nil {
 		t.Errorf("the rename was not finished: %v", err)
+	}
+}
+
+// TestAFailingRepairHoldsNoneBack checks that an abandoned operation whose
+// repair fails does not keep the reconciler from the others.
+func TestAFailingRepairHoldsNoneBack(t *testing.T) {
+	for _, reconcile := range []string{"Resume", "Reconcile"} {
+		t.Run(reconcile, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			s := f.store("")
+			s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+				if step == "delete_admin" {
+					return mongodb.ErrAbort
+				}
+				return nil
+			}})
+			for i := range 2 {
+				o, err := s.CreateOrganization(ctx, fmt.Sprintf("org%d", i), fmt.Sprintf("a%d@x.test", i), "h")
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = s.DeleteOrganization(ctx, o.ID)
+			}
+			f.restartLater()
+
+			s = f.store("")
+			failed := false
+			broken := errors.New("the database is having a bad moment")
+			s.SetHooks(mongodb.Hooks{BeforeStep: func(_, _ string) error {
+				if !failed {
+					failed = true
+					return broken
+				}
+				return nil
+			}})
+			run := s.Resume
+			if reconcile == "Reconcile" {
+				run = s.Reconcile
+			}
+			did, err := run(ctx)
+			if !errors.Is(err, broken) {
+				t.Errorf("error = %v, want the failed repair's", err)
+			}
+			if len(did) != 1 {
+				t.Errorf("%d repairs, want 1 (the operation after the failing one): %q", len(did), did)
+			}
+
+			// The failed one is finished once its new lease lapses.
+			f.restartLater()
+			s = f.store("")
+			if _, err := s.Resume(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f.mustHold(s)
+			for i := range 2 {
+				if _, err := s.OrganizationByName(ctx, fmt.Sprintf("org%d", i)); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+					t.Errorf("org%d: %v, want it deleted", i, err)
+				}
+			}
+		})
 	}
 }
