@@ -112,9 +112,9 @@ func (failingExport) ExportRecords(_ context.Context, _ *orgd.Organization, w io
 
 // TestExportCutShort checks that an export failing after its status was
 // sent breaks the response, so that the client cannot take what it got for
-// the whole file.
+// the whole file, and that the log and metrics count it as a failure.
 func TestExportCutShort(t *testing.T) {
-	e := newEnv(t, func(d *api.Deps) { d.Records = failingExport{d.Records} })
+	e, _ := newObservedEnv(t, false, func(d *api.Deps) { d.Records = failingExport{d.Records} })
 	e.create(acme).mustStatus(t, 201)
 	tok := e.login(acme.email, acme.password)
 	req, _ := http.NewRequest("GET", e.srv.URL+"/org/export", nil)
@@ -127,5 +127,13 @@ func TestExportCutShort(t *testing.T) {
 	b, err := io.ReadAll(res.Body)
 	if res.StatusCode != 200 || len(b) == 0 || err == nil {
 		t.Errorf("export cut short: %d, %d bytes, error %v; want 200, some records, then an error", res.StatusCode, len(b), err)
+	}
+	lines := requestLines(t, e.logs)
+	if l := lines[len(lines)-1]; l["route"] != "/org/export" || l["status"] != float64(500) || l["aborted"] != true {
+		t.Errorf("logged %v, want /org/export with status 500, aborted", l)
+	}
+	m := e.call("GET", "/metrics", "", nil).mustStatus(t, 200)
+	if want := `orgd_http_requests_total{code="5xx",method="GET",route="/org/export"} 1`; !strings.Contains(string(m.Raw), want) {
+		t.Errorf("metrics lack %s:\n%s", want, m.Raw)
 	}
 }

@@ -92,17 +92,21 @@ func (s *Server) observe(mux *http.ServeMux, next http.Handler) http.Handler {
 		sw, returned := &statusWriter{ResponseWriter: w}, false
 		defer func() { // also when the handler aborts the response with a panic
 			d := s.now().Sub(start)
-			status := sw.status
+			status, aborted := sw.status, !returned
 			switch {
 			case status == 0 && returned:
 				status = http.StatusOK // the handler wrote nothing
 			case status == 0:
 				status = http.StatusInternalServerError // aborted before answering
+			case aborted && r.Context().Err() == nil:
+				// A stream the server broke after its status failed, whatever
+				// the status said; one the client left is not the server's fault.
+				status = http.StatusInternalServerError
 			}
 			if s.Metrics != nil {
 				s.Metrics.RequestDone(r.Method, route, status, d)
 			}
-			s.logRequest(r, route, info, status, sw.bytes, d)
+			s.logRequest(r, route, info, status, aborted, sw.bytes, d)
 		}()
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info)))
 		returned = true
@@ -116,7 +120,7 @@ func quietRoute(route string) bool {
 
 // logRequest writes the request line. It never logs headers, the query or
 // the body: they may hold tokens, passwords or personal data.
-func (s *Server) logRequest(r *http.Request, route string, info *reqInfo, status int, bytes int64, d time.Duration) {
+func (s *Server) logRequest(r *http.Request, route string, info *reqInfo, status int, aborted bool, bytes int64, d time.Duration) {
 	level := slog.LevelInfo
 	switch {
 	case status >= 500:
@@ -134,6 +138,9 @@ func (s *Server) logRequest(r *http.Request, route string, info *reqInfo, status
 	}
 	if info.orgID != "" {
 		attrs = append(attrs, slog.String("org_id", info.orgID))
+	}
+	if aborted {
+		attrs = append(attrs, slog.Bool("aborted", true))
 	}
 	// r's context does not carry info: the request id is an attribute here,
 	// and WithRequestID does not add it a second time.
