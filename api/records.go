@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -18,7 +17,7 @@ import (
 // RecordStore is what the records endpoints need from storage. Records are
 // JSON objects; the organization always comes from the verified token.
 type RecordStore interface {
-	CreateRecord(ctx context.Context, o *orgd.Organization, body []byte) ([]byte, error)
+	CreateRecord(ctx context.Context, o *orgd.Organization, body []byte) (id string, record []byte, err error)
 	GetRecord(ctx context.Context, o *orgd.Organization, id string) ([]byte, error)
 	ReplaceRecord(ctx context.Context, o *orgd.Organization, id string, body []byte) ([]byte, error)
 	PatchRecord(ctx context.Context, o *orgd.Organization, id string, patch []byte) ([]byte, error)
@@ -138,15 +137,11 @@ func (s *Server) handleCreateRecord(ctx context.Context, in *createRecordInput) 
 		return nil, err
 	}
 	o, rs := s.records(ctx)
-	b, err := rs.CreateRecord(ctx, o, in.RawBody)
+	id, b, err := rs.CreateRecord(ctx, o, in.RawBody)
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	var created struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(b, &created) // the store wrote it: an id is always there
-	return recordResp(b, "/org/records/"+url.PathEscape(created.ID)), nil
+	return recordResp(b, "/org/records/"+url.PathEscape(id)), nil
 }
 
 func (s *Server) handleGetRecord(ctx context.Context, in *recordIDPath) (*recordOutput, error) {

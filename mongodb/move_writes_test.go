@@ -63,9 +63,7 @@ func TestMoveUnderConcurrentWrites(t *testing.T) {
 				var id string
 				switch {
 				case len(ids) < 20 || i%4 == 0:
-					var out []byte
-					if out, err = s.CreateRecord(ctx, o, fmt.Appendf(nil, `{"n":%d}`, i)); err == nil {
-						id = recordID(t, out)
+					if id, _, err = s.CreateRecord(ctx, o, fmt.Appendf(nil, `{"n":%d}`, i)); err == nil {
 						ids = append(ids, id)
 					}
 				case i%5 == 0:
@@ -194,11 +192,14 @@ func num(v any) int {
 
 func createRecord(t *testing.T, s *mongodb.Store, o *orgd.Organization, body string) string {
 	t.Helper()
-	out, err := s.CreateRecord(context.Background(), o, []byte(body))
+	id, out, err := s.CreateRecord(context.Background(), o, []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return recordID(t, out)
+	if got := recordID(t, out); got != id {
+		t.Fatalf("CreateRecord returned id %q and a record with id %q", id, got)
+	}
+	return id
 }
 
 func recordID(t *testing.T, out []byte) string {

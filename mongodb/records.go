@@ -59,28 +59,29 @@ func validRecordID(id string) bool {
 }
 
 // CreateRecord stores a new record in the organization's collection and
-// returns it as JSON.
-func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []byte) ([]byte, error) {
+// returns its id and the record as JSON.
+func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []byte) (string, []byte, error) {
 	if err := usable(o); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	doc, err := decodeRecord(body)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	id := s.newRecordID()
 	full := append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...)
 	if err := s.insert(ctx, s.tenantCollection(o), full); err != nil {
-		return nil, translate(err)
+		return "", nil, translate(err)
 	}
 	if _, err := s.settle(ctx, o, s.relocate(ctx, o, []any{full})); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	raw, err := bson.Marshal(full)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return appendRecord(nil, raw)
+	out, err := appendRecord(nil, raw)
+	return id, out, err
 }
 
 // GetRecord returns one record of the organization as JSON.

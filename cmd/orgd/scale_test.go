@@ -109,7 +109,7 @@ func TestOperatorCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := store.CreateRecord(ctx, o, []byte(`{"k":1}`)); err != nil {
+		if _, _, err := store.CreateRecord(ctx, o, []byte(`{"k":1}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
