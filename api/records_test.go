@@ -168,6 +168,45 @@ func TestInjectionIsData(t *testing.T) {
 	}
 }
 
+// TestRecordFilters checks what a where.<field> filter value matches: the
+// string itself and the JSON number, boolean or null it spells, nothing
+// else; and that a query string that cannot be parsed is refused rather
+// than read as no filter.
+func TestRecordFilters(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	for _, r := range []string{`{"x":1}`, `{"x":"NaN"}`, `{"x":16}`, `{"n":3}`, `{"n":"+3"}`, `{"q":null}`, `{"q":"x"}`, `{"name":"a;b"}`} {
+		e.record(a, r)
+	}
+	for _, c := range []struct {
+		query string
+		want  int // records matched; -1: refused with a 422
+	}{
+		{"where.x=1", 1},
+		{"where.x=1.0", 1},
+		{"where.x=NaN", 1}, // the string, not the float: FerretDB drops the connection on a NaN
+		{"where.x=Infinity", 0},
+		{"where.x=0x10", 0},
+		{"where.n=3", 1},
+		{"where.n=%2B3", 1}, // "+3" is not a JSON number: only the string matches
+		{"where.q=null", 1}, // not the records without q
+		{"where.name=a%3Bb", 1},
+		{"where.name=a;b", -1},
+		{"where.name=100%", -1},
+		{"where.name=%zz", -1},
+	} {
+		r := e.call("GET", "/org/records?"+c.query, a.token, nil)
+		if c.want < 0 {
+			r.isProblem(t, 422)
+			continue
+		}
+		r.mustStatus(t, 200)
+		if got := len(r.JSON["records"].([]any)); got != c.want {
+			t.Errorf("%s: %d records, want %d: %s", c.query, got, c.want, r.Raw)
+		}
+	}
+}
+
 func TestRecordsPagination(t *testing.T) {
 	e := newEnv(t)
 	a := e.tenant("acme")

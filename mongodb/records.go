@@ -2,6 +2,7 @@ package mongodb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -231,7 +232,8 @@ func (s *Store) ListRecords(ctx context.Context, o *orgd.Organization, q orgd.Re
 		filter = append(filter, bson.E{Key: fieldID, Value: bson.D{{Key: "$gt", Value: q.After}}})
 	}
 	for _, f := range q.Where {
-		filter = append(filter, bson.E{Key: f.Field, Value: bson.D{{Key: "$in", Value: literals(f.Value)}}})
+		// $exists: a null would also match records without the field.
+		filter = append(filter, bson.E{Key: f.Field, Value: bson.D{{Key: "$in", Value: literals(f.Value)}, {Key: "$exists", Value: true}}})
 	}
 	opts := options.Find().SetSort(bson.D{{Key: fieldID, Value: 1}}).SetLimit(int64(q.Limit) + 1)
 	cur, err := s.tenantCollection(o).Find(ctx, filter, opts)
@@ -256,13 +258,18 @@ func (s *Store) ListRecords(ctx context.Context, o *orgd.Organization, q orgd.Re
 	return page, translate(cur.Err())
 }
 
-// literals are the values a query-string value can stand for.
+// literals are the values a query-string value can stand for: itself, and
+// the JSON number, boolean or null it spells. Only JSON's numbers count:
+// ParseFloat also reads "NaN", "Inf", "0x1p4" and "+1", and a NaN in a query
+// makes FerretDB drop the connection.
 func literals(v string) bson.A {
 	out := bson.A{v}
-	if i, err := strconv.ParseInt(v, 10, 64); err == nil {
-		out = append(out, i)
-	} else if f, err := strconv.ParseFloat(v, 64); err == nil {
-		out = append(out, f)
+	if v != "" && (v[0] == '-' || '0' <= v[0] && v[0] <= '9') && json.Valid([]byte(v)) {
+		if i, err := strconv.ParseInt(v, 10, 64); err == nil {
+			out = append(out, i)
+		} else if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out = append(out, f)
+		}
 	}
 	switch v {
 	case "true", "false":
