@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -277,10 +276,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if n := strings.Count(export.Raw, "\n"); n != 1200 {
 		t.Fatalf("export has %d lines, want 1200", n)
 	}
-	req, _ := http.NewRequest("POST", e.srv.URL+"/org/import", strings.NewReader(export.Raw))
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	r := e.do(req).mustStatus(t, 200)
+	r := e.importLines(b.token, export.Raw).mustStatus(t, 200)
 	if r.JSON["imported"] != float64(1200) || r.JSON["rejected_total"] != float64(0) {
 		t.Fatalf("import: %s", r.Raw)
 	}
@@ -289,11 +285,70 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Error("import then export did not give back the same documents")
 	}
 	// Importing the same lines again rejects each, by line number, as a duplicate.
-	req, _ = http.NewRequest("POST", e.srv.URL+"/org/import", strings.NewReader(strings.Join(strings.Split(export.Raw, "\n")[:3], "\n")))
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	r = e.do(req).mustStatus(t, 200)
+	r = e.importLines(b.token, strings.Join(strings.Split(export.Raw, "\n")[:3], "\n")).mustStatus(t, 200)
 	if r.JSON["imported"] != float64(0) || r.JSON["rejected_total"] != float64(3) {
 		t.Errorf("re-import: %s", r.Raw)
+	}
+}
+
+// importLines posts body to /org/import as NDJSON.
+func (e *env) importLines(token, body string) response {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/org/import", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	return e.do(req)
+}
+
+// TestRecordSize checks the one size rule of every write: a record is at
+// most 1 MiB as orgd writes it back, so that anything stored exports to a
+// line that an import takes back.
+func TestRecordSize(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.tenant("acme"), e.tenant("beta")
+	most := `{"a":"` + strings.Repeat("x", 1<<20-8) + `"}` // exactly 1 MiB
+	id := e.call("POST", "/org/records", a.token, most).mustStatus(t, 201).JSON["id"].(string)
+	export := e.call("GET", "/org/export", a.token, nil).mustStatus(t, 200).Raw
+	if r := e.importLines(b.token, export).mustStatus(t, 200); r.JSON["imported"] != float64(1) {
+		t.Errorf("importing the export of a 1 MiB record: %s", r.Raw)
+	}
+	e.call("PATCH", "/org/records/"+id, a.token, `{"b":1}`).isProblem(t, 422)
+
+	// 300 KB of JSON is 2 MB of BSON: its size is the JSON's.
+	numbers := `{"a":[` + strings.Repeat("0,", 150000) + `0]}`
+	id = e.record(a, numbers)
+	e.call("PUT", "/org/records/"+id, a.token, numbers).mustStatus(t, 200)
+	e.call("PATCH", "/org/records/"+id, a.token, `{"b":1}`).mustStatus(t, 200)
+
+	// Under 1 MiB as sent, 4 MiB as written back: 1e18 has 19 digits.
+	grows := `{"a":[` + strings.Repeat("1e18,", 200000) + `1]}`
+	e.call("POST", "/org/records", a.token, grows).isProblem(t, 422)
+	e.call("PUT", "/org/records/"+id, a.token, grows).isProblem(t, 422)
+	if r := e.importLines(a.token, grows).mustStatus(t, 200); r.JSON["imported"] != float64(0) {
+		t.Errorf("import of a line that grows over 1 MiB: %s", r.Raw)
+	}
+}
+
+// TestImportLineForms checks the forms of lines an import reads as editors
+// and other tools write them: a byte order mark, CRLF line ends, ids in
+// lower case.
+func TestImportLineForms(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	if r := e.importLines(a.token, "\xef\xbb\xbf{\"a\":1}\n{\"b\":2}\n").mustStatus(t, 200); r.JSON["imported"] != float64(2) {
+		t.Errorf("with a byte order mark: %s", r.Raw)
+	}
+	most := `{"a":"` + strings.Repeat("x", 1<<20-8) + `"}`
+	if r := e.importLines(a.token, most+"\r\n{\"c\":3}\r\n").mustStatus(t, 200); r.JSON["imported"] != float64(2) {
+		t.Errorf("with CRLF: %s", r.Raw[:min(len(r.Raw), 300)])
+	}
+	const lower, upper = "01arz3ndektsv4rrffq69g5fav", "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+	r := e.importLines(a.token, `{"id":"`+lower+`","x":1}`+"\n"+`{"id":"`+upper+`","x":2}`).mustStatus(t, 200)
+	if r.JSON["imported"] != float64(1) || r.JSON["rejected_total"] != float64(1) {
+		t.Errorf("one id in two cases: %s", r.Raw)
+	}
+	if got := e.call("GET", "/org/records/"+upper, a.token, nil).mustStatus(t, 200); got.JSON["x"] != float64(1) {
+		t.Errorf("record imported under a lower-case id: %s", got.Raw)
 	}
 }
 
@@ -319,10 +374,7 @@ func TestImportReportsBadLines(t *testing.T) {
 		`{"big":"` + strings.Repeat("x", 1<<20) + `"}`,
 		`{"ok":4}`,
 	}, "\n")
-	req, _ := http.NewRequest("POST", e.srv.URL+"/org/import", bytes.NewBufferString(body))
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	r := e.do(req).mustStatus(t, 200)
+	r := e.importLines(a.token, body).mustStatus(t, 200)
 	if r.JSON["imported"] != float64(4) || r.JSON["rejected_total"] != float64(5) {
 		t.Fatalf("import report: %s", r.Raw)
 	}

@@ -198,6 +198,26 @@ func join(path, key string) string {
 
 func orEmpty(path string) string { return path }
 
+// renderRecord is a record as stored (_id, _org, then its fields) in the JSON
+// the API returns. It refuses a record that, without its id, is over
+// RecordMaxBytes that way: its JSON can be longer than what the client sent
+// (1e18 has 19 digits, U+2028 is escaped), and whatever is stored must fit in
+// an export line that an import takes back.
+func renderRecord(full bson.D) ([]byte, error) {
+	raw, err := bson.Marshal(full)
+	if err != nil {
+		return nil, err
+	}
+	out, err := appendRecord(nil, raw)
+	if err != nil {
+		return nil, err
+	}
+	if id, _ := full[0].Value.(string); len(out)-len(`"id":"",`)-len(id) > orgd.RecordMaxBytes {
+		return nil, invalid("", "must be at most 1 MiB as JSON, as orgd writes it back (without whitespace, with its id left out)")
+	}
+	return out, nil
+}
+
 // appendRecord renders a stored document as the JSON the API returns: "id"
 // first, then the fields in stored order; "_id" and "_org" are not shown.
 func appendRecord(b []byte, raw bson.Raw) ([]byte, error) {

@@ -71,18 +71,17 @@ func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []b
 	}
 	id := s.newRecordID()
 	full := append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...)
+	out, err := renderRecord(full)
+	if err != nil {
+		return "", nil, err
+	}
 	if err := s.insert(ctx, s.tenantCollection(o), full); err != nil {
 		return "", nil, translate(err)
 	}
 	if _, err := s.settle(ctx, o, s.relocate(ctx, o, []any{full})); err != nil {
 		return "", nil, err
 	}
-	raw, err := bson.Marshal(full)
-	if err != nil {
-		return "", nil, err
-	}
-	out, err := appendRecord(nil, raw)
-	return id, out, err
+	return id, out, nil
 }
 
 // GetRecord returns one record of the organization as JSON.
@@ -112,6 +111,10 @@ func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id stri
 		return nil, err
 	}
 	full := append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...)
+	out, err := renderRecord(full)
+	if err != nil {
+		return nil, err
+	}
 	replace := func(o *orgd.Organization) error {
 		var res *mongo.UpdateResult
 		err := retry(ctx, func() (err error) {
@@ -132,11 +135,7 @@ func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id stri
 	if _, err := s.settle(ctx, o, replace); err != nil {
 		return nil, err
 	}
-	raw, err := bson.Marshal(full)
-	if err != nil {
-		return nil, err
-	}
-	return appendRecord(nil, raw)
+	return out, nil
 }
 
 // PatchRecord applies a JSON merge patch (RFC 7396) to a record.
@@ -159,12 +158,8 @@ func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string
 			return translate(err)
 		}
 		full := mergePatch(cur, p)
-		raw, err := bson.Marshal(full)
-		if err != nil {
+		if out, err = renderRecord(full); err != nil {
 			return err
-		}
-		if len(raw) > orgd.RecordMaxBytes {
-			return invalid("", "the patched document would exceed 1 MiB")
 		}
 		var res *mongo.UpdateResult
 		err = retry(ctx, func() (err error) {
@@ -177,8 +172,7 @@ func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string
 		if res.MatchedCount == 0 {
 			return recordNotFound(id)
 		}
-		out, err = appendRecord(nil, raw)
-		return err
+		return nil
 	}
 	if err := apply(o); err != nil {
 		return nil, err

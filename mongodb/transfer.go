@@ -3,10 +3,12 @@ package mongodb
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -123,7 +125,10 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 
 	br := bufio.NewReaderSize(r, 64<<10)
 	for lineNo := 1; ; lineNo++ {
-		line, tooLong, err := readLine(br, orgd.RecordMaxBytes)
+		line, tooLong, err := readLine(br, importLineMax)
+		if lineNo == 1 {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // a byte order mark some editors write
+		}
 		if err == io.EOF && len(line) == 0 && !tooLong {
 			break
 		}
@@ -132,7 +137,7 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 		}
 		switch {
 		case tooLong:
-			reject(lineNo, "longer than 1 MiB")
+			reject(lineNo, "longer than a record of 1 MiB with its id")
 		case len(bytes.TrimSpace(line)) == 0:
 			// blank lines are allowed and skipped
 		default:
@@ -159,11 +164,7 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 func (s *Store) importLine(o *orgd.Organization, line []byte) (bson.D, string) {
 	doc, given, err := decodeRecordID(line)
 	if err != nil {
-		var e *orgd.Error
-		if errors.As(err, &e) && len(e.Fields) > 0 {
-			return nil, e.Fields[0].Field + ": " + e.Fields[0].Message
-		}
-		return nil, orgd.ErrorMessage(err)
+		return nil, lineError(err)
 	}
 	id := s.newRecordID()
 	if given != nil {
@@ -171,19 +172,38 @@ func (s *Store) importLine(o *orgd.Organization, line []byte) (bson.D, string) {
 		if !ok || !validRecordID(g) {
 			return nil, "id: must be a record id (26 characters, as exported), or be left out"
 		}
-		id = g
+		// Record ids are upper case; ULIDs are read in either, and a
+		// lower-case copy would be a second id for the same record.
+		id = strings.ToUpper(g)
 	}
-	return append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...), ""
+	full := append(bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: o.ID}}, doc...)
+	if _, err := renderRecord(full); err != nil {
+		return nil, lineError(err)
+	}
+	return full, ""
 }
 
-// readLine reads up to and without the next newline. A line longer than max
-// is consumed and reported as too long, so that one bad line never costs
-// unbounded memory.
+// lineError says in one line why a line was rejected.
+func lineError(err error) string {
+	var e *orgd.Error
+	if errors.As(err, &e) && len(e.Fields) > 0 {
+		return cmp.Or(e.Fields[0].Field, "record") + ": " + e.Fields[0].Message
+	}
+	return orgd.ErrorMessage(err)
+}
+
+// importLineMax is the longest line an import reads: a record of
+// RecordMaxBytes as exported, with its id and a CRLF.
+const importLineMax = orgd.RecordMaxBytes + 64
+
+// readLine reads up to and without the next newline (LF or CRLF). A line
+// longer than max is consumed and reported as too long, so that one bad line
+// never costs unbounded memory.
 func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
 	for {
 		frag, err := br.ReadSlice('\n')
 		if !tooLong {
-			if len(line)+len(frag) > max+1 {
+			if len(line)+len(frag) > max {
 				tooLong, line = true, nil
 			} else {
 				line = append(line, frag...)
@@ -192,6 +212,7 @@ func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) 
 		if err == bufio.ErrBufferFull {
 			continue
 		}
-		return bytes.TrimSuffix(line, []byte("\n")), tooLong, err
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		return bytes.TrimSuffix(line, []byte("\r")), tooLong, err
 	}
 }
