@@ -34,6 +34,41 @@ func (s *Store) stillWritable(ctx context.Context, o *orgd.Organization) error {
 	return nil
 }
 
+// current returns the organization as it is now when a rename or a move
+// has changed where its data is since o was read (o came from a cache that
+// has not caught up yet), and o otherwise. It reads only the journal and the
+// tombstones when the organization is quiet.
+func (s *Store) current(ctx context.Context, o *orgd.Organization) (*orgd.Organization, error) {
+	if quiet, err := s.quiet(ctx, o.ID); err != nil || quiet {
+		return o, err
+	}
+	var d orgDoc
+	if ok, err := findByID(ctx, s.orgs(), o.ID, &d); err != nil || !ok {
+		return o, err
+	}
+	if now := d.domain(s.deps.home); !samePlace(now, o) {
+		return now, nil
+	}
+	return o, nil
+}
+
+// atCurrent runs op, a read or write of one record, on o; when it finds no
+// such record there, it runs it once more where the data is now, should o be
+// out of date. It returns the organization op last ran on.
+func (s *Store) atCurrent(ctx context.Context, o *orgd.Organization, op func(*orgd.Organization) error) (*orgd.Organization, error) {
+	err := op(o)
+	if orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		return o, err
+	}
+	now, cerr := s.current(ctx, o)
+	if cerr != nil {
+		return o, cerr
+	} else if now == o {
+		return o, err
+	}
+	return now, op(now)
+}
+
 // samePlace reports whether a and b say an organization's data is in the
 // same place.
 func samePlace(a, b *orgd.Organization) bool {

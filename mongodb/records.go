@@ -89,16 +89,21 @@ func (s *Store) GetRecord(ctx context.Context, o *orgd.Organization, id string) 
 	if err := readable(o); err != nil {
 		return nil, err
 	}
-	raw, err := s.tenantCollection(o).FindOne(ctx, bson.D{{Key: fieldID, Value: id}}).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, recordNotFound(id)
-	} else if err != nil {
-		return nil, translate(err)
-	}
-	if org, _ := raw.Lookup(fieldOrg).StringValueOK(); org != o.ID { // a stray of another organization
-		return nil, recordNotFound(id)
-	}
-	return appendRecord(nil, raw)
+	var out []byte
+	_, err := s.atCurrent(ctx, o, func(o *orgd.Organization) error {
+		raw, err := s.tenantCollection(o).FindOne(ctx, bson.D{{Key: fieldID, Value: id}}).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return recordNotFound(id)
+		} else if err != nil {
+			return translate(err)
+		}
+		if org, _ := raw.Lookup(fieldOrg).StringValueOK(); org != o.ID { // a stray of another organization
+			return recordNotFound(id)
+		}
+		out, err = appendRecord(nil, raw)
+		return err
+	})
+	return out, err
 }
 
 // ReplaceRecord replaces a record's fields with body.
@@ -129,7 +134,8 @@ func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id stri
 		}
 		return nil
 	}
-	if err := replace(o); err != nil {
+	o, err = s.atCurrent(ctx, o, replace)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := s.settle(ctx, o, replace); err != nil {
@@ -174,7 +180,8 @@ func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string
 		}
 		return nil
 	}
-	if err := apply(o); err != nil {
+	o, err = s.atCurrent(ctx, o, apply)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := s.settle(ctx, o, apply); err != nil {
@@ -202,10 +209,11 @@ func (s *Store) DeleteRecord(ctx context.Context, o *orgd.Organization, id strin
 		}
 		return nil
 	}
-	if err := del(o); err != nil {
+	o, err := s.atCurrent(ctx, o, del)
+	if err != nil {
 		return err
 	}
-	_, err := s.settle(ctx, o, func(o *orgd.Organization) error {
+	_, err = s.settle(ctx, o, func(o *orgd.Organization) error {
 		if err := del(o); orgd.ErrorCode(err) != orgd.ENOTFOUND {
 			return err
 		}
@@ -219,6 +227,10 @@ func (s *Store) DeleteRecord(ctx context.Context, o *orgd.Organization, id strin
 // {"$gt": ""} is a string to match, never an operator.
 func (s *Store) ListRecords(ctx context.Context, o *orgd.Organization, q orgd.RecordQuery) (*orgd.RecordPage, error) {
 	if err := readable(o); err != nil {
+		return nil, err
+	}
+	o, err := s.current(ctx, o) // an empty page must not stand for records moved away
+	if err != nil {
 		return nil, err
 	}
 	filter := bson.D{{Key: fieldOrg, Value: o.ID}}

@@ -1,6 +1,7 @@
 package mongodb_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -61,6 +62,55 @@ func TestWriteAfterARenameOnAStaleInstance(t *testing.T) {
 			}
 			if slices.Contains(names, stale.Collection) {
 				t.Errorf("the stray %s.%s is still there", stale.Database, stale.Collection)
+			}
+		})
+	}
+}
+
+// TestStaleInstanceFindsRenamedRecords reads and writes a record through an
+// organization read (as from a cache) before a rename: every call must find
+// the record where it is now, and a list or an export must not come out
+// empty.
+func TestStaleInstanceFindsRenamedRecords(t *testing.T) {
+	for _, tenancy := range []string{"", "database"} {
+		t.Run(cmp.Or(tenancy, "collection"), func(t *testing.T) {
+			f := newFixture(t)
+			f.tenancy = tenancy
+			ctx := context.Background()
+			s, other := f.store(""), f.store("")
+			stale, err := s.CreateOrganization(ctx, "Acme", "a@x.test", "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := createRecord(t, s, stale, `{"n":1}`)
+			if _, err := s.UpdateOrganization(ctx, stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.GetRecord(ctx, stale, id); err != nil {
+				t.Errorf("get: %v", err)
+			}
+			if _, err := other.ReplaceRecord(ctx, stale, id, []byte(`{"n":2}`)); err != nil {
+				t.Errorf("replace: %v", err)
+			}
+			if _, err := other.PatchRecord(ctx, stale, id, []byte(`{"m":3}`)); err != nil {
+				t.Errorf("patch: %v", err)
+			}
+			if page, err := other.ListRecords(ctx, stale, orgd.RecordQuery{Limit: 10}); err != nil || len(page.Records) != 1 {
+				t.Errorf("list: %v, %v", page, err)
+			}
+			var export bytes.Buffer
+			if err := other.ExportRecords(ctx, stale, &export); err != nil || export.String() != `{"id":"`+id+`","n":2,"m":3}`+"\n" {
+				t.Errorf("export: %q, %v", export.String(), err)
+			}
+			if err := other.DeleteRecord(ctx, stale, id); err != nil {
+				t.Errorf("delete: %v", err)
+			}
+			now, err := s.OrganizationByName(ctx, "roadrunner")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.GetRecord(ctx, now, id); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+				t.Errorf("after the delete: %v, want not found", err)
 			}
 		})
 	}

@@ -26,6 +26,10 @@ func (s *Store) ExportRecords(ctx context.Context, o *orgd.Organization, w io.Wr
 	if err := readable(o); err != nil {
 		return err
 	}
+	o, err := s.current(ctx, o) // a backup must not come out empty for records moved away
+	if err != nil {
+		return err
+	}
 	cur, err := s.tenantCollection(o).Find(ctx, bson.D{{Key: fieldOrg, Value: o.ID}}, options.Find().SetBatchSize(exportBatch))
 	if err != nil {
 		return translate(err)
