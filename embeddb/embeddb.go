@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,8 +39,8 @@ const lockName = "orgd.lock"
 
 // socketDir and socketName place the embedded database's Unix socket in
 // the data directory: in a directory of its own that orgd keeps at mode
-// 0700 (a data directory that existed keeps its own mode), since the socket
-// itself is created with the process's umask and only then made 0600.
+// 0700 (as it keeps the data directory), since the socket itself is created
+// with the process's umask and only then made 0600.
 const (
 	socketDir  = "socket"
 	socketName = "mongodb.sock"
@@ -68,8 +67,27 @@ func SocketPath(dir string) (string, error) {
 // ErrPathTooLong reports a data directory too deep for the socket.
 var ErrPathTooLong = errors.New("data directory path too long")
 
-// SocketURI is the mongodb:// address of the socket at path.
-func SocketURI(path string) string { return "mongodb://" + url.PathEscape(path) + "/" }
+// SocketURI is the mongodb:// address of the socket at path. Every byte but
+// letters, digits and "-._~" is escaped: the driver would read an "@" as a
+// user name's end and a "+" as a space.
+func SocketURI(path string) string {
+	var b strings.Builder
+	b.WriteString("mongodb://")
+	for _, c := range []byte(path) {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	b.WriteString("/")
+	return b.String()
+}
+
+// ErrDirName reports a data directory whose path the embedded database
+// cannot name: its SQLite URL takes no '%', '?' or '#', and the driver
+// splits a socket's address at ':' even when it is escaped.
+var ErrDirName = errors.New("the data directory's path may not contain ':', '%', '?' or '#'")
 
 // Server is a running embedded FerretDB.
 type Server struct {
@@ -85,8 +103,14 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data directory %q: %w", cfg.Dir, err)
 	}
+	if strings.ContainsAny(dir, ":%?#") {
+		return nil, fmt.Errorf("data directory %s: %w", dir, ErrDirName)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if err := ownerOnly(dir, cfg.Logger); err != nil {
+		return nil, err
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
@@ -177,6 +201,29 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("embedded database did not stop: %w", ctx.Err())
 	}
+}
+
+// ownerOnly makes dir reachable by its owner alone. FerretDB creates its
+// files with the process's umask (0644 under the usual 022), and they hold
+// the admins' password hashes and every tenant's data; the database itself
+// has no authentication.
+func ownerOnly(dir string, log *slog.Logger) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s can be read by other users (mode %04o) and cannot be restricted to its owner: %w",
+			dir, fi.Mode().Perm(), err)
+	}
+	if log != nil {
+		log.Warn("data directory restricted to its owner: it held password hashes and tenant data that other users could read",
+			"dir", dir, "was", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
+	return nil
 }
 
 // freeSocket returns the socket path for dir, with any socket a process

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
 // TestDatabaseNames checks that the directory gives the databases the
@@ -125,5 +126,45 @@ func TestSocket(t *testing.T) {
 	long := filepath.Join(dir, strings.Repeat("d", 100))
 	if _, err := embeddb.Start(embeddb.Config{Dir: long}); !errors.Is(err, embeddb.ErrPathTooLong) {
 		t.Errorf("a directory too deep for a socket: %v, want ErrPathTooLong", err)
+	}
+}
+
+// TestDataDirOwnerOnly checks that a data directory other users could read
+// (as mkdir or a volume leaves it) is restricted to its owner: the database
+// files in it are created readable by all.
+func TestDataDirOwnerOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := embeddb.Start(embeddb.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data directory %v, %v; want mode 0700", fi, err)
+	}
+}
+
+// TestDirNames checks that a data directory's path reaches the driver
+// whole whatever its characters, and that one it cannot name is refused
+// with an error that says why.
+func TestDirNames(t *testing.T) {
+	for _, dir := range []string{"/srv/orgd@1", "/srv/a+b", "/srv/a b", "/srv/a&b=c", "/srv/plain", "/srv/été"} {
+		p := dir + "/socket/mongodb.sock"
+		cs, err := connstring.ParseAndValidate(embeddb.SocketURI(p))
+		if err != nil || len(cs.Hosts) != 1 || cs.Hosts[0] != p || cs.Username != "" {
+			t.Errorf("%s: %s names %q (user %q), %v; want %q", dir, embeddb.SocketURI(p), cs.Hosts, cs.Username, err, p)
+		}
+	}
+	for _, name := range []string{"a:b", "a%b", "a?b", "a#b"} {
+		if _, err := embeddb.Start(embeddb.Config{Dir: filepath.Join(t.TempDir(), name)}); !errors.Is(err, embeddb.ErrDirName) {
+			t.Errorf("%s: %v, want ErrDirName", name, err)
+		}
 	}
 }
