@@ -216,7 +216,8 @@ func ownerOnly(dir string, log *slog.Logger) error {
 		return nil
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("data directory %s can be read by other users (mode %04o) and cannot be restricted to its owner: %w",
+		return fmt.Errorf("data directory %s can be read by other users (mode %04o) and cannot be restricted to its owner "+
+			"(use a directory of orgd's own user, such as a new subdirectory, which orgd creates at mode 0700): %w",
 			dir, fi.Mode().Perm(), err)
 	}
 	if log != nil {
