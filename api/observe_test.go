@@ -197,6 +197,11 @@ func TestRequestLog(t *testing.T) {
 		t.Errorf("logged %v bytes, sent %d", lines[2]["bytes"], len(got.Raw))
 	}
 	all := e.logs.String()
+	for line := range strings.Lines(all) {
+		if strings.Count(line, `"request_id":`) > 1 { // JSON consumers refuse or drop duplicate keys
+			t.Errorf("request_id twice in %s", line)
+		}
+	}
 	for _, secret := range []string{acme.password, "another secret", tok, "forged.token.value", "Bearer", "Authorization",
 		"secret-name", "/private/path", acme.email, "$2a$"} {
 		if strings.Contains(all, secret) {
