@@ -135,6 +135,13 @@ func operatorToken(cfg config) (string, error) {
 			return "", fmt.Errorf("ORGD_OPERATOR_TOKEN_FILE: %w", err)
 		}
 		tok, source = strings.TrimSpace(string(b)), "ORGD_OPERATOR_TOKEN_FILE"
+		// A file that is set must hold a credential: an empty one would
+		// quietly leave the operator API off.
+		if tok == "" {
+			return "", fmt.Errorf("%s: %s holds no operator credential", source, cfg.OperatorTokenFile)
+		} else if strings.ContainsAny(tok, " \t\r\n") {
+			return "", fmt.Errorf("%s: %s must hold one operator credential, on one line", source, cfg.OperatorTokenFile)
+		}
 	}
 	if tok != "" && len(tok) < operatorTokenMinLen {
 		return "", fmt.Errorf("%s: the operator credential must be at least %d bytes (e.g. `openssl rand -hex 32`)", source, operatorTokenMinLen)

@@ -23,10 +23,16 @@ import (
 // deployment's URI (it may hold a password) or the operator credential.
 func TestScaleConfigErrors(t *testing.T) {
 	dir := t.TempDir()
-	short := filepath.Join(dir, "short-token")
-	if err := os.WriteFile(short, []byte("tiny\n"), 0o600); err != nil {
-		t.Fatal(err)
+	tokenFile := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
+	short := tokenFile("short-token", "tiny\n")
+	empty := tokenFile("empty-token", "\n")
+	twoLines := tokenFile("two-tokens", strings.Repeat("t", 40)+"\n"+strings.Repeat("u", 40)+"\n")
 	secretURI := "mongodb://user:hunter2hunter2@db.example:27017/"
 	base := map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": dir}
 	tests := []struct {
@@ -48,6 +54,8 @@ func TestScaleConfigErrors(t *testing.T) {
 		{"missing clusters file", map[string]string{"ORGD_CLUSTERS_FILE": filepath.Join(dir, "nope")}, "ORGD_CLUSTERS_FILE"},
 		{"token and file", map[string]string{"ORGD_OPERATOR_TOKEN": strings.Repeat("t", 40), "ORGD_OPERATOR_TOKEN_FILE": "x"}, "ORGD_OPERATOR_TOKEN_FILE"},
 		{"short token", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": short}, "ORGD_OPERATOR_TOKEN_FILE"},
+		{"empty token file", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": empty}, "ORGD_OPERATOR_TOKEN_FILE"},
+		{"two tokens in the file", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": twoLines}, "ORGD_OPERATOR_TOKEN_FILE"},
 		{"drain under cache sync", map[string]string{"ORGD_MOVE_DRAIN": "500ms", "ORGD_CACHE_SYNC": "1s"}, "ORGD_MOVE_DRAIN"},
 	}
 	for _, tt := range tests {
