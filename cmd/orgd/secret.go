@@ -51,19 +51,31 @@ func jwtSecrets(cfg config, logger *slog.Logger, generate bool) ([][]byte, error
 			return nil, err
 		}
 		b = []byte(hex.EncodeToString(raw))
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+		if err := writeNew(path, append(b, '\n')); err != nil {
 			return nil, fmt.Errorf("write generated JWT secret: %w", err)
-		}
-		_, werr := f.Write(append(b, '\n'))
-		if cerr := f.Close(); werr != nil || cerr != nil {
-			return nil, fmt.Errorf("write generated JWT secret: %w", errors.Join(werr, cerr))
 		}
 		logger.Warn("no JWT secret configured: generated one for the embedded database; set ORGD_JWT_SECRET_FILE in production", "file", path)
 	} else if err != nil {
 		return nil, fmt.Errorf("read JWT secret: %w", err)
 	}
 	return secretLines(b, path)
+}
+
+// writeNew creates the file path holding b, mode 0600, whole or not at all:
+// a crash while writing must not leave an empty secret that every later
+// start refuses. It fails if path exists.
+func writeNew(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, werr := f.Write(b)
+	serr := f.Sync()
+	if cerr := f.Close(); werr != nil || serr != nil || cerr != nil {
+		return errors.Join(werr, serr, cerr)
+	}
+	return os.Link(f.Name(), path) // unlike a rename, never replaces a file another process wrote
 }
 
 // secretLines returns the non-empty lines of a secret file, each checked.

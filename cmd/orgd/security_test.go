@@ -179,3 +179,25 @@ func writeFile(t *testing.T, content string) string {
 	}
 	return p
 }
+
+// TestWriteNew checks how a generated secret is written: whole, readable by
+// its owner only, never over an existing file, and with nothing left beside it.
+func TestWriteNew(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "jwt-secret")
+	if err := writeNew(path, []byte("first\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeNew(path, []byte("second\n")); err == nil {
+		t.Error("an existing secret was written over")
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "first\n" {
+		t.Errorf("secret %q, %v", b, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file %v, %v; want mode 0600", fi, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the directory holds %d files, want the secret alone", len(entries))
+	}
+}
