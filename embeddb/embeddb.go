@@ -112,7 +112,7 @@ func Start(cfg Config) (*Server, error) {
 	if err := ownerOnly(dir, cfg.Logger); err != nil {
 		return nil, err
 	}
-	unlock, err := lockDir(dir)
+	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func Start(cfg Config) (*Server, error) {
 		err = checkAddr(cfg.Addr)
 	}
 	if err != nil {
-		unlock()
+		lock.unlock()
 		return nil, err
 	}
 
@@ -143,7 +143,7 @@ func Start(cfg Config) (*Server, error) {
 		Logger:    logger,
 	})
 	if err != nil {
-		unlock()
+		lock.unlock()
 		return nil, fmt.Errorf("embedded database: %w", err)
 	}
 
@@ -151,7 +151,7 @@ func Start(cfg Config) (*Server, error) {
 	s := &Server{dir: dir, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		defer unlock() // once FerretDB has closed its files
+		defer lock.unlock() // once FerretDB has closed its files
 		_ = f.Run(ctx)
 	}()
 	s.uri = f.MongoDBURI() // blocks until the listener is bound
@@ -161,6 +161,10 @@ func Start(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("embedded database socket: %w", err)
 		}
 		s.uri = SocketURI(listener.Unix)
+	}
+	if err := lock.publish(s.uri); err != nil {
+		_ = s.Stop(context.Background())
+		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	return s, nil
 }
@@ -185,6 +189,12 @@ func (s *Server) DatabaseNames(context.Context) ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// HasDatabase reports whether directory dir holds database name.
+func HasDatabase(dir, name string) bool {
+	fi, err := os.Stat(filepath.Join(dir, name+sqliteExt))
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // sqliteExt ends the name of each database's file (FerretDB's

@@ -18,6 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/auth"
+	"github.com/orgd/orgd/embeddb"
 	"github.com/orgd/orgd/mongodb"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/crypto/bcrypt"
@@ -82,10 +83,11 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	masterDB, tenantDB := "orgd_master", "orgd_tenants"
 	uri, where := bc.mongoURI, "the embedded database (FerretDB, SQLite)"
 	if uri == "" { // where the server's embedded database listens by default: its socket
-		var err error
-		if uri, err = embeddedURI(config{DataDir: dir}); err != nil {
+		p, err := embeddb.SocketPath(dir)
+		if err != nil {
 			return nil, err
 		}
+		uri = embeddb.SocketURI(p)
 	} else { // never touch real data: fresh databases, dropped at the end
 		where = "MONGODB_URI"
 		masterDB, tenantDB = "bench_"+suffix+"_master", "bench_"+suffix+"_tenants"

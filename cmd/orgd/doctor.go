@@ -4,9 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/orgd/orgd/embeddb"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/orgd/orgd/mongodb"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -79,31 +79,38 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 }
 
 // connectTool connects a command-line tool to orgd's database: MONGODB_URI,
-// else the embedded database of a running orgd, else the embedded database
-// started here on the data directory.
+// else the embedded database of the orgd running on the data directory (as
+// its lock file says: whatever else answers on ORGD_EMBEDDED_ADDR may serve
+// another directory), else the embedded database started here on it.
 func connectTool(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer) (*mongo.Client, func(), error) {
 	uri := cfg.MongoURI
 	stop := func() {}
 	if uri == "" {
-		where, err := embeddedURI(cfg)
+		// A mistyped directory would otherwise be created empty and pass
+		// every check.
+		if !embeddb.HasDatabase(cfg.DataDir, cfg.MasterDB) {
+			return nil, nil, fmt.Errorf("no orgd data in %s (no %s database there): check ORGD_DATA_DIR (-data-dir)", cfg.DataDir, cfg.MasterDB)
+		}
+		where, err := embeddb.Running(cfg.DataDir)
 		if err != nil {
 			return nil, nil, err
 		}
-		uri = where + "?directConnection=true"
-		probe, err := mongodb.Connect(ctx, uri, time.Second)
-		if err == nil {
-			err = probe.Ping(ctx, nil)
-			_ = probe.Disconnect(context.Background())
-		}
-		if err != nil { // no orgd running: open the data directory ourselves
-			edb, err := startEmbedded(cfg, logger)
+		if where != "" {
+			uri = where
+			fmt.Fprintf(stdout, "Using the running orgd's embedded database at %s.\n", where)
+		} else {
+			own := cfg // listens on the directory's socket, whatever port orgd uses
+			if _, err := embeddb.SocketPath(cfg.DataDir); err == nil {
+				own.EmbeddedAddr = ""
+			} else {
+				own.EmbeddedAddr = "127.0.0.1:0"
+			}
+			edb, err := startEmbedded(own, logger)
 			if err != nil {
 				return nil, nil, err
 			}
 			uri, stop = edb.URI(), func() { stopEmbedded(edb, logger) }
 			fmt.Fprintf(stdout, "Opened the embedded database in %s.\n", cfg.DataDir)
-		} else {
-			fmt.Fprintf(stdout, "Using the running orgd's embedded database at %s.\n", where)
 		}
 	}
 	client, err := mongodb.Connect(ctx, uri, cfg.DBTimeout)

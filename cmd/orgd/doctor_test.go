@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/embeddb"
 	"github.com/orgd/orgd/mongodb"
 	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -114,3 +117,49 @@ func TestDoctor(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestToolsOpenTheirDirectory checks that a tool works on the data
+// directory it was given: never on another orgd's database answering on
+// ORGD_EMBEDDED_ADDR, and never on an empty directory it would create.
+func TestToolsOpenTheirDirectory(t *testing.T) {
+	ours, theirs := t.TempDir(), t.TempDir()
+	create := func(base, name string) {
+		t.Helper()
+		if s := post(t, base+"/org/create", `{"organization_name":"`+name+`","email":"a@`+name+`.test","password":"correct horse"}`); s != 201 {
+			t.Fatalf("create %s: %d", name, s)
+		}
+	}
+	base, stop := start(t, map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": ours, "ORGD_BCRYPT_COST": "4"})
+	create(base, "ours")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	base, stop = start(t, map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": theirs, "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_BCRYPT_COST": "4"})
+	defer stop()
+	create(base, "theirs")
+	uri, err := embeddb.Running(theirs)
+	if err != nil || !strings.HasPrefix(uri, "mongodb://127.0.0.1:") {
+		t.Fatalf("the running orgd's address: %q, %v", uri, err)
+	}
+	addr := strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
+
+	tool := func(dir string, args ...string) (string, error) {
+		env := map[string]string{"ORGD_DATA_DIR": dir, "ORGD_EMBEDDED_ADDR": addr}
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"orgd"}, args...), func(k string) string { return env[k] }, &out, logs)
+		return out.String(), err
+	}
+	if out, err := tool(ours, "orgs", "list"); err != nil || !strings.Contains(out, "ours") || strings.Contains(out, "theirs") {
+		t.Errorf("orgs list on the stopped directory, with the other's address set: %v\n%s", err, out)
+	}
+	if out, err := tool(theirs, "orgs", "list"); err != nil || !strings.Contains(out, "theirs") {
+		t.Errorf("orgs list on the running one: %v\n%s", err, out)
+	}
+	typo := filepath.Join(t.TempDir(), "typo")
+	if out, err := tool(typo, "doctor"); err == nil || !strings.Contains(err.Error(), "no orgd data in") {
+		t.Errorf("doctor on a directory that does not exist: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(typo); err == nil {
+		t.Error("doctor created the directory it was wrongly given")
+	}
+}

@@ -187,18 +187,6 @@ func startEmbedded(cfg config, logger *slog.Logger) (*embeddb.Server, error) {
 	return edb, err
 }
 
-// embeddedURI is where a running orgd's embedded database answers.
-func embeddedURI(cfg config) (string, error) {
-	if cfg.EmbeddedAddr != "" {
-		return "mongodb://" + cfg.EmbeddedAddr + "/", nil
-	}
-	p, err := embeddb.SocketPath(cfg.DataDir)
-	if err != nil {
-		return "", err
-	}
-	return embeddb.SocketURI(p), nil
-}
-
 func stopEmbedded(edb *embeddb.Server, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
