@@ -252,6 +252,9 @@ func resolveConfig(fs *flag.FlagSet, args []string, getenv func(string) string, 
 	if err := c.scaleConfig.validate(&c); err != nil {
 		return config{}, nil, err
 	}
+	if err := c.checkDBNames(); err != nil {
+		return config{}, nil, err
+	}
 	if c.JWTAlg == "EdDSA" && len(c.JWTKeys) == 0 {
 		return config{}, nil, errors.New("ORGD_JWT_ALG (-jwt-alg) is EdDSA but ORGD_JWT_KEYS (-jwt-keys) names no key file")
 	}
@@ -276,6 +279,27 @@ func redact(env, v string) string {
 		return "(hidden)"
 	}
 	return v
+}
+
+// checkDBNames checks the database names against what the database will
+// take: spread tenant databases get a suffix, and the embedded database
+// takes only letters, digits, '_' and '-'. Found later, each would fail every
+// create with a 500.
+func (c config) checkDBNames() error {
+	if c.tenantDBs() > 1 && len(c.TenantDB)+len("_00") > 63 {
+		return fmt.Errorf("invalid ORGD_TENANT_DB (-tenant-db) %q: at most 60 characters when ORGD_TENANT_DBS spreads organizations over several databases (%s_00, _01, ...)", c.TenantDB, c.TenantDB)
+	}
+	if c.MongoURI != "" {
+		return nil
+	}
+	for _, n := range []struct{ env, flag, v string }{
+		{"ORGD_MASTER_DB", "master-db", c.MasterDB}, {"ORGD_TENANT_DB", "tenant-db", c.TenantDB}, {"ORGD_TENANT_DB_PREFIX", "tenant-db-prefix", c.TenantDBPrefix},
+	} {
+		if strings.Trim(n.v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
+			return fmt.Errorf("invalid %s (-%s) %q: the embedded database takes only letters, digits, '_' and '-' in database names", n.env, n.flag, n.v)
+		}
+	}
+	return nil
 }
 
 // embeddedTenantDBs is how many databases the collection model spreads

@@ -56,6 +56,9 @@ func TestScaleConfigErrors(t *testing.T) {
 		{"short token", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": short}, "ORGD_OPERATOR_TOKEN_FILE"},
 		{"empty token file", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": empty}, "ORGD_OPERATOR_TOKEN_FILE"},
 		{"two tokens in the file", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": twoLines}, "ORGD_OPERATOR_TOKEN_FILE"},
+		{"tenant database too long to spread", map[string]string{"ORGD_TENANT_DB": strings.Repeat("t", 61)}, "ORGD_TENANT_DB"},
+		{"master database the embedded one refuses", map[string]string{"ORGD_MASTER_DB": "orgd+m"}, "ORGD_MASTER_DB"},
+		{"tenant database the embedded one refuses", map[string]string{"ORGD_TENANT_DB": "tenants@x"}, "ORGD_TENANT_DB"},
 		{"drain under cache sync", map[string]string{"ORGD_MOVE_DRAIN": "500ms", "ORGD_CACHE_SYNC": "1s"}, "ORGD_MOVE_DRAIN"},
 	}
 	for _, tt := range tests {
