@@ -3,6 +3,7 @@ package api_test
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -226,6 +227,21 @@ func TestAdminListener(t *testing.T) {
 		}
 	}
 	e.call("GET", "/healthz", "", nil).mustStatus(t, 200)
+	docsPage := func(base string) string {
+		t.Helper()
+		res, err := http.Get(base + "/docs/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	// The docs there cannot "try it out": requests would go to the admin
+	// listener, which serves no API route.
+	if page := docsPage(admin.URL); !strings.Contains(page, "supportedSubmitMethods: []") {
+		t.Error("the admin listener's docs page offers to try requests it cannot send")
+	}
 	res, err := admin.Client().Get(admin.URL + "/org/get?organization_name=acme")
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +255,9 @@ func TestAdminListener(t *testing.T) {
 	one, _ := newObservedEnv(t, false)
 	for _, p := range []string{"/metrics", "/docs/", "/openapi.json"} {
 		one.call("GET", p, "", nil).mustStatus(t, 200)
+	}
+	if page := docsPage(one.srv.URL); strings.Contains(page, "supportedSubmitMethods") {
+		t.Error("the docs page on the API's own listener cannot try requests")
 	}
 	doc := one.call("GET", "/openapi.json", "", nil)
 	schemas := doc.JSON["components"].(map[string]any)["schemas"].(map[string]any)

@@ -7,6 +7,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/console"
+	"github.com/swaggest/swgui"
 	"github.com/swaggest/swgui/v5emb"
 )
 
@@ -52,7 +53,13 @@ func (s *Server) routes() {
 // or on the admin listener's (ORGD_ADMIN_ADDR): the docs, the OpenAPI
 // document and the metrics.
 func (s *Server) opsRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /docs/", v5emb.New("orgd API", "/openapi.json", "/docs/"))
+	docs := swgui.Config{}
+	if s.SeparateAdmin {
+		// "Try it out" would send requests to the admin listener, which
+		// serves no API route: the page documents, it does not call.
+		docs.SettingsUI = map[string]string{"supportedSubmitMethods": "[]"}
+	}
+	mux.Handle("GET /docs/", v5emb.NewWithConfig(docs)("orgd API", "/openapi.json", "/docs/"))
 	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	for _, spec := range openAPISpecs(s.api.OpenAPI()) {
 		mux.Handle("GET "+spec.path, spec)
