@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -54,6 +55,9 @@ func orgsCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if msg := orgd.ValidateTenancy(orgd.Tenancy(*tenancy)); msg != "" {
 		return fmt.Errorf("-tenancy %s", msg)
+	}
+	if !slices.Contains([]string{"", "active", "creating", "updating", "deleting", "moving"}, *status) {
+		return fmt.Errorf("-status %q: must be active, creating, updating, deleting or moving", *status)
 	}
 	store, done, err := openTool(ctx, cfg, stdout, stderr)
 	if err != nil {

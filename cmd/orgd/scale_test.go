@@ -129,6 +129,9 @@ func TestOperatorCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "acme") || !strings.Contains(out, "beta") || strings.Contains(out, "gamma") || !strings.Contains(out, "-after ") {
 		t.Errorf("orgs list -limit 2: %v\n%s", err, out)
 	}
+	if _, err := cmd("orgs", "list", "-status", "bogus"); err == nil || !strings.Contains(err.Error(), "-status") {
+		t.Errorf("orgs list -status bogus: %v, want an error naming -status", err)
+	}
 	out, err = cmd("orgs", "list", "-all", "-limit", "1", "-deployment", "east")
 	if err != nil || !strings.Contains(out, "acme") || !strings.Contains(out, "gamma") || !strings.Contains(out, "2 organizations") {
 		t.Errorf("orgs list on east: %v\n%s", err, out)
