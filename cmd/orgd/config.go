@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/orgd/orgd/auth"
 	"io"
 	"log/slog"
 	"net"
@@ -113,7 +114,13 @@ func baseSettings() []setting {
 			c.TenantDBs = n
 			return nil
 		}},
-		{"ORGD_JWT_SECRET", "jwt-secret", "", "HS256 signing secret, at least 32 bytes", str(func(c *config) *string { return &c.JWTSecret })},
+		{"ORGD_JWT_SECRET", "jwt-secret", "", "HS256 signing secret, at least 32 bytes", func(v string, c *config) error {
+			if v != "" && len(v) < auth.MinSecretLen { // here, so that the error names a config file it came from
+				return fmt.Errorf("the JWT secret must be at least %d bytes", auth.MinSecretLen)
+			}
+			c.JWTSecret = v
+			return nil
+		}},
 		{"ORGD_JWT_SECRET_FILE", "jwt-secret-file", "", "file holding the HS256 signing secret", str(func(c *config) *string { return &c.JWTSecretFile })},
 		{"ORGD_TOKEN_TTL", "token-ttl", "15m", "access token lifetime", func(v string, c *config) error {
 			d, err := time.ParseDuration(v)

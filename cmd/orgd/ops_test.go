@@ -295,6 +295,7 @@ func TestConfigFile(t *testing.T) {
 	for _, tt := range []struct{ name, content, want string }{
 		{"unknown key", "ORGD_ADRR: :9000\n", `unknown setting "ORGD_ADRR"`},
 		{"bad value", "ORGD_TOKEN_TTL: soon\n", "ORGD_TOKEN_TTL (-token-ttl) \"soon\" in " + file},
+		{"short secret", "ORGD_JWT_SECRET: tiny\n", "ORGD_JWT_SECRET (-jwt-secret) \"(hidden)\" in " + file},
 		{"not a mapping", "- ORGD_ADDR\n", "must be a mapping"},
 		{"nested", "ORGD_ADDR:\n  port: 1\n", "ORGD_ADDR must be a single value"},
 		{"twice", "ORGD_ADDR: :1\nORGD_ADDR: :2\n", "ORGD_ADDR is set twice"},
