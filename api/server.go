@@ -22,13 +22,14 @@ type Store interface {
 	UpdateOrganization(ctx context.Context, orgID string, upd orgd.OrganizationUpdate) (*orgd.Organization, error)
 	DeleteOrganization(ctx context.Context, orgID string) error
 	AdminByID(ctx context.Context, id string) (*orgd.Admin, error)
+	AdminFromDB(ctx context.Context, id string) (*orgd.Admin, error)
 	AdminByEmail(ctx context.Context, email string) (*orgd.Admin, error)
 	Ping(ctx context.Context) error
 }
 
 // Tokens issues and verifies access tokens.
 type Tokens interface {
-	Issue(adminID, orgID, sessionID string) (string, auth.Claims, error)
+	IssueUntil(adminID, orgID, sessionID string, end time.Time) (string, auth.Claims, error)
 	Verify(token string) (auth.Claims, error)
 	TTL() time.Duration
 	JWKS() []byte

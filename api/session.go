@@ -121,8 +121,10 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 	}
 	// A password change that committed while this login compared the old
 	// hash has revoked the admin's sessions, this one included if it already
-	// existed; if it did not, the hash read again now has changed.
-	if again, err := s.Store.AdminByID(ctx, admin.ID); err != nil || again.PasswordHash != admin.PasswordHash {
+	// existed; if it did not, the hash read again now has changed. Read from
+	// the database: the hash compared may have come from a cache that has not
+	// seen another instance's change yet.
+	if again, err := s.Store.AdminFromDB(ctx, admin.ID); err != nil || again.PasswordHash != admin.PasswordHash {
 		if rerr := s.Sessions.RevokeSession(ctx, sess.ID, orgd.RevokePasswordChanged); rerr != nil {
 			s.Logger.ErrorContext(ctx, "revoke a login that raced a password change", "err", rerr)
 		}
@@ -186,7 +188,7 @@ func (s *Server) startSession(ctx context.Context, admin *orgd.Admin) (*tokenOut
 
 // tokens signs an access token of sess and answers it with refresh.
 func (s *Server) tokens(sess *orgd.Session, refresh string) (*tokenOutput, error) {
-	token, claims, err := s.Tokens.Issue(sess.AdminID, sess.OrgID, sess.ID)
+	token, claims, err := s.Tokens.IssueUntil(sess.AdminID, sess.OrgID, sess.ID, sess.ExpiresAt)
 	if err != nil {
 		return nil, err
 	}

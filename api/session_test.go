@@ -188,6 +188,45 @@ func TestPasswordChangeRevokes(t *testing.T) {
 	}
 }
 
+// TestOldPasswordOnAStaleInstance logs in with the old password on an
+// instance whose cache has not seen the password change yet: no login made
+// with the old password may survive the change.
+func TestOldPasswordOnAStaleInstance(t *testing.T) {
+	a := newEnv(t)
+	b := newEnvOn(t, a.db, a.db.Client, time.Minute) // syncs its cache only when told
+	a.create(acme).mustStatus(t, 201)
+	b.loginTokens(acme.email, acme.password) // b has the admin cached
+	owner := a.loginTokens(acme.email, acme.password)
+	a.call("PUT", "/org/update", owner.access, map[string]string{"password": "a new password"}).mustStatus(t, 200)
+	b.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password}).isProblem(t, 401)
+	if err := b.store.SyncCache(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password}).isProblem(t, 401)
+	if !b.works(b.loginTokens(acme.email, "a new password").access) {
+		t.Error("the new password does not log in on the other instance")
+	}
+}
+
+// TestAccessTokenEndsWithItsLogin checks that an access token never outlives
+// its login: past the login's end, its session is pruned and a revocation
+// (a password change) could no longer find it.
+func TestAccessTokenEndsWithItsLogin(t *testing.T) {
+	e := newEnv(t, func(d *api.Deps) { d.Security.RefreshTTL = 5 * time.Minute }) // under the 15-minute token lifetime
+	e.create(acme).mustStatus(t, 201)
+	r := e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password}).mustStatus(t, 200)
+	if in := r.JSON["expires_in"].(float64); in > 300 {
+		t.Errorf("expires_in %v for a login that ends in 300 s", in)
+	}
+	claims, err := e.tokens.Verify(tokensOf(t, r).access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end := time.Now().Add(5 * time.Minute); claims.ExpiresAt.After(end) {
+		t.Errorf("the access token expires at %v, after its login's end %v", claims.ExpiresAt, end)
+	}
+}
+
 // TestDeleteRevokes checks that deleting the organization ends its tokens.
 func TestDeleteRevokes(t *testing.T) {
 	e := newEnv(t)

@@ -126,13 +126,24 @@ type jwtClaims struct {
 // Issue signs a token for the admin adminID of organization orgID, within
 // the session sessionID.
 func (t *Tokens) Issue(adminID, orgID, sessionID string) (string, Claims, error) {
+	return t.IssueUntil(adminID, orgID, sessionID, time.Time{})
+}
+
+// IssueUntil is Issue for a session that ends at end: the token expires
+// then at the latest. A token that outlived its login would outlive the
+// records that let a revocation find it.
+func (t *Tokens) IssueUntil(adminID, orgID, sessionID string, end time.Time) (string, Claims, error) {
 	now := t.now().Truncate(time.Second)
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {
 		return "", Claims{}, err
 	}
+	exp := now.Add(t.ttl)
+	if !end.IsZero() && end.Before(exp) {
+		exp = end.Truncate(time.Second)
+	}
 	c := Claims{AdminID: adminID, OrgID: orgID, SessionID: sessionID, ID: b64(jti), KeyID: t.sign.id,
-		IssuedAt: now, ExpiresAt: now.Add(t.ttl)}
+		IssuedAt: now, ExpiresAt: exp}
 	tok := jwt.NewWithClaims(method(t.sign.alg), jwtClaims{
 		OrgID:     orgID,
 		SessionID: sessionID,

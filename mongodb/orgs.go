@@ -208,6 +208,19 @@ func (s *Store) AdminByID(ctx context.Context, id string) (*orgd.Admin, error) {
 	return d.domain(), nil
 }
 
+// AdminFromDB is AdminByID read from the database, never from the cache,
+// for the checks that must see another instance's change before it reaches
+// this one's cache.
+func (s *Store) AdminFromDB(ctx context.Context, id string) (*orgd.Admin, error) {
+	var d adminDoc
+	if ok, err := findByID(ctx, s.admins(), id, &d); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Admin does not exist.")
+	}
+	return d.domain(), nil
+}
+
 // AdminByEmail returns the admin whose email is email (case-insensitively), or ENOTFOUND.
 func (s *Store) AdminByEmail(ctx context.Context, email string) (*orgd.Admin, error) {
 	var k keyDoc

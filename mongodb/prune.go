@@ -18,8 +18,11 @@ import (
 func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, error) {
 	now := s.now()
 	expired := bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lt", Value: now}}}}
-	var n int64
-	for _, c := range []*mongo.Collection{s.revoked(), s.refresh(), s.sessions()} {
+	n, err := s.pruneRevocations(ctx, expired)
+	if err != nil {
+		return n, err
+	}
+	for _, c := range []*mongo.Collection{s.refresh(), s.sessions()} {
 		k, err := deleteMany(ctx, c, expired)
 		if n += k; err != nil {
 			return n, err
@@ -132,4 +135,31 @@ func (s *Store) auditedOrgs(ctx context.Context) ([]string, error) {
 		}
 	}
 	return out, translate(cur.Err())
+}
+
+// pruneRevocations deletes the expired revocations, each once its session
+// and refresh tokens are gone: a revocation interrupted after its first step
+// left them, and without its record they would log in again.
+func (s *Store) pruneRevocations(ctx context.Context, expired bson.D) (int64, error) {
+	cur, err := s.revoked().Find(ctx, expired, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return 0, translate(err)
+	}
+	var ids []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &ids); err != nil {
+		return 0, translate(err)
+	}
+	done := bson.A{}
+	for _, d := range ids {
+		if err := s.endSession(ctx, d.ID); err != nil {
+			return 0, err
+		}
+		done = append(done, d.ID)
+	}
+	if len(done) == 0 {
+		return 0, nil
+	}
+	return deleteMany(ctx, s.revoked(), bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: done}}}})
 }

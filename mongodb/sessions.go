@@ -148,8 +148,11 @@ func (s *Store) SessionRevoked(ctx context.Context, id string) (bool, error) {
 // RevokeSession ends the session id and every token of it. The revocation
 // is recorded first, so that from the moment this returns (or fails after
 // that step) no access token of the session passes SessionRevoked; then the
-// session and its refresh tokens are deleted. Revoking twice is harmless.
+// session and its refresh tokens are deleted (should that not happen, the
+// revocation's record is kept until it does: see PruneAuth). Revoking twice
+// is harmless. A caller that goes away does not stop it halfway.
 func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
+	ctx = context.WithoutCancel(ctx)
 	var sd sessionDoc
 	if _, err := findByID(ctx, s.sessions(), id, &sd); err != nil {
 		return err
@@ -165,6 +168,11 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	if err := s.publish(ctx, []changeKey{{collRevoked, id}}); err != nil {
 		return err
 	}
+	return s.endSession(ctx, id)
+}
+
+// endSession deletes the session id and its refresh tokens.
+func (s *Store) endSession(ctx context.Context, id string) error {
 	if err := s.deleteID(ctx, s.sessions(), id); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/mongodb"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestRefreshTokenUse checks the compare-and-set of rotation: a refresh
@@ -164,5 +165,36 @@ func TestPruneAuth(t *testing.T) {
 	}
 	if _, err := s.RefreshTokenByHash(ctx, "long"); err != nil {
 		t.Errorf("live refresh token pruned: %v", err)
+	}
+}
+
+// TestInterruptedRevocationDoesNotLapse leaves a revocation as one cut off
+// after its first step does: recorded, its session and refresh token still
+// there. When the record expires, pruning must end the session rather than
+// let its refresh token log in again.
+func TestInterruptedRevocationDoesNotLapse(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
+		RevocationTTL: time.Minute, Now: f.clock.Now})
+	cut, err := s.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "cut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.db.Client.Database(f.db.MasterDB).Collection("revoked_sessions").InsertOne(ctx, bson.D{
+		{Key: "_id", Value: cut.ID}, {Key: "reason", Value: orgd.RevokeLogout},
+		{Key: "revoked_at", Value: f.clock.Now()}, {Key: "expires_at", Value: f.clock.Now().Add(2 * time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(3 * time.Minute)
+	if _, err := s.PruneAuth(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByID(ctx, cut.ID); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("the revoked session outlived its revocation: %v", err)
+	}
+	if _, err := s.RefreshTokenByHash(ctx, "cut"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("the revoked session's refresh token outlived its revocation: %v", err)
 	}
 }
