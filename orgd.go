@@ -44,6 +44,10 @@ const (
 // an active organization's may (a moving one's are paused for a short window).
 func (o *Organization) Writable() bool { return o.Status == StatusActive }
 
+// Readable reports whether an organization in status s is served to readers:
+// an active one, and a moving one, whose move pauses only writes.
+func (s Status) Readable() bool { return s == StatusActive || s == StatusMoving }
+
 // SignsIn reports whether the organization's admin may log in and use
 // tokens now: not while it is still being created, nor once its deletion
 // has begun.

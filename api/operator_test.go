@@ -269,3 +269,34 @@ func TestOperatorMove(t *testing.T) {
 		t.Error("the operator credential was logged")
 	}
 }
+
+// TestReadsDuringAMovePause checks that an organization whose move pauses its
+// writes is served to readers, by name and by token alike.
+func TestReadsDuringAMovePause(t *testing.T) {
+	e, _ := newOperatorEnv(t, operatorToken)
+	a := e.tenant("acme")
+	paused, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e.store.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
+		if op == "move" && step == "verify" {
+			once.Do(func() { close(paused); <-release })
+		}
+		return nil
+	}})
+	from := e.call("GET", "/org/get?organization_name=acme", "", nil).mustStatus(t, 200).JSON["deployment"].(string)
+	to := map[string]string{"main": "east", "east": "main"}[from]
+	e.op("POST", "/operator/moves", map[string]string{"organization_name": "acme", "deployment": to}).mustStatus(t, 202)
+	select {
+	case <-paused:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the move did not reach its pause")
+	}
+	byName := e.call("GET", "/org/get?organization_name=acme", a.token, nil)
+	byToken := e.call("GET", "/org/get", a.token, nil)
+	close(release)
+	for what, r := range map[string]response{"by name": byName, "by token": byToken} {
+		if r.Status != 200 {
+			t.Errorf("GET /org/get %s during the pause: %d %s", what, r.Status, r.Raw)
+		}
+	}
+}

@@ -97,7 +97,7 @@ func (s *Server) handleGetOrg(ctx context.Context, in *getOrgInput) (*orgOutput,
 		org, err = s.Store.OrganizationByName(ctx, in.OrganizationName)
 	case p != nil: // an admin who knows only its login asks for its own organization
 		org = p.Org
-		if org.Status != orgd.StatusActive { // as by name: never a state mid-operation
+		if !org.Status.Readable() { // as by name: never a state mid-operation
 			err = orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", org.Name)
 		}
 	default:

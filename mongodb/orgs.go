@@ -188,7 +188,7 @@ func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Orga
 	} else if !ok || d.Status == string(orgd.StatusCreating) {
 		return nil, notFound(name)
 	}
-	if d.Status != string(orgd.StatusActive) && d.Status != stMoving {
+	if !orgd.Status(d.Status).Readable() {
 		return nil, busy(&d)
 	}
 	if d.NameKey != k.ID { // a key left over from an earlier name

@@ -40,7 +40,7 @@ func usable(o *orgd.Organization) error {
 // pauses its writes (its data is complete where o says, until the switch,
 // and after it, where the record then says).
 func readable(o *orgd.Organization) error {
-	if o.Status == orgd.StatusMoving {
+	if o.Status.Readable() {
 		return nil
 	}
 	return usable(o)
