@@ -174,15 +174,26 @@ func ValidateEmail(email string) string {
 	return ""
 }
 
-// ValidatePassword checks a password against bcrypt's limits.
+// ValidatePassword checks a new password: CheckablePassword's rules, and a
+// minimum length.
 func ValidatePassword(pw string) string {
+	if msg := CheckablePassword(pw); msg != "" {
+		return msg
+	}
+	if len(pw) < PasswordMinBytes {
+		return "must be at least 8 bytes"
+	}
+	return ""
+}
+
+// CheckablePassword checks a password against bcrypt's limits, which a
+// login's must meet to be compared at all.
+func CheckablePassword(pw string) string {
 	switch {
 	case !utf8.ValidString(pw):
 		return "must be valid UTF-8"
 	case strings.IndexByte(pw, 0) >= 0:
 		return "must not contain a NUL byte"
-	case len(pw) < PasswordMinBytes:
-		return "must be at least 8 bytes"
 	case len(pw) > PasswordMaxBytes:
 		return "must be at most 72 bytes (bcrypt's limit); longer passwords are refused, not truncated"
 	}

@@ -159,7 +159,7 @@ func TestPasswordBounds(t *testing.T) {
 	long := strings.Repeat("é", 36) + "x" // 73 bytes, 37 characters
 	e.create(org{"acme", "a@acme.test", long[:72]}).mustStatus(t, 201)
 	tok := e.login("a@acme.test", long[:72])
-	for _, pw := range []string{long, "correct\x00horse"} {
+	for _, pw := range []string{long, "correct\x00horse", "ab\x00"} {
 		for name, r := range map[string]response{
 			"create": e.create(org{"beta", "b@beta.test", pw}),
 			"login":  e.call("POST", "/admin/login", "", map[string]string{"email": "a@acme.test", "password": pw}),

@@ -76,9 +76,7 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 	if b.Email == "" {
 		v.Check("email", "is required")
 	}
-	if msg := orgd.ValidatePassword(b.Password); msg != "" && len(b.Password) >= orgd.PasswordMinBytes {
-		v.Check("password", msg) // too long or malformed: never truncated, never tried
-	}
+	v.Check("password", orgd.CheckablePassword(b.Password)) // too long or malformed: never truncated, never tried
 	if err := v.Err(); err != nil {
 		return nil, s.problem(ctx, err)
 	}
