@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -161,7 +162,13 @@ func ValidateEmail(email string) string {
 		return "is required"
 	}
 	if len(email) > EmailMaxLen {
-		return "must be at most 254 characters"
+		return "must be at most 254 bytes"
+	}
+	for _, r := range email {
+		// Invisible characters make look-alikes of other addresses.
+		if !unicode.IsGraphic(r) || unicode.IsSpace(r) {
+			return "must not contain spaces, control or invisible characters"
+		}
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {

@@ -39,6 +39,8 @@ func TestValidateEmail(t *testing.T) {
 		{"a@b.co", true}, {"first.last+tag@example.com", true}, {"ADMIN@Example.COM", true},
 		{"", false}, {"plain", false}, {"a@b", false}, {"Bob <a@b.co>", false}, {" a@b.co", false},
 		{"a@@b.co", false}, {strings.Repeat("a", 250) + "@b.co", false},
+		{"jos\u00e9@b.co", true}, {"a@b.co\u200b", false}, {"a\u200bb@b.co", false}, {"\u202ea@b.co", false},
+		{"a\u00a0b@b.co", false}, {"a\u2028@b.co", false},
 	}
 	for _, tt := range tests {
 		if got := orgd.ValidateEmail(tt.email) == ""; got != tt.ok {
