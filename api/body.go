@@ -1,8 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -123,4 +126,61 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	}
 	_ = p.extend(d) // unsupported: the server's own limit stays
 	return p.r.Read(b)
+}
+
+// strictJSON is huma's JSON format, except that an object with a key twice
+// is refused: encoding/json would keep the last value, where the client, or
+// a proxy that checked the body, may have meant the first.
+func strictJSON() huma.Format {
+	return huma.Format{Marshal: huma.DefaultJSONFormat.Marshal, Unmarshal: func(data []byte, v any) error {
+		if key := twiceKey(data); key != "" {
+			return fmt.Errorf("field %q appears twice", key)
+		}
+		return huma.DefaultJSONFormat.Unmarshal(data, v)
+	}}
+}
+
+// twiceKey returns a key that appears twice in one object of data, or "";
+// malformed JSON is left for the decoder to report.
+func twiceKey(data []byte) string {
+	type frame struct {
+		keys    map[string]bool // nil for an array
+		wantKey bool
+	}
+	var stack []*frame
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if key, ok := tok.(string); ok && top != nil && top.keys != nil && top.wantKey {
+			if top.keys[key] {
+				return key
+			}
+			top.keys[key], top.wantKey = true, false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]bool{}, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return ""
+			}
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.keys != nil { // a value ended: a key comes next
+			top.wantKey = true
+		}
+	}
 }

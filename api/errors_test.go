@@ -41,6 +41,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{"password with NUL", "application/json", `{"organization_name":"beta","email":"b@beta.test","password":"correct\u0000horse"}`, 422, "body.password"},
 		{"name taken, other case", "application/json", `{"organization_name":"ACME","email":"b@beta.test","password":"correct horse"}`, 409, ""},
 		{"email taken, other case", "application/json", `{"organization_name":"beta","email":"admin@ACME.test","password":"correct horse"}`, 409, ""},
+		{"field twice", "application/json", `{` + valid + `,"email":"c@beta.test"}`, 400, "body"},
 		{"not JSON", "text/plain", `{` + valid + `}`, 415, ""},
 		{"form", "application/x-www-form-urlencoded", `organization_name=beta`, 415, ""},
 		{"body over 1 MiB", "application/json", `{` + valid + `,"pad":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},

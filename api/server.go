@@ -100,6 +100,7 @@ func NewServer(d Deps) *Server {
 	cfg.CreateHooks = nil // (same)
 	cfg.OpenAPIPath = ""  // served with the docs, see opsRoutes
 	cfg.Transformers = []huma.Transformer{scrubErrors}
+	cfg.Formats = map[string]huma.Format{"application/json": strictJSON(), "json": strictJSON()}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer":   {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
 		"operator": {Type: "http", Scheme: "bearer", Description: "The operator credential (ORGD_OPERATOR_TOKEN_FILE), never an organization admin's token"},
