@@ -37,6 +37,10 @@ const (
 // process had died: nothing is undone, and the reconciler must repair it.
 var ErrAbort error = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The operation was interrupted; it will be finished or undone shortly."}
 
+// errForeignData marks a refusal to write over data of unknown origin, made
+// before the operation changed anything: it can be undone.
+var errForeignData = errors.New("the target holds data of unknown origin")
+
 // errLostLease means another process took the operation over; this run stops.
 var errLostLease = &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The operation was interrupted; retry shortly."}
 
@@ -71,9 +75,27 @@ func (r *run) step(ctx context.Context, name string) error {
 	return r.setOp(ctx, bson.D{{Key: "lease_until", Value: r.op.LeaseUntil}})
 }
 
-// setOp updates the journal entry.
+// setOp updates the journal entry, if it is still this run's.
 func (r *run) setOp(ctx context.Context, set bson.D) error {
-	return r.s.updateID(ctx, r.s.ops(), r.op.OrgID, bson.D{{Key: "$set", Value: set}})
+	var res *mongo.UpdateResult
+	err := retry(ctx, func() (err error) {
+		res, err = r.s.ops().UpdateOne(ctx, r.opFilter(), bson.D{{Key: "$set", Value: set}})
+		return err
+	})
+	if err != nil {
+		return translate(err)
+	} else if res.MatchedCount == 0 {
+		return errLostLease
+	}
+	return nil
+}
+
+// opFilter matches the journal entry only while it is this run's: a run
+// that stalled past its lease between a step's check and a write must not
+// write over, or delete, the entry of the run that took over, or of the
+// organization's next operation.
+func (r *run) opFilter() bson.D {
+	return bson.D{{Key: "_id", Value: r.op.OrgID}, {Key: "op_id", Value: r.op.ID}, {Key: "epoch", Value: r.op.Epoch}}
 }
 
 // setOrg updates the organization record.
@@ -100,8 +122,21 @@ func (r *run) end(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.s.deleteID(ctx, r.s.ops(), r.op.OrgID); err != nil {
+	var res *mongo.DeleteResult
+	err := retry(ctx, func() (err error) {
+		res, err = r.s.ops().DeleteOne(ctx, r.opFilter())
 		return err
+	})
+	if err != nil {
+		return translate(err)
+	}
+	if res.DeletedCount == 0 { // deleted by a retry whose answer was lost, or someone else's now
+		var cur opDoc
+		if ok, err := findByID(ctx, r.s.ops(), r.op.OrgID, &cur); err != nil {
+			return err
+		} else if ok {
+			return errLostLease
+		}
 	}
 	r.ended = true
 	return nil
@@ -172,6 +207,22 @@ func (r *run) release(ctx context.Context, c *mongo.Collection, key string) erro
 	}))
 }
 
+// dropHeld drops p, the data place of the name key, unless this
+// organization has released that key: the drop always comes before the
+// release, so a released key means a resumed run has dropped p already, and
+// p may now be the place of a new organization of that name. (An empty key:
+// the place is not a name's.)
+func (r *run) dropHeld(ctx context.Context, nameKey string, p place) error {
+	if nameKey != "" {
+		if held, err := r.holds(ctx, r.s.names(), nameKey); err != nil {
+			return err
+		} else if !held {
+			return nil
+		}
+	}
+	return r.s.dropTenant(ctx, p)
+}
+
 // holds reports whether this organization holds key in c.
 func (r *run) holds(ctx context.Context, c *mongo.Collection, key string) (bool, error) {
 	var cur keyDoc
@@ -221,7 +272,7 @@ func (s *Store) renameCollection(ctx context.Context, p place, to string) error 
 		if n, err := client.Database(db).Collection(to).EstimatedDocumentCount(ctx); err != nil {
 			return translate(err)
 		} else if n > 0 {
-			return orgd.Errorf(orgd.ECONFLICT, "Collection %s already holds data of unknown origin; run orgd doctor.", to)
+			return errors.Join(orgd.Errorf(orgd.ECONFLICT, "Collection %s already holds data of unknown origin; run orgd doctor.", to), errForeignData)
 		}
 		if err := client.Database(db).Collection(to).Drop(ctx); err != nil {
 			return translate(err)

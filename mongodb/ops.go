@@ -237,7 +237,7 @@ func (r *run) delete(ctx context.Context) error {
 	if err := r.step(ctx, "drop_collection"); err != nil {
 		return err
 	}
-	if err := r.s.dropTenant(ctx, r.s.placeOf(d)); err != nil {
+	if err := r.dropHeld(ctx, op.OldNameKey, r.s.placeOf(d)); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "delete_admin"); err != nil {

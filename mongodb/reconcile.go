@@ -138,9 +138,18 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 	} else if !ok || cur.ID != op.ID || cur.Epoch != op.Epoch { // it ended or moved on meanwhile
 		return nil, s.deleteID(ctx, s.takes(), takeID(op.ID, next))
 	}
+	// Only from the epoch read: another instance may have taken it meanwhile.
+	taken := bson.D{{Key: "_id", Value: op.OrgID}, {Key: "op_id", Value: op.ID}, {Key: "epoch", Value: op.Epoch}}
 	op.Epoch, op.LeaseUntil = next, now.Add(s.lease)
-	if err := s.updateID(ctx, s.ops(), op.OrgID, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}}); err != nil {
-		return nil, err
+	var res *mongo.UpdateResult
+	err := retry(ctx, func() (err error) {
+		res, err = s.ops().UpdateOne(ctx, taken, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}})
+		return err
+	})
+	if err != nil {
+		return nil, translate(err)
+	} else if res.MatchedCount == 0 {
+		return nil, s.deleteID(ctx, s.takes(), takeID(op.ID, next))
 	}
 	r := &run{s: s, op: &op, d: orgDoc{ID: op.OrgID}}
 	if _, err := findByID(ctx, s.orgs(), op.OrgID, &r.d); err != nil {

@@ -98,6 +98,11 @@ func (r *run) update(ctx context.Context) error {
 			return err
 		}
 		if err := r.applyUpdate(ctx); err != nil {
+			if errors.Is(err, errForeignData) { // refused before anything moved
+				if uerr := r.undoUpdate(ctx); uerr != nil {
+					r.s.log.Error("undo update", "org_id", r.d.ID, "err", uerr)
+				}
+			}
 			return err
 		}
 	}
@@ -125,6 +130,27 @@ func (r *run) reserveUpdate(ctx context.Context) error {
 	return nil
 }
 
+// copyTarget copies the organization's data to the rename's target, which
+// must hold nothing yet: a copy would merge into data of unknown origin (and
+// its sync delete what the source lacks). That is checked once, before the
+// first document: a resumed copy finds its own there.
+func (r *run) copyTarget(ctx context.Context) error {
+	op := r.op
+	if !op.TargetChecked && op.CopyColl == "" { // (a journal of an earlier version: copying began)
+		if err := r.s.mustBeEmpty(ctx, r.s.target(op)); err != nil {
+			if orgd.ErrorCode(err) == orgd.ECONFLICT {
+				err = errors.Join(err, errForeignData)
+			}
+			return err
+		}
+		op.TargetChecked = true
+		if err := r.setOp(ctx, bson.D{{Key: "target_checked", Value: true}}); err != nil {
+			return err
+		}
+	}
+	return r.copyTenant(ctx, r.s.source(op), r.s.target(op), true)
+}
+
 // applyUpdate moves the collection, updates the admin and commits the new
 // values on the record; every step is safe to repeat.
 func (r *run) applyUpdate(ctx context.Context) error {
@@ -135,7 +161,7 @@ func (r *run) applyUpdate(ctx context.Context) error {
 		}
 		var err error
 		if op.NewDatabase != "" {
-			err = r.copyTenant(ctx, r.s.source(op), r.s.target(op), true)
+			err = r.copyTarget(ctx)
 		} else {
 			err = r.s.renameCollection(ctx, r.s.source(op), op.NewCollection)
 		}
@@ -196,7 +222,7 @@ func (r *run) finishUpdate(ctx context.Context) error {
 		if err := r.step(ctx, "drop_source"); err != nil {
 			return err
 		}
-		if err := r.s.dropTenant(ctx, r.s.source(op)); err != nil {
+		if err := r.dropHeld(ctx, op.OldNameKey, r.s.source(op)); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,172 @@
+package mongodb_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// TestResumeSparesANewOwnersData interrupts a delete, and a database-model
+// rename, after they dropped the organization's data and released its name;
+// a new organization takes the name, and so the same place, before the
+// reconciler finishes them. Finishing must not drop the newcomer's data.
+func TestResumeSparesANewOwnersData(t *testing.T) {
+	for _, c := range []struct {
+		name, tenancy, step string
+		interrupt           func(s *mongodb.Store, o *orgd.Organization) error
+	}{
+		{"delete", "", "delete_record", func(s *mongodb.Store, o *orgd.Organization) error {
+			return s.DeleteOrganization(context.Background(), o.ID)
+		}},
+		{"rename", "database", "finish", func(s *mongodb.Store, o *orgd.Organization) error {
+			_, err := s.UpdateOrganization(context.Background(), o.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")})
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.tenancy = c.tenancy
+			ctx := context.Background()
+			s := f.store("")
+			old, err := s.CreateOrganization(ctx, "Acme", "old@acme.test", "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.insertDocs(old, 3)
+			s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+				if step == c.step {
+					return mongodb.ErrAbort
+				}
+				return nil
+			}})
+			if err := c.interrupt(s, old); err == nil {
+				t.Fatal("the operation was not interrupted")
+			}
+			neu, err := f.store("").CreateOrganization(ctx, "Acme", "new@acme.test", "h")
+			if err != nil {
+				t.Fatalf("the released name cannot be taken: %v", err)
+			}
+			f.insertDocs(neu, 5)
+			f.restartLater()
+			s = f.store("")
+			if _, err := s.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := f.docs(neu.Database, neu.Collection); n != 5 {
+				t.Errorf("the new Acme's %s.%s holds %d documents, want 5", neu.Database, neu.Collection, n)
+			}
+			f.mustHold(s)
+		})
+	}
+}
+
+// TestRenameRefusesDataOfUnknownOrigin renames into a database that already
+// holds data no organization claims: the rename is refused and undone, and
+// that data is left for a person to decide about.
+func TestRenameRefusesDataOfUnknownOrigin(t *testing.T) {
+	for _, tenancy := range []string{"", "database"} {
+		t.Run(map[string]string{"": "collection", "database": "database"}[tenancy], func(t *testing.T) {
+			f := newFixture(t)
+			f.tenancy = tenancy
+			ctx := context.Background()
+			s := f.store("")
+			acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.insertDocs(acme, 3)
+			db := acme.Database
+			if tenancy == "database" {
+				db = f.db.Prefix + "org_beta"
+			}
+			stray := f.db.Client.Database(db).Collection("org_beta")
+			if _, err := stray.InsertOne(ctx, bson.D{{Key: "_id", Value: "someone-elses"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); orgd.ErrorCode(err) != orgd.ECONFLICT {
+				t.Errorf("rename into data of unknown origin: %v, want a conflict", err)
+			}
+			if n, _ := stray.CountDocuments(ctx, bson.D{}); n != 1 {
+				t.Errorf("the data of unknown origin holds %d documents, want its 1", n)
+			}
+			o, err := s.OrganizationByName(ctx, "Acme")
+			if err != nil || o.Status != orgd.StatusActive {
+				t.Fatalf("after the refusal: %v, %v; want Acme active", o, err)
+			}
+			if n, _ := f.docs(o.Database, o.Collection); n != 3 {
+				t.Errorf("Acme's data holds %d documents, want 3", n)
+			}
+			if _, err := s.OrganizationByName(ctx, "Beta"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+				t.Errorf("the name Beta: %v, want it free again", err)
+			}
+		})
+	}
+}
+
+// TestStalledOwnerSparesTheNextOperation stalls an operation past its lease
+// between its last check and its last writes; the reconciler finishes it and
+// the organization's next operation starts. When the stalled run wakes, it
+// must not end the next operation's journal entry.
+func TestStalledOwnerSparesTheNextOperation(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	acme, err := f.store("").CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var armed atomic.Bool
+	stalled, release := make(chan struct{}), make(chan struct{})
+	owner := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
+		TenantDBPrefix: f.db.Prefix, Lease: lease, Grace: grace, ListDatabases: f.db.ListDatabases,
+		Now: func() time.Time {
+			if armed.CompareAndSwap(true, false) { // the first clock reading after the check
+				close(stalled)
+				<-release
+			}
+			return f.clock.Now()
+		}})
+	owner.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "finish" {
+			armed.Store(true)
+		}
+		return nil
+	}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := owner.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Email: ptr("boss@acme.test")})
+		done <- err
+	}()
+	<-stalled
+	f.restartLater()
+	if did, err := f.store("").Reconcile(ctx); err != nil || len(did) != 1 {
+		t.Fatalf("takeover: %v, %v", did, err)
+	}
+	next := f.store("")
+	atRelease, goOn := make(chan struct{}), make(chan struct{})
+	next.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "release" {
+			close(atRelease)
+			<-goOn
+		}
+		return nil
+	}})
+	deleted := make(chan error, 1)
+	go func() { deleted <- next.DeleteOrganization(ctx, acme.ID) }()
+	<-atRelease
+	close(release)
+	t.Logf("the stalled run: %v", <-done)
+	close(goOn)
+	if err := <-deleted; err != nil {
+		t.Errorf("the next operation, a delete: %v", err)
+	}
+	s := f.store("")
+	f.mustHold(s)
+	if _, err := s.OrganizationByName(ctx, "Acme"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("after the delete: %v, want it gone", err)
+	}
+}
