@@ -20,9 +20,15 @@ func TestConsoleSession(t *testing.T) {
 		t.Fatalf("create: %d", s)
 	}
 	p := openBrowser(t, base)
-	p.do("log in", chromedp.Navigate(base+"/console/"),
+	// From a mangled link to a record (a bad percent-escape): the console
+	// says so and shows the records, before and after logging in.
+	p.do("log in", chromedp.Navigate(base+"/console/#/records/%E0%A4%A"),
 		fill("#login-email", "admin@calm.test", "#login-password", "correct horse\n"),
 		visibleText("#session-org", "Calm"),
+		visibleText("#notice", "does not name a record"),
+		visibleText("#records-empty", "No records yet"))
+	p.do("follow a mangled link", chromedp.Navigate(base+"/console/#/records/%zz"),
+		visibleText("#notice", "does not name a record"),
 		visibleText("#records-empty", "No records yet"))
 
 	// Several access tokens expire meanwhile; the admin never notices.

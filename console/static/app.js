@@ -504,8 +504,18 @@
     switch (parts[0]) {
       case 'records':
         if (parts[1] === 'new') newRecord();
-        else if (parts[1]) openRecord(decodeURIComponent(parts[1]), seq);
-        else loadRecords(seq);
+        else if (parts[1]) {
+          let id = null;
+          try {
+            id = decodeURIComponent(parts[1]);
+          } catch {
+            // a mangled link: say so rather than stop on the exception
+          }
+          if (id === null) {
+            notify('That link does not name a record.', 'error');
+            location.replace('#/records');
+          } else openRecord(id, seq);
+        } else loadRecords(seq);
         break;
       case 'transfer':
         show('transfer', 'transfer');
