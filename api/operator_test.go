@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -298,5 +299,33 @@ func TestReadsDuringAMovePause(t *testing.T) {
 		if r.Status != 200 {
 			t.Errorf("GET /org/get %s during the pause: %d %s", what, r.Status, r.Raw)
 		}
+	}
+}
+
+// TestUndoneMoveReportsItsPause fails a move while it pauses the
+// organization's writes: its outcome still says how long they were paused.
+func TestUndoneMoveReportsItsPause(t *testing.T) {
+	e, _ := newOperatorEnv(t, operatorToken)
+	a := e.tenant("acme")
+	e.record(a, `{"x":1}`)
+	e.store.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
+		if op == "move" && step == "verify" { // writes are paused here
+			time.Sleep(300 * time.Millisecond)
+			return errors.New("the copy does not match")
+		}
+		return nil
+	}})
+	e.op("POST", "/operator/moves", map[string]string{"organization_name": "acme", "tenancy": "database"}).mustStatus(t, 202)
+	var r response
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if r = e.op("GET", "/operator/moves/acme", nil).mustStatus(t, 200); r.JSON["done"] == true {
+			break
+		}
+	}
+	if r.JSON["phase"] != "undone" {
+		t.Fatalf("outcome: %s", r.Raw)
+	}
+	if ms := r.JSON["writes_paused_ms"].(float64); ms < 300 {
+		t.Errorf("writes_paused_ms %v for a pause of at least 300 ms: %s", ms, r.Raw)
 	}
 }

@@ -399,6 +399,12 @@ func (r *run) undoMove(ctx context.Context) error {
 		return err
 	}
 	r.d.Status = stActive
+	if !op.PausedAt.IsZero() && op.ResumedAt.IsZero() { // how long the writes were paused, for the record
+		op.ResumedAt = s.now()
+		if err := r.setOp(ctx, bson.D{{Key: "resumed_at", Value: op.ResumedAt}}); err != nil {
+			return err
+		}
+	}
 	// Other instances learned of the pause: they learn of its end now, not
 	// only once the copy is dropped (which fails while its deployment is down).
 	if err := r.publish(ctx); err != nil {
@@ -421,9 +427,7 @@ func (r *run) finishMove(ctx context.Context, outcome string) error {
 	s, op := r.s, r.op
 	h := moveDoc{ID: op.ID, OrgID: op.OrgID, Name: r.d.Name, From: s.source(op), To: s.target(op),
 		StartedAt: op.StartedAt, FinishedAt: s.now(), Documents: op.Copied, Outcome: outcome, Error: op.Error}
-	if !op.PausedAt.IsZero() && !op.SwitchedAt.IsZero() {
-		h.PausedMS = op.SwitchedAt.Sub(op.PausedAt).Milliseconds()
-	}
+	h.PausedMS = op.paused(s.now()).Milliseconds()
 	var cur opDoc
 	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {
 		return err

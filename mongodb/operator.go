@@ -117,6 +117,21 @@ func (p place) placement() orgd.Placement {
 	return orgd.Placement{Deployment: p.Deployment, Tenancy: orgd.Tenancy(p.Tenancy)}
 }
 
+// paused is how long a move's pause of the organization's writes has lasted
+// as of now: from the pause to the switch, or to the writes' resumption when
+// the move was undone.
+func (op *opDoc) paused(now time.Time) time.Duration {
+	switch {
+	case op.PausedAt.IsZero():
+		return 0
+	case !op.SwitchedAt.IsZero():
+		return op.SwitchedAt.Sub(op.PausedAt)
+	case !op.ResumedAt.IsZero():
+		return op.ResumedAt.Sub(op.PausedAt)
+	}
+	return now.Sub(op.PausedAt)
+}
+
 // progress describes a move in progress from its journal entry.
 func (s *Store) progress(op *opDoc, name string) *orgd.MoveProgress {
 	now := s.now()
@@ -133,13 +148,12 @@ func (s *Store) progress(op *opDoc, name string) *orgd.MoveProgress {
 		p.Phase = "catching up"
 	case phasePaused:
 		p.Phase = "paused"
-		p.Paused = now.Sub(op.PausedAt)
 	case phaseSwitched:
 		p.Phase = "switched"
-		p.Paused = op.SwitchedAt.Sub(op.PausedAt)
 	case phaseUndo:
 		p.Phase = "undoing"
 	}
+	p.Paused = op.paused(now)
 	return p
 }
 

@@ -82,9 +82,10 @@ type opDoc struct {
 	CopyStartedAt time.Time `bson:"copy_started_at,omitempty"`
 	PausedAt      time.Time `bson:"paused_at,omitempty"`
 	SwitchedAt    time.Time `bson:"switched_at,omitempty"`
-	Checksum      string    `bson:"checksum,omitempty"` // of the documents verified before the switch
-	Verified      int64     `bson:"verified,omitempty"` // how many they were
-	Error         string    `bson:"error,omitempty"`    // why the move was undone, for operators
+	ResumedAt     time.Time `bson:"resumed_at,omitempty"` // an undone move's writes resumed
+	Checksum      string    `bson:"checksum,omitempty"`   // of the documents verified before the switch
+	Verified      int64     `bson:"verified,omitempty"`   // how many they were
+	Error         string    `bson:"error,omitempty"`      // why the move was undone, for operators
 }
 
 // adminDoc is an admin account as stored in the master database.
