@@ -2,6 +2,7 @@ package mongodb_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,64 +110,76 @@ func TestRenameRefusesDataOfUnknownOrigin(t *testing.T) {
 }
 
 // TestStalledOwnerSparesTheNextOperation stalls an operation past its lease
-// between its last check and its last writes; the reconciler finishes it and
-// the organization's next operation starts. When the stalled run wakes, it
-// must not end the next operation's journal entry.
+// between a check and a write (inside its last step's lease renewal, and
+// just before its last write to the organization's record); the reconciler
+// finishes it and the organization's next operation, a delete, starts. When
+// the stalled run wakes, it must write over neither the delete's journal
+// entry nor its record.
 func TestStalledOwnerSparesTheNextOperation(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	acme, err := f.store("").CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var armed atomic.Bool
-	stalled, release := make(chan struct{}), make(chan struct{})
-	owner := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
-		TenantDBPrefix: f.db.Prefix, Lease: lease, Grace: grace, ListDatabases: f.db.ListDatabases,
-		Now: func() time.Time {
-			if armed.CompareAndSwap(true, false) { // the first clock reading after the check
-				close(stalled)
-				<-release
+	for _, at := range []int{1, 2} { // which clock reading after the last step's check stalls
+		t.Run(fmt.Sprintf("reading %d", at), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			acme, err := f.store("").CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+			if err != nil {
+				t.Fatal(err)
 			}
-			return f.clock.Now()
-		}})
-	owner.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-		if step == "finish" {
-			armed.Store(true)
-		}
-		return nil
-	}})
-	done := make(chan error, 1)
-	go func() {
-		_, err := owner.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Email: ptr("boss@acme.test")})
-		done <- err
-	}()
-	<-stalled
-	f.restartLater()
-	if did, err := f.store("").Reconcile(ctx); err != nil || len(did) != 1 {
-		t.Fatalf("takeover: %v, %v", did, err)
-	}
-	next := f.store("")
-	atRelease, goOn := make(chan struct{}), make(chan struct{})
-	next.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-		if step == "release" {
-			close(atRelease)
-			<-goOn
-		}
-		return nil
-	}})
-	deleted := make(chan error, 1)
-	go func() { deleted <- next.DeleteOrganization(ctx, acme.ID) }()
-	<-atRelease
-	close(release)
-	t.Logf("the stalled run: %v", <-done)
-	close(goOn)
-	if err := <-deleted; err != nil {
-		t.Errorf("the next operation, a delete: %v", err)
-	}
-	s := f.store("")
-	f.mustHold(s)
-	if _, err := s.OrganizationByName(ctx, "Acme"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
-		t.Errorf("after the delete: %v, want it gone", err)
+			var readings atomic.Int32
+			stalled, release := make(chan struct{}), make(chan struct{})
+			owner := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
+				TenantDBPrefix: f.db.Prefix, Lease: lease, Grace: grace, ListDatabases: f.db.ListDatabases,
+				Now: func() time.Time {
+					if readings.Load() > 0 && readings.Add(1) == int32(at)+1 {
+						close(stalled)
+						<-release
+					}
+					return f.clock.Now()
+				}})
+			owner.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+				if step == "finish" {
+					readings.Store(1)
+				}
+				return nil
+			}})
+			done := make(chan error, 1)
+			go func() {
+				_, err := owner.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Email: ptr("boss@acme.test")})
+				done <- err
+			}()
+			<-stalled
+			f.restartLater()
+			if did, err := f.store("").Reconcile(ctx); err != nil || len(did) != 1 {
+				t.Fatalf("takeover: %v, %v", did, err)
+			}
+			next := f.store("")
+			atRelease, goOn := make(chan struct{}), make(chan struct{})
+			next.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+				if step == "release" {
+					close(atRelease)
+					<-goOn
+				}
+				return nil
+			}})
+			deleted := make(chan error, 1)
+			go func() { deleted <- next.DeleteOrganization(ctx, acme.ID) }()
+			<-atRelease
+			close(release)
+			t.Logf("the stalled run: %v", <-done)
+			var rec struct {
+				Status string `bson:"status"`
+			}
+			if err := f.db.Client.Database(f.db.MasterDB).Collection("organizations").FindOne(ctx, bson.D{{Key: "_id", Value: acme.ID}}).Decode(&rec); err != nil || rec.Status != "deleting" {
+				t.Errorf("the record while the delete runs: %+v, %v; want status deleting", rec, err)
+			}
+			close(goOn)
+			if err := <-deleted; err != nil {
+				t.Errorf("the next operation, a delete: %v", err)
+			}
+			s := f.store("")
+			f.mustHold(s)
+			if _, err := s.OrganizationByName(ctx, "Acme"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+				t.Errorf("after the delete: %v, want it gone", err)
+			}
+		})
 	}
 }

@@ -98,9 +98,33 @@ func (r *run) opFilter() bson.D {
 	return bson.D{{Key: "_id", Value: r.op.OrgID}, {Key: "op_id", Value: r.op.ID}, {Key: "epoch", Value: r.op.Epoch}}
 }
 
-// setOrg updates the organization record.
+// setOrg updates the organization record if this run's operation is still
+// the one that claimed it: a run that stalled past its lease must not write
+// over the record while the operation after it holds it.
 func (r *run) setOrg(ctx context.Context, set bson.D) error {
-	return r.s.updateID(ctx, r.s.orgs(), r.d.ID, bson.D{{Key: "$set", Value: set}})
+	return r.writeOrg(ctx, bson.D{{Key: "_id", Value: r.d.ID}, {Key: "op_id", Value: r.op.ID}}, set)
+}
+
+// claimOrg is setOrg for an operation's first write to the record, which
+// claims it for the operation.
+func (r *run) claimOrg(ctx context.Context, set bson.D) error {
+	r.d.OpID = r.op.ID
+	return r.writeOrg(ctx, bson.D{{Key: "_id", Value: r.d.ID}}, append(set, bson.E{Key: "op_id", Value: r.op.ID}))
+}
+
+func (r *run) writeOrg(ctx context.Context, filter, set bson.D) error {
+	defer r.s.forget(r.s.orgs(), r.d.ID)
+	var res *mongo.UpdateResult
+	err := retry(ctx, func() (err error) {
+		res, err = r.s.orgs().UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
+		return err
+	})
+	if err != nil {
+		return translate(err)
+	} else if res.MatchedCount == 0 {
+		return errLostLease
+	}
+	return nil
 }
 
 // end deletes the journal entry, and the takeover markers of its epochs.

@@ -156,7 +156,10 @@ func (r *run) planMove(ctx context.Context, want orgd.Placement) error {
 	op.Deployment, op.Tenancy, op.OldDatabase, op.OldCollection = src.Deployment, src.Tenancy, src.Database, src.Collection
 	op.NewDeployment, op.NewTenancy, op.NewDatabase, op.NewCollection = dst.Deployment, dst.Tenancy, dst.Database, dst.Collection
 	op.CopyStartedAt = s.now()
-	return r.journal(ctx)
+	if err := r.journal(ctx); err != nil {
+		return err
+	}
+	return r.claimOrg(ctx, nil) // its pause, its switch or its undo writes the record
 }
 
 // move runs a move to its end. A failure before the switch is undone (the

@@ -44,6 +44,7 @@ func (s *Store) CreateOrganizationAt(ctx context.Context, name, email, passwordH
 		s.addCount(dep, -1)
 		return nil, translate(err)
 	}
+	d.OpID = op.ID
 	r := &run{s: s, d: d, op: op}
 	if err := r.create(ctx, passwordHash); err != nil {
 		s.addCount(dep, -1)
@@ -185,7 +186,7 @@ func (r *run) plan(ctx context.Context, status string) error {
 		return err
 	}
 	r.d.Status = status
-	return r.setOrg(ctx, bson.D{{Key: "status", Value: status}})
+	return r.claimOrg(ctx, bson.D{{Key: "status", Value: status}})
 }
 
 // journal records the operation's intent in its journal entry.
@@ -213,7 +214,7 @@ func (r *run) journal(ctx context.Context) error {
 // again (see records.go).
 func (r *run) markBusy(ctx context.Context, status string) error {
 	r.d.Status, r.d.Version = status, r.d.Version+1
-	return r.setOrg(ctx, bson.D{{Key: "status", Value: status}, {Key: "version", Value: r.d.Version}})
+	return r.claimOrg(ctx, bson.D{{Key: "status", Value: status}, {Key: "version", Value: r.d.Version}})
 }
 
 // DeleteOrganization deletes the organization orgID with its collection,

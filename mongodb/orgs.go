@@ -18,8 +18,9 @@ type orgDoc struct {
 	Database   string    `bson:"database"`
 	Collection string    `bson:"collection"`
 	AdminID    string    `bson:"admin_id"`
-	Status     string    `bson:"status"`  // active, or what the journaled operation is doing
-	Version    int64     `bson:"version"` // incremented when an operation marks it busy
+	Status     string    `bson:"status"`          // active, or what the journaled operation is doing
+	Version    int64     `bson:"version"`         // incremented when an operation marks it busy
+	OpID       string    `bson:"op_id,omitempty"` // the operation that last claimed it: only that one may write it
 	CreatedAt  time.Time `bson:"created_at"`
 	UpdatedAt  time.Time `bson:"updated_at"`
 

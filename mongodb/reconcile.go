@@ -152,8 +152,13 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 		return nil, s.deleteID(ctx, s.takes(), takeID(op.ID, next))
 	}
 	r := &run{s: s, op: &op, d: orgDoc{ID: op.OrgID}}
-	if _, err := findByID(ctx, s.orgs(), op.OrgID, &r.d); err != nil {
+	if ok, err := findByID(ctx, s.orgs(), op.OrgID, &r.d); err != nil {
 		return nil, err
+	} else if ok && r.d.OpID != op.ID {
+		// Claimed by a version that did not claim records, or not yet.
+		if err := r.claimOrg(ctx, nil); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
