@@ -91,6 +91,9 @@ func ParseDeployments(text string) (map[string]string, error) {
 				return nil, fmt.Errorf("entry %d: want name=mongodb://…", i+1)
 			}
 			if msg := orgd.ValidateDeployment(name); msg != "" {
+				if strings.Contains(name, ":") || strings.Contains(name, "@") { // a URI without its name: never quoted
+					return nil, fmt.Errorf("line %d: an entry without its name: want name=mongodb://…", i+1)
+				}
 				return nil, fmt.Errorf("deployment name %q %s", name, msg)
 			}
 			if !strings.HasPrefix(uri, "mongodb://") && !strings.HasPrefix(uri, "mongodb+srv://") {

@@ -107,12 +107,21 @@ func maskURI(uri string) string {
 	if !ok {
 		return "********"
 	}
-	hosts, query, hasQuery := strings.Cut(rest, "?")
-	if at := strings.LastIndex(hosts, "@"); at >= 0 {
-		if user, _, hasPw := strings.Cut(hosts[:at], ":"); hasPw {
-			hosts = user + ":****" + hosts[at:]
+	// The user information ends at the last '@' before the path, as the
+	// driver reads it: a password may hold a '?' the driver accepts.
+	head := rest
+	if slash := strings.Index(rest, "/"); slash >= 0 {
+		head = rest[:slash]
+	}
+	user := ""
+	if at := strings.LastIndex(head, "@"); at >= 0 {
+		user, rest = head[:at+1], rest[at+1:]
+		if name, _, hasPw := strings.Cut(user, ":"); hasPw {
+			user = name + ":****@"
 		}
 	}
+	hosts, query, hasQuery := strings.Cut(rest, "?")
+	hosts = user + hosts
 	if !hasQuery {
 		return scheme + "://" + hosts
 	}

@@ -168,9 +168,9 @@ func newStore(client *mongo.Client, deps map[string]*mongo.Client, cfg config, l
 func maskClusters(v string) string {
 	fields := strings.Fields(v)
 	for i, f := range fields {
-		if name, uri, ok := strings.Cut(f, "="); ok {
+		if name, uri, ok := strings.Cut(f, "="); ok && orgd.ValidateDeployment(name) == "" {
 			fields[i] = name + "=" + maskURI(uri)
-		} else {
+		} else { // not name=URI: it may be a URI, credentials and all
 			fields[i] = "********"
 		}
 	}

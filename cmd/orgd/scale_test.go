@@ -46,6 +46,7 @@ func TestScaleConfigErrors(t *testing.T) {
 		{"bad home name", map[string]string{"ORGD_DEPLOYMENT": "Main!"}, "ORGD_DEPLOYMENT"},
 		{"clusters and file", map[string]string{"ORGD_CLUSTERS": "east=" + secretURI, "ORGD_CLUSTERS_FILE": "x"}, "ORGD_CLUSTERS_FILE"},
 		{"cluster without uri", map[string]string{"ORGD_CLUSTERS": "east"}, "ORGD_CLUSTERS"},
+		{"cluster uri without its name", map[string]string{"ORGD_CLUSTERS": "mongodb://user:hunter2hunter2@db.example:27017/?authSource=admin"}, "ORGD_CLUSTERS"},
 		{"cluster with a bad scheme", map[string]string{"ORGD_CLUSTERS": "east=postgres://user:hunter2hunter2@x/"}, "ORGD_CLUSTERS"},
 		{"cluster with a bad name", map[string]string{"ORGD_CLUSTERS": "East!=" + secretURI}, "ORGD_CLUSTERS"},
 		{"cluster named twice", map[string]string{"ORGD_CLUSTERS": "east=" + secretURI + " east=" + secretURI}, "ORGD_CLUSTERS"},
@@ -208,5 +209,26 @@ func TestServeWithDeployments(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || strings.Count(string(body), `"tenants":1`) != 2 {
 		t.Errorf("operator deployments: %d %s", res.StatusCode, body)
+	}
+}
+
+// TestMaskClusters checks that what orgd config prints of ORGD_CLUSTERS
+// hides every password, however the entries are written.
+func TestMaskClusters(t *testing.T) {
+	for _, v := range []string{
+		"east=mongodb://user:hunter2@db.example:27017/",
+		"east=mongodb://user:hunter2?x@db.example:27017/",
+		"east=mongodb://user:hunter2?x@db.example:27017",
+		"east=mongodb://user:hunter2@db.example:27017/?appName=a@b",
+		"mongodb://user:hunter2@db.example:27017/?authSource=admin",
+		"east=mongodb://a:b@x/ mongodb://user:hunter2@db.example/",
+		"east=mongodb+srv://user:hunter2@cluster.example/?tlsCertificateKeyFilePassword=hunter2",
+	} {
+		if got := maskClusters(v); strings.Contains(got, "hunter2") {
+			t.Errorf("maskClusters(%q) = %q", v, got)
+		}
+	}
+	if got := maskClusters("east=mongodb://user:pw@db.example:27017/?replicaSet=rs0"); got != "east=mongodb://user:****@db.example:27017/?replicaSet=rs0" {
+		t.Errorf("masked as %q, want only the password hidden", got)
 	}
 }
