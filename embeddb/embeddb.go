@@ -86,8 +86,9 @@ func SocketURI(path string) string {
 
 // ErrDirName reports a data directory whose path the embedded database
 // cannot name: its SQLite URL takes no '%', '?' or '#', and the driver
-// splits a socket's address at ':' even when it is escaped.
-var ErrDirName = errors.New("the data directory's path may not contain ':', '%', '?' or '#'")
+// splits a socket's address at ':' even when it is escaped (a loopback port,
+// Config.Addr, has no such limit).
+var ErrDirName = errors.New("the data directory's path may not contain '%', '?' or '#', nor ':' unless the database listens on a port (ORGD_EMBEDDED_ADDR)")
 
 // Server is a running embedded FerretDB.
 type Server struct {
@@ -103,7 +104,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data directory %q: %w", cfg.Dir, err)
 	}
-	if strings.ContainsAny(dir, ":%?#") {
+	if strings.ContainsAny(dir, "%?#") || cfg.Addr == "" && strings.Contains(dir, ":") {
 		return nil, fmt.Errorf("data directory %s: %w", dir, ErrDirName)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -167,4 +167,14 @@ func TestDirNames(t *testing.T) {
 			t.Errorf("%s: %v, want ErrDirName", name, err)
 		}
 	}
+	// On a port, the path never goes into an address.
+	s, err := embeddb.Start(embeddb.Config{Dir: filepath.Join(t.TempDir(), "orgd:1"), Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("a path with ':' and a port: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
