@@ -165,8 +165,7 @@ func ValidateEmail(email string) string {
 		return "must be at most 254 bytes"
 	}
 	for _, r := range email {
-		// Invisible characters make look-alikes of other addresses.
-		if !unicode.IsGraphic(r) || unicode.IsSpace(r) {
+		if invisible(r) {
 			return "must not contain spaces, control or invisible characters"
 		}
 	}
@@ -179,6 +178,15 @@ func ValidateEmail(email string) string {
 		return "must have a domain such as example.com"
 	}
 	return ""
+}
+
+// invisible reports whether r shows nothing, or nothing of its own: such
+// characters make look-alikes of other addresses. Some of them count as
+// graphic (the Hangul fillers, the blank braille pattern, variation
+// selectors), hence Unicode's default-ignorable code points besides.
+func invisible(r rune) bool {
+	return !unicode.IsGraphic(r) || unicode.IsSpace(r) || r == '\u2800' ||
+		unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
 
 // ValidatePassword checks a new password: CheckablePassword's rules, and a

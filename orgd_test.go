@@ -41,6 +41,8 @@ func TestValidateEmail(t *testing.T) {
 		{"a@@b.co", false}, {strings.Repeat("a", 250) + "@b.co", false},
 		{"jos\u00e9@b.co", true}, {"a@b.co\u200b", false}, {"a\u200bb@b.co", false}, {"\u202ea@b.co", false},
 		{"a\u00a0b@b.co", false}, {"a\u2028@b.co", false},
+		{"a\u3164@b.co", false}, {"a\u115fb@b.co", false}, {"a\u2800@b.co", false}, {"a\ufe0f@b.co", false}, {"a\u034f@b.co", false},
+		{"\u00fcber@b.co", true}, {"u\u0308ber@b.co", true},
 	}
 	for _, tt := range tests {
 		if got := orgd.ValidateEmail(tt.email) == ""; got != tt.ok {
