@@ -27,6 +27,7 @@ func (s *Store) Reconcile(ctx context.Context) ([]string, error) {
 	var errs []error
 	for _, p := range probs {
 		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err()) // a round cut short is no success
 			break
 		}
 		if !p.Auto {
@@ -55,6 +56,7 @@ func (s *Store) Resume(ctx context.Context) ([]string, error) {
 	var errs []error
 	for _, o := range ops {
 		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err()) // a round cut short is no success
 			break
 		}
 		msg, err := s.resumeFix(o)(ctx)
