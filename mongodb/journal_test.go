@@ -183,3 +183,30 @@ func TestStalledOwnerSparesTheNextOperation(t *testing.T) {
 		})
 	}
 }
+
+// TestUnconfiguredDeployment renames and deletes an organization whose
+// deployment was left out of the configuration: both are refused as
+// unavailable before they start, and the organization stays as it was.
+func TestUnconfiguredDeployment(t *testing.T) {
+	f := newFixture(t)
+	f.deps = deployments(t, 2)
+	ctx := context.Background()
+	o, err := f.store("").CreateOrganizationAt(ctx, "Acme", "a@acme.test", "h", orgd.Placement{Deployment: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deps = nil // east is no longer configured
+	s := f.store("")
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); orgd.ErrorCode(err) != orgd.EUNAVAILABLE {
+		t.Errorf("rename: %v, want unavailable", err)
+	}
+	if err := s.DeleteOrganization(ctx, o.ID); orgd.ErrorCode(err) != orgd.EUNAVAILABLE {
+		t.Errorf("delete: %v, want unavailable", err)
+	}
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Email: ptr("b@acme.test")}); err != nil {
+		t.Errorf("an email change, which touches no data: %v", err)
+	}
+	if got, err := s.OrganizationByName(ctx, "Acme"); err != nil || got.Status != orgd.StatusActive {
+		t.Errorf("afterwards: %v, %v; want Acme active", got, err)
+	}
+}

@@ -231,6 +231,20 @@ func (r *run) release(ctx context.Context, c *mongo.Collection, key string) erro
 	}))
 }
 
+// configured ends the operation, before it has changed anything, when the
+// organization's data is on a deployment that is not configured (left out
+// of ORGD_CLUSTERS): started, it would keep the organization busy until that
+// deployment is configured again.
+func (r *run) configured(ctx context.Context) error {
+	_, err := r.s.deps.client(r.s.placeOf(&r.d).Deployment)
+	if err != nil {
+		if eerr := r.end(ctx); eerr != nil {
+			r.s.log.Error("end operation", "org_id", r.d.ID, "err", eerr)
+		}
+	}
+	return err
+}
+
 // dropHeld drops p, the data place of the name key, unless this
 // organization has released that key: the drop always comes before the
 // release, so a released key means a resumed run has dropped p already, and

@@ -226,6 +226,9 @@ func (s *Store) DeleteOrganization(ctx context.Context, orgID string) error {
 	if err != nil {
 		return err
 	}
+	if err := r.configured(ctx); err != nil {
+		return err
+	}
 	r.op.OldNameKey, r.op.OldEmailKey = r.d.NameKey, orgd.NormalizeEmail(a.Email)
 	if err := r.plan(ctx, stDeleting); err != nil {
 		return err

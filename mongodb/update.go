@@ -21,6 +21,11 @@ func (s *Store) UpdateOrganization(ctx context.Context, orgID string, upd orgd.O
 	if !s.planUpdate(r, &a, upd) {
 		return r.d.domain(s.deps.home), r.end(ctx) // nothing to change
 	}
+	if r.op.NewCollection != "" { // the data moves
+		if err := r.configured(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.plan(ctx, stUpdating); err != nil {
 		return nil, err
 	}
