@@ -25,7 +25,7 @@ func (s *Store) CountByStatus(ctx context.Context) (map[string]int, error) {
 		return nil, translate(err)
 	}
 	out := map[string]int{}
-	for _, st := range []string{stActive, stCreating, stUpdating, stDeleting} {
+	for _, st := range []string{stActive, stCreating, stUpdating, stDeleting, stMoving} {
 		out[st] = 0
 	}
 	for _, r := range rows {

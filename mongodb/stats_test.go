@@ -22,7 +22,7 @@ func TestCountByStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"active": 0, "creating": 0, "updating": 0, "deleting": 0}
+	want := map[string]int{"active": 0, "creating": 0, "updating": 0, "deleting": 0, "moving": 0}
 	if !equalCounts(got, want) {
 		t.Errorf("empty: %v, want %v", got, want)
 	}
@@ -44,7 +44,7 @@ func TestCountByStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = map[string]int{"active": 2, "creating": 0, "updating": 0, "deleting": 1}
+	want = map[string]int{"active": 2, "creating": 0, "updating": 0, "deleting": 1, "moving": 0}
 	if !equalCounts(got, want) {
 		t.Errorf("after creates and an interrupted delete: %v, want %v", got, want)
 	}
