@@ -141,6 +141,9 @@ func (t *Tokens) IssueUntil(adminID, orgID, sessionID string, end time.Time) (st
 	exp := now.Add(t.ttl)
 	if !end.IsZero() && end.Before(exp) {
 		exp = end.Truncate(time.Second)
+		if exp.Before(now) { // never before it was issued
+			exp = now
+		}
 	}
 	c := Claims{AdminID: adminID, OrgID: orgID, SessionID: sessionID, ID: b64(jti), KeyID: t.sign.id,
 		IssuedAt: now, ExpiresAt: exp}

@@ -139,27 +139,41 @@ func (s *Store) auditedOrgs(ctx context.Context) ([]string, error) {
 
 // pruneRevocations deletes the expired revocations, each once its session
 // and refresh tokens are gone: a revocation interrupted after its first step
-// left them, and without its record they would log in again.
+// left them, and without its record they would log in again. It works in
+// batches of pruneBatch, three deletes each.
 func (s *Store) pruneRevocations(ctx context.Context, expired bson.D) (int64, error) {
-	cur, err := s.revoked().Find(ctx, expired, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return 0, translate(err)
-	}
-	var ids []struct {
-		ID string `bson:"_id"`
-	}
-	if err := cur.All(ctx, &ids); err != nil {
-		return 0, translate(err)
-	}
-	done := bson.A{}
-	for _, d := range ids {
-		if err := s.endSession(ctx, d.ID); err != nil {
-			return 0, err
+	var n int64
+	for {
+		cur, err := s.revoked().Find(ctx, expired, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(pruneBatch))
+		if err != nil {
+			return n, translate(err)
 		}
-		done = append(done, d.ID)
+		var docs []struct {
+			ID string `bson:"_id"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return n, translate(err)
+		}
+		if len(docs) == 0 {
+			return n, nil
+		}
+		ids := make(bson.A, len(docs))
+		for i, d := range docs {
+			ids[i] = d.ID
+		}
+		in := bson.D{{Key: "$in", Value: ids}}
+		if _, err := deleteMany(ctx, s.sessions(), bson.D{{Key: "_id", Value: in}}); err != nil {
+			return n, err
+		}
+		if _, err := deleteMany(ctx, s.refresh(), bson.D{{Key: "session_id", Value: in}}); err != nil {
+			return n, err
+		}
+		k, err := deleteMany(ctx, s.revoked(), bson.D{{Key: "_id", Value: in}})
+		if n += k; err != nil || len(docs) < pruneBatch {
+			return n, err
+		}
 	}
-	if len(done) == 0 {
-		return 0, nil
-	}
-	return deleteMany(ctx, s.revoked(), bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: done}}}})
 }
+
+// pruneBatch is how many expired revocations one round of pruning reads.
+const pruneBatch = 1000
