@@ -75,7 +75,17 @@ func writeNew(path string, b []byte) error {
 	if cerr := f.Close(); werr != nil || serr != nil || cerr != nil {
 		return errors.Join(werr, serr, cerr)
 	}
-	return os.Link(f.Name(), path) // unlike a rename, never replaces a file another process wrote
+	err = os.Link(f.Name(), path) // unlike a rename, never replaces a file another process wrote
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	// A file system without hard links: create it in place instead.
+	g, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr = g.Write(b)
+	return errors.Join(werr, g.Sync(), g.Close())
 }
 
 // secretLines returns the non-empty lines of a secret file, each checked.
