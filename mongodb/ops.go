@@ -48,6 +48,9 @@ func (s *Store) CreateOrganizationAt(ctx context.Context, name, email, passwordH
 	r := &run{s: s, d: d, op: op}
 	if err := r.create(ctx, passwordHash); err != nil {
 		s.addCount(dep, -1)
+		if orgd.ErrorCode(err) == orgd.EUNAVAILABLE && want.Deployment == "" && s.deps.name(dep) != s.deps.home {
+			s.markDown(dep)
+		}
 		if !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) {
 			if uerr := r.undoCreate(ctx); uerr != nil {
 				s.log.Error("undo create", "org_id", d.ID, "err", uerr)
@@ -116,10 +119,19 @@ func (r *run) undoCreate(ctx context.Context) error {
 		if err := r.step(ctx, "undo_drop_collection"); err != nil {
 			return err
 		}
-		if held, err := r.s.dataIn(ctx, r.s.target(op)); err != nil {
+		t := r.s.target(op)
+		held, err := r.s.dataIn(ctx, t)
+		switch {
+		case err != nil && orgd.ErrorCode(err) == orgd.EUNAVAILABLE && r.s.deps.name(t.Deployment) != r.s.deps.home:
+			// Its deployment does not answer: what this create made there, if
+			// anything, is an empty collection, which the reconciler's sweep
+			// drops once it does. The name and email must not wait for it.
+			r.s.log.Warn("undo create: its deployment is unavailable; an empty collection may stay there for the sweep",
+				"org_id", d.ID, "deployment", t.Deployment)
+		case err != nil:
 			return err
-		} else if held == "" {
-			if err := r.s.dropTenant(ctx, r.s.target(op)); err != nil {
+		case held == "":
+			if err := r.s.dropTenant(ctx, t); err != nil {
 				return err
 			}
 		}

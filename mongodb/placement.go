@@ -151,12 +151,28 @@ func (s *Store) deploymentDocs() *mongo.Collection { return s.masterColl(collDep
 // that a burst of creates spreads too. Several instances each keep their own:
 // placement is a balance, not an invariant.
 type tenantCounts struct {
-	mu sync.Mutex
-	at time.Time
-	n  map[string]int64
+	mu   sync.Mutex
+	at   time.Time
+	n    map[string]int64
+	down map[string]time.Time // deployments a create here found unavailable, and when
 }
 
 const countsTTL = 10 * time.Second
+
+// downFor is how long the placement policy passes over a deployment that a
+// create found unavailable: the fewest tenants are no reason to pick one that
+// does not answer, and a failed create there counts for none.
+const downFor = 30 * time.Second
+
+// markDown records that deployment dep failed a create as unavailable.
+func (s *Store) markDown(dep string) {
+	s.counts.mu.Lock()
+	defer s.counts.mu.Unlock()
+	if s.counts.down == nil {
+		s.counts.down = map[string]time.Time{}
+	}
+	s.counts.down[s.deps.name(dep)] = s.now()
+}
 
 func (s *Store) addCount(dep string, delta int64) {
 	s.counts.mu.Lock()
@@ -244,9 +260,17 @@ func (s *Store) choose(ctx context.Context, want orgd.Placement) (dep, tenancy s
 		}
 		s.counts.n, s.counts.at = n, s.now()
 	}
-	for _, name := range s.deps.names {
-		if !drain[name] && (dep == "" || s.counts.n[name] < s.counts.n[dep]) {
-			dep = name
+	for _, avoidDown := range []bool{true, false} { // a deployment that failed lately only if all did
+		for _, name := range s.deps.names {
+			if at, ok := s.counts.down[name]; avoidDown && ok && s.now().Sub(at) < downFor {
+				continue
+			}
+			if !drain[name] && (dep == "" || s.counts.n[name] < s.counts.n[dep]) {
+				dep = name
+			}
+		}
+		if dep != "" {
+			break
 		}
 	}
 	if dep == "" {

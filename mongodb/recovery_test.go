@@ -10,6 +10,7 @@ import (
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/mongodb"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // TestResumeSparesANewOwnersData interrupts a delete, and a database-model
@@ -208,5 +209,38 @@ func TestUnconfiguredDeployment(t *testing.T) {
 	}
 	if got, err := s.OrganizationByName(ctx, "Acme"); err != nil || got.Status != orgd.StatusActive {
 		t.Errorf("afterwards: %v, %v; want Acme active", got, err)
+	}
+}
+
+// TestCreatesWithADeploymentDown places organizations while one of two
+// deployments does not answer: after the first create there fails, the
+// policy passes over it, and the name of the failed create is free again.
+func TestCreatesWithADeploymentDown(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	down, err := mongodb.Connect(ctx, "mongodb://127.0.0.1:1/?directConnection=true", 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = down.Disconnect(context.Background()) })
+	f.deps = map[string]*mongo.Client{"east": down}
+	s := f.store("")
+	var failed []string
+	for i := range 4 {
+		name := fmt.Sprintf("new%d", i)
+		if _, err := s.CreateOrganization(ctx, name, name+"@x.test", "h"); err != nil {
+			if orgd.ErrorCode(err) != orgd.EUNAVAILABLE {
+				t.Errorf("create %s: %v, want unavailable at worst", name, err)
+			}
+			failed = append(failed, name)
+		}
+	}
+	if len(failed) > 1 {
+		t.Errorf("creates that failed: %v; want at most the first, then the other deployment", failed)
+	}
+	for _, name := range failed {
+		if _, err := s.CreateOrganizationAt(ctx, name, "again-"+name+"@x.test", "h", orgd.Placement{Deployment: "main"}); err != nil {
+			t.Errorf("the name of a failed create is not free again: %v", err)
+		}
 	}
 }
