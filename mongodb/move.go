@@ -250,7 +250,7 @@ func (r *run) moveForward(ctx context.Context) error {
 		if err := r.step(ctx, "drop_source"); err != nil {
 			return err
 		}
-		if err := s.dropTenant(ctx, src); err != nil {
+		if err := s.dropUnlessRetired(ctx, src); err != nil {
 			return err
 		}
 		if err := r.step(ctx, "finish"); err != nil {
@@ -416,13 +416,26 @@ func (r *run) undoMove(ctx context.Context) error {
 	if err := r.step(ctx, "undo_drop_copy"); err != nil {
 		return err
 	}
-	if err := s.dropTenant(ctx, s.target(op)); err != nil {
+	if err := s.dropUnlessRetired(ctx, s.target(op)); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "undo_finish"); err != nil {
 		return err
 	}
 	return r.finishMove(ctx, "undone")
+}
+
+// dropUnlessRetired drops what a move leaves behind at p, unless p's
+// deployment has been taken out of the configuration meanwhile (retired once
+// it showed no tenants): the move then ends anyway, rather than keep the
+// organization busy for good, and the copy stays there for a person.
+func (s *Store) dropUnlessRetired(ctx context.Context, p place) error {
+	if _, err := s.deps.client(p.Deployment); err != nil {
+		s.log.Warn("move: left the data it no longer needs on a deployment that is not configured any more",
+			"deployment", p.Deployment, "database", p.Database, "collection", p.Collection)
+		return nil
+	}
+	return s.dropTenant(ctx, p)
 }
 
 // finishMove records the move's outcome and ends its operation.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/mongodb"
+	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -242,5 +243,50 @@ func TestCreatesWithADeploymentDown(t *testing.T) {
 		if _, err := s.CreateOrganizationAt(ctx, name, "again-"+name+"@x.test", "h", orgd.Placement{Deployment: "main"}); err != nil {
 			t.Errorf("the name of a failed create is not free again: %v", err)
 		}
+	}
+}
+
+// TestRetireDuringAMove retires a deployment while a move away from it
+// could not drop its source: the move must still end once the deployment
+// is out of the configuration, and the organization take changes again.
+func TestRetireDuringAMove(t *testing.T) {
+	f := newFixture(t)
+	srv := mongotest.NewServer(t)
+	ctx := context.Background()
+	east, err := mongodb.Connect(ctx, srv.URI, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deps = map[string]*mongo.Client{"east": east}
+	s := f.store("")
+	o, err := s.CreateOrganizationAt(ctx, "leaver", "l@x.test", "h", orgd.Placement{Deployment: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.insertDocs(o, 20)
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "drop_source" {
+			_ = east.Disconnect(context.Background()) // east goes away for good
+		}
+		return nil
+	}})
+	if err := s.Move(ctx, o.ID, orgd.Placement{Deployment: "main"}); err == nil {
+		t.Fatal("the move dropped its source on a deployment that was gone")
+	}
+	f.deps = nil // retired
+	f.restartLater()
+	s = f.store("")
+	if _, err := s.Resume(ctx); err != nil {
+		t.Fatalf("resume once east is retired: %v", err)
+	}
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("leaver2")}); err != nil {
+		t.Errorf("rename after east was retired: %v", err)
+	}
+	now, err := s.OrganizationByName(ctx, "leaver2")
+	if err != nil || now.Deployment != "main" {
+		t.Fatalf("after the move: %v, %v", now, err)
+	}
+	if n, _ := f.docs(now.Database, now.Collection); n != 20 {
+		t.Errorf("the moved data holds %d documents, want 20", n)
 	}
 }
