@@ -136,7 +136,12 @@ func strictJSON() huma.Format {
 		if key := twiceKey(data); key != "" {
 			return fmt.Errorf("field %q appears twice", key)
 		}
-		return huma.DefaultJSONFormat.Unmarshal(data, v)
+		err := huma.DefaultJSONFormat.Unmarshal(data, v)
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) { // its message names Go types
+			return fmt.Errorf("the %s does not fit where it is: out of range or of the wrong type", ute.Value)
+		}
+		return err
 	}}
 }
 

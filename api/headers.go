@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -114,9 +115,25 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 		if s.cors(w, r) {
 			return
 		}
+		normalizeMediaTypes(r)
 		w, r = guardBody(w, r)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
 	})
+}
+
+// normalizeMediaTypes writes the request's media types as huma matches
+// them: Content-Type in lower case (media types are case-insensitive), and
+// no Accept that names no media type at all ("json" would be answered with
+// that as the Content-Type).
+func normalizeMediaTypes(r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != strings.ToLower(ct) {
+		if mt, params, err := mime.ParseMediaType(ct); err == nil {
+			r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
+		}
+	}
+	if a := r.Header.Get("Accept"); a != "" && !strings.Contains(a, "/") {
+		r.Header.Del("Accept")
+	}
 }
 
 // cors adds CORS headers for an allowed origin and answers its preflight

@@ -176,6 +176,9 @@ func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter
 // Unwrap gives http.ResponseController the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// started reports whether the response's status has been sent.
+func (w *statusWriter) started() bool { return w.status != 0 }
+
 // WithRequestID wraps a log handler so that every record logged with a
 // request's context (ErrorContext, InfoContext, ...) carries its request_id,
 // joining a handler's own lines to its request line.

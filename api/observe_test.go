@@ -239,6 +239,11 @@ func TestAdminListener(t *testing.T) {
 	}
 	// The docs there cannot "try it out": requests would go to the admin
 	// listener, which serves no API route.
+	if r, err := http.Get(admin.URL + "/docs/nope.js"); err != nil || r.StatusCode != 404 || r.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("an unknown docs file: %v, %v; want a 404 problem", r, err)
+	} else {
+		r.Body.Close()
+	}
 	if page := docsPage(admin.URL); !strings.Contains(page, "supportedSubmitMethods: []") {
 		t.Error("the admin listener's docs page offers to try requests it cannot send")
 	}

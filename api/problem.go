@@ -123,11 +123,27 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 // the standard mux would answer in plain text.
 func (s *Server) problemMux(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.RequestURI == "*" { // the server itself, not a path: the mux answers a bare 400
+			if r.Method == http.MethodOptions {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			writeProblem(w, r, http.StatusBadRequest, "The request target * names no resource; ask for a path.")
+			return
+		}
 		if _, pattern := mux.Handler(r); pattern == "" {
 			mux.ServeHTTP(&statusOnly{ResponseWriter: w, r: r}, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
+	})
+}
+
+// problemNotFound answers h's 404s and 405s as problems (a file server's are
+// plain text).
+func problemNotFound(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&statusOnly{ResponseWriter: w, r: r}, r)
 	})
 }
 
@@ -168,6 +184,11 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.Logger.ErrorContext(r.Context(), "panic", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if sw, ok := w.(interface{ started() bool }); ok && sw.started() {
+					// The status is out: a problem after it would end the
+					// body well-formed. Break the response instead.
+					panic(http.ErrAbortHandler)
+				}
 				writeProblem(w, r, http.StatusInternalServerError, "Internal error.")
 			}
 		}()

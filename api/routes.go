@@ -59,7 +59,7 @@ func (s *Server) opsRoutes(mux *http.ServeMux) {
 		// serves no API route: the page documents, it does not call.
 		docs.SettingsUI = map[string]string{"supportedSubmitMethods": "[]"}
 	}
-	mux.Handle("GET /docs/", v5emb.NewWithConfig(docs)("orgd API", "/openapi.json", "/docs/"))
+	mux.Handle("GET /docs/", problemNotFound(v5emb.NewWithConfig(docs)("orgd API", "/openapi.json", "/docs/")))
 	mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	for _, spec := range openAPISpecs(s.api.OpenAPI()) {
 		mux.Handle("GET "+spec.path, spec)

@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	defer func() { stopReconciler(); <-pruned }()
 
-	return serve(ctx, logger, servers)
+	return serve(ctx, logger, servers, shutdownTimeout)
 }
 
 // startEmbedded starts the embedded database, turning a taken port into an

@@ -28,7 +28,9 @@ func listen(setting, addr string, h http.Handler, logger *slog.Logger) (*httpSer
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// OPTIONS * too goes through orgd's handler: its headers, log line and metrics.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}}, nil
 }
 
@@ -36,8 +38,9 @@ func listen(setting, addr string, h http.Handler, logger *slog.Logger) (*httpSer
 func (s *httpServer) base() string { return "http://" + displayAddr(s.ln.Addr()) }
 
 // serve serves every server until ctx ends, then lets in-flight requests
-// finish for up to shutdownTimeout. One server failing stops them all.
-func serve(ctx context.Context, logger *slog.Logger, servers []*httpServer) error {
+// finish for up to timeout and cuts off the rest, whose work (the database
+// they use) is about to close. One server failing stops them all.
+func serve(ctx context.Context, logger *slog.Logger, servers []*httpServer, timeout time.Duration) error {
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() { errc <- s.hs.Serve(s.ln) }()
@@ -47,14 +50,15 @@ func serve(ctx context.Context, logger *slog.Logger, servers []*httpServer) erro
 	case err := <-errc:
 		failed = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
-		logger.Info("shutting down: finishing in-flight requests (a second Ctrl-C stops at once)", "timeout", shutdownTimeout.String())
+		logger.Info("shutting down: finishing in-flight requests (a second Ctrl-C stops at once)", "timeout", timeout.String())
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, s := range servers {
 		wg.Go(func() {
 			if err := s.hs.Shutdown(sctx); err != nil {
+				_ = s.hs.Close()
 				logger.Warn("requests still running at shutdown were cut off", "err", err)
 			}
 		})
