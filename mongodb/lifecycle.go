@@ -283,8 +283,11 @@ func (s *Store) detach(ctx context.Context) (context.Context, context.CancelFunc
 }
 
 // renameCollection renames the main collection of p to to, within its
-// database, and is idempotent: a rename already done is success.
-func (s *Store) renameCollection(ctx context.Context, p place, to string) error {
+// database, and is idempotent: a rename already done is success. An
+// existing target holding data is organization ours's own when ours is not
+// empty (a rename done before, whose source a writer that read the old
+// place has recreated since); else the rename is refused.
+func (s *Store) renameCollection(ctx context.Context, p place, to, ours string) error {
 	client, err := s.deps.client(p.Deployment)
 	if err != nil {
 		return err
@@ -307,15 +310,29 @@ func (s *Store) renameCollection(ctx context.Context, p place, to string) error 
 	case hasCode(err, codeNamespaceExists):
 		// The target is a stray collection: this organization holds its name,
 		// so no one else owns it. An empty one is dropped; data is never.
-		if n, err := client.Database(db).Collection(to).EstimatedDocumentCount(ctx); err != nil {
-			return translate(err)
-		} else if n > 0 {
+		target := p
+		target.Collection = to
+		if c, err := s.dataIn(ctx, target); err != nil {
+			return err
+		} else if c == "" {
+			if err := client.Database(db).Collection(to).Drop(ctx); err != nil {
+				return translate(err)
+			}
+			return translate(client.Database("admin").RunCommand(ctx, cmd).Err())
+		}
+		if ours == "" {
 			return errors.Join(orgd.Errorf(orgd.ECONFLICT, "Collection %s already holds data of unknown origin; run orgd doctor.", to), errForeignData)
 		}
-		if err := client.Database(db).Collection(to).Drop(ctx); err != nil {
-			return translate(err)
+		// Done before: what writers put in the recreated source joins the
+		// target, and the source goes once it holds nothing else.
+		src, dst := client.Database(db).Collection(from), client.Database(db).Collection(to)
+		if err := s.moveStray(ctx, src, dst, ours); err != nil {
+			return err
 		}
-		return translate(client.Database("admin").RunCommand(ctx, cmd).Err())
+		if c, err := s.dataIn(ctx, p); err != nil || c != "" {
+			return err
+		}
+		return translate(src.Drop(ctx))
 	}
 	return translate(err)
 }
@@ -368,6 +385,29 @@ func (s *Store) dropTenant(ctx context.Context, p place) error {
 		return fmt.Errorf("refusing to drop database %s: it is not a per-organization database", p.Database)
 	}
 	return translate(db.Drop(ctx))
+}
+
+// foreignIn returns a collection at p that holds a document that is not one
+// of the records of organization orgID, "" when none does.
+func (s *Store) foreignIn(ctx context.Context, p place, orgID string) (string, error) {
+	colls, err := s.tenantColls(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	db, err := s.database(p)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range colls {
+		err := db.Collection(c).FindOne(ctx, bson.D{{Key: fieldOrg, Value: bson.D{{Key: "$ne", Value: orgID}}}},
+			options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		if err == nil {
+			return c, nil
+		} else if !errors.Is(err, mongo.ErrNoDocuments) {
+			return "", translate(err)
+		}
+	}
+	return "", nil
 }
 
 // dataIn returns a collection of an organization's data at p that holds a

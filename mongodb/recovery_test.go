@@ -290,3 +290,44 @@ func TestRetireDuringAMove(t *testing.T) {
 		t.Errorf("the moved data holds %d documents, want 20", n)
 	}
 }
+
+// TestResumedRenameAfterAStaleWrite interrupts a collection rename after
+// the collection was renamed; a writer that read the old place then
+// recreates it. Finishing the rename must keep every record with the
+// organization, not take its own renamed collection for foreign data.
+func TestResumedRenameAfterAStaleWrite(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.insertDocs(acme, 3)
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "commit" {
+			return mongodb.ErrAbort
+		}
+		return nil
+	}})
+	if _, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); err == nil {
+		t.Fatal("the rename was not interrupted")
+	}
+	old := f.db.Client.Database(acme.Database).Collection(acme.Collection)
+	if _, err := old.InsertOne(ctx, bson.D{{Key: "_id", Value: "late"}, {Key: "_org", Value: acme.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	f.restartLater()
+	s = f.store("")
+	if _, err := s.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.OrganizationByName(ctx, "Beta")
+	if err != nil {
+		t.Fatalf("after the resumed rename: %v", err)
+	}
+	if n, _ := f.docs(o.Database, o.Collection); n != 4 {
+		t.Errorf("%s.%s holds %d documents, want the 3 renamed and the late one", o.Database, o.Collection, n)
+	}
+	f.mustHold(s)
+}

@@ -135,25 +135,25 @@ func (r *run) reserveUpdate(ctx context.Context) error {
 	return nil
 }
 
-// copyTarget copies the organization's data to the rename's target, which
-// must hold nothing yet: a copy would merge into data of unknown origin (and
-// its sync delete what the source lacks). That is checked once, before the
-// first document: a resumed copy finds its own there.
-func (r *run) copyTarget(ctx context.Context) error {
+// checkTarget refuses a rename whose target holds data of unknown origin:
+// a copy would merge into it (and its sync delete what the source lacks),
+// and a collection rename cannot happen. It is checked once, before the
+// rename begins, and journaled: a resumed run then finds only its own data
+// there. (A journal without the check, from an earlier version, is checked
+// by the records' organization.)
+func (r *run) checkTarget(ctx context.Context) error {
 	op := r.op
-	if !op.TargetChecked && op.CopyColl == "" { // (a journal of an earlier version: copying began)
-		if err := r.s.mustBeEmpty(ctx, r.s.target(op)); err != nil {
-			if orgd.ErrorCode(err) == orgd.ECONFLICT {
-				err = errors.Join(err, errForeignData)
-			}
-			return err
-		}
-		op.TargetChecked = true
-		if err := r.setOp(ctx, bson.D{{Key: "target_checked", Value: true}}); err != nil {
-			return err
-		}
+	if op.TargetChecked {
+		return nil
 	}
-	return r.copyTenant(ctx, r.s.source(op), r.s.target(op), true)
+	if c, err := r.s.foreignIn(ctx, r.s.target(op), r.d.ID); err != nil {
+		return err
+	} else if c != "" {
+		t := r.s.target(op)
+		return errors.Join(orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", t.Database, c, t.Deployment), errForeignData)
+	}
+	op.TargetChecked = true
+	return r.setOp(ctx, bson.D{{Key: "target_checked", Value: true}})
 }
 
 // applyUpdate moves the collection, updates the admin and commits the new
@@ -164,11 +164,14 @@ func (r *run) applyUpdate(ctx context.Context) error {
 		if err := r.step(ctx, "move_collection"); err != nil {
 			return err
 		}
+		if err := r.checkTarget(ctx); err != nil {
+			return err
+		}
 		var err error
 		if op.NewDatabase != "" {
-			err = r.copyTarget(ctx)
+			err = r.copyTenant(ctx, r.s.source(op), r.s.target(op), true)
 		} else {
-			err = r.s.renameCollection(ctx, r.s.source(op), op.NewCollection)
+			err = r.s.renameCollection(ctx, r.s.source(op), op.NewCollection, r.d.ID)
 		}
 		if err != nil {
 			return err
