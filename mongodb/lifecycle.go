@@ -106,10 +106,17 @@ func (r *run) setOrg(ctx context.Context, set bson.D) error {
 }
 
 // claimOrg is setOrg for an operation's first write to the record, which
-// claims it for the operation.
+// claims it for the operation: from the operation that held it when this
+// run read it, so that a run that stalled before its claim cannot take the
+// record from the operation after it.
 func (r *run) claimOrg(ctx context.Context, set bson.D) error {
+	held := bson.A{r.op.ID, r.d.OpID}
+	if r.d.OpID == "" {
+		held = append(held, nil) // a record no operation has claimed yet
+	}
 	r.d.OpID = r.op.ID
-	return r.writeOrg(ctx, bson.D{{Key: "_id", Value: r.d.ID}}, append(set, bson.E{Key: "op_id", Value: r.op.ID}))
+	filter := bson.D{{Key: "_id", Value: r.d.ID}, {Key: "op_id", Value: bson.D{{Key: "$in", Value: held}}}}
+	return r.writeOrg(ctx, filter, append(set, bson.E{Key: "op_id", Value: r.op.ID}))
 }
 
 func (r *run) writeOrg(ctx context.Context, filter, set bson.D) error {

@@ -331,3 +331,27 @@ func TestResumedRenameAfterAStaleWrite(t *testing.T) {
 	}
 	f.mustHold(s)
 }
+
+// TestRecordOfAnEarlierVersion changes an organization whose record no
+// operation has claimed yet (written before records were claimed).
+func TestRecordOfAnEarlierVersion(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	o, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgs := f.db.Client.Database(f.db.MasterDB).Collection("organizations")
+	if _, err := orgs.UpdateOne(ctx, bson.D{{Key: "_id", Value: o.ID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "op_id", Value: ""}}}}); err != nil {
+		t.Fatal(err)
+	}
+	s = f.store("")
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); err != nil {
+		t.Fatalf("rename: %v", err)
+	}
+	if err := s.DeleteOrganization(ctx, o.ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	f.mustHold(s)
+}
