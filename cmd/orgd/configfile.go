@@ -107,15 +107,12 @@ func maskURI(uri string) string {
 	if !ok {
 		return "********"
 	}
-	// The user information ends at the last '@' before the path, as the
-	// driver reads it: a password may hold a '?' the driver accepts.
-	head := rest
-	if slash := strings.Index(rest, "/"); slash >= 0 {
-		head = rest[:slash]
-	}
+	// The user information ends at an '@', and a password may hold '/',
+	// '?' or '=' that the driver accepts: everything up to the last '@' is
+	// taken for it. (An '@' in an option's value hides more than it must.)
 	user := ""
-	if at := strings.LastIndex(head, "@"); at >= 0 {
-		user, rest = head[:at+1], rest[at+1:]
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		user, rest = rest[:at+1], rest[at+1:]
 		if name, _, hasPw := strings.Cut(user, ":"); hasPw {
 			user = name + ":****@"
 		}
