@@ -57,6 +57,9 @@ func SocketPath(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("data directory %q: %w", dir, err)
 	}
+	if strings.Contains(abs, ":") {
+		return "", fmt.Errorf("data directory %s: %w", abs, ErrDirName)
+	}
 	p := filepath.Join(abs, socketDir, socketName)
 	if len(p) > maxSocketPath {
 		return "", fmt.Errorf("socket path %s is %d bytes, longer than the %d a Unix socket's may be: %w", p, len(p), maxSocketPath, ErrPathTooLong)
@@ -104,7 +107,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data directory %q: %w", cfg.Dir, err)
 	}
-	if strings.ContainsAny(dir, "%?#") || cfg.Addr == "" && strings.Contains(dir, ":") {
+	if strings.ContainsAny(dir, "%?#") { // (':' is refused for a socket, by SocketPath)
 		return nil, fmt.Errorf("data directory %s: %w", dir, ErrDirName)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -163,3 +163,21 @@ func TestToolsOpenTheirDirectory(t *testing.T) {
 		t.Error("doctor created the directory it was wrongly given")
 	}
 }
+
+// TestToolsOnADirectoryWithAColon runs a tool on a data directory whose
+// path the socket's address cannot hold: it opens the database on a port.
+func TestToolsOnADirectoryWithAColon(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "orgd:1")
+	base, stop := start(t, map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": dir, "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_BCRYPT_COST": "4"})
+	if s := post(t, base+"/org/create", `{"organization_name":"colon","email":"a@colon.test","password":"correct horse"}`); s != 201 {
+		t.Fatalf("create: %d", s)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"ORGD_DATA_DIR": dir}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"orgd", "orgs", "list"}, func(k string) string { return env[k] }, &out, logs); err != nil || !strings.Contains(out.String(), "colon") {
+		t.Errorf("orgs list: %v\n%s", err, out.String())
+	}
+}
