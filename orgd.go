@@ -164,10 +164,12 @@ func ValidateEmail(email string) string {
 	if len(email) > EmailMaxLen {
 		return "must be at most 254 bytes"
 	}
+	prev := rune(0)
 	for _, r := range email {
-		if invisible(r) {
+		if invisible(r, prev) {
 			return "must not contain spaces, control or invisible characters"
 		}
+		prev = r
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {
@@ -180,13 +182,18 @@ func ValidateEmail(email string) string {
 	return ""
 }
 
-// invisible reports whether r shows nothing, or nothing of its own: such
-// characters make look-alikes of other addresses. Some of them count as
-// graphic (the Hangul fillers, the blank braille pattern, variation
-// selectors), hence Unicode's default-ignorable code points besides.
-func invisible(r rune) bool {
+// invisible reports whether r, after prev, shows nothing, or nothing of its
+// own: such characters make look-alikes of other addresses. Some of them
+// count as graphic (the Hangul fillers, the blank braille pattern), hence
+// Unicode's default-ignorable code points besides. Variation selectors and
+// the zero-width (non-)joiners shape the scripts that need them (Mongolian,
+// Han, Persian): they are refused only after a character that takes none.
+func invisible(r, prev rune) bool {
+	if r == '\u200c' || r == '\u200d' || unicode.Is(unicode.Variation_Selector, r) {
+		return prev < utf8.RuneSelf
+	}
 	return !unicode.IsGraphic(r) || unicode.IsSpace(r) || r == '\u2800' ||
-		unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
 }
 
 // ValidatePassword checks a new password: CheckablePassword's rules, and a

@@ -43,6 +43,8 @@ func TestValidateEmail(t *testing.T) {
 		{"a\u00a0b@b.co", false}, {"a\u2028@b.co", false},
 		{"a\u3164@b.co", false}, {"a\u115fb@b.co", false}, {"a\u2800@b.co", false}, {"a\ufe0f@b.co", false}, {"a\u034f@b.co", false},
 		{"\u00fcber@b.co", true}, {"u\u0308ber@b.co", true},
+		{"\u1820\u180b\u1821@b.co", true}, {"\u8fbb\U000e0100@b.co", true}, {"\u0645\u06cc\u200c\u0634\u0648\u0645@b.co", true},
+		{"a\u200c@b.co", false}, {"a\u200db@b.co", false}, {"\ufe0fa@b.co", false},
 	}
 	for _, tt := range tests {
 		if got := orgd.ValidateEmail(tt.email) == ""; got != tt.ok {
