@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -43,6 +44,13 @@ func jwtSecrets(cfg config, logger *slog.Logger, generate bool) ([][]byte, error
 	}
 	path := filepath.Join(cfg.DataDir, secretFileName)
 	b, err := os.ReadFile(path)
+	if err == nil && len(bytes.TrimSpace(b)) == 0 && generate {
+		// Left empty by a crash while orgd wrote it (where the file system
+		// has no hard links): no token was ever signed with it.
+		if err = os.Remove(path); err == nil {
+			err = fs.ErrNotExist
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) && !generate {
 		return nil, nil
 	} else if errors.Is(err, fs.ErrNotExist) {
@@ -85,7 +93,11 @@ func writeNew(path string, b []byte) error {
 		return err
 	}
 	_, werr = g.Write(b)
-	return errors.Join(werr, g.Sync(), g.Close())
+	if err := errors.Join(werr, g.Sync(), g.Close()); err != nil {
+		_ = os.Remove(path)
+		return err
+	}
+	return nil
 }
 
 // secretLines returns the non-empty lines of a secret file, each checked.

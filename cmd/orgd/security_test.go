@@ -201,3 +201,17 @@ func TestWriteNew(t *testing.T) {
 		t.Errorf("the directory holds %d files, want the secret alone", len(entries))
 	}
 }
+
+// TestEmptyGeneratedSecret starts orgd on a data directory whose generated
+// secret a crash left empty: no token was signed with it, so orgd makes a
+// new one instead of refusing to start.
+func TestEmptyGeneratedSecret(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "jwt-secret"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := jwtSecrets(config{DataDir: dir}, slog.New(slog.DiscardHandler), true)
+	if err != nil || len(secrets) != 1 {
+		t.Fatalf("secrets %d, %v; want a new one", len(secrets), err)
+	}
+}
