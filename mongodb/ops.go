@@ -48,7 +48,8 @@ func (s *Store) CreateOrganizationAt(ctx context.Context, name, email, passwordH
 	r := &run{s: s, d: d, op: op}
 	if err := r.create(ctx, passwordHash); err != nil {
 		s.addCount(dep, -1)
-		if orgd.ErrorCode(err) == orgd.EUNAVAILABLE && want.Deployment == "" && s.deps.name(dep) != s.deps.home {
+		if orgd.ErrorCode(err) == orgd.EUNAVAILABLE && !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) &&
+			want.Deployment == "" && s.deps.name(dep) != s.deps.home {
 			s.markDown(dep)
 		}
 		if !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) {
