@@ -290,11 +290,12 @@ func (s *Store) detach(ctx context.Context) (context.Context, context.CancelFunc
 }
 
 // renameCollection renames the main collection of p to to, within its
-// database, and is idempotent: a rename already done is success. An
-// existing target holding data is organization ours's own when ours is not
-// empty (a rename done before, whose source a writer that read the old
-// place has recreated since); else the rename is refused.
-func (s *Store) renameCollection(ctx context.Context, p place, to, ours string) error {
+// database, and is idempotent: a rename already done is success. The
+// caller has made sure that the target held nothing before the first
+// attempt (checkTarget), so a target that holds data now is the
+// organization's own: a rename done before, whose source a writer that read
+// the old place has recreated since. Those writes join it.
+func (s *Store) renameCollection(ctx context.Context, p place, to, orgID string) error {
 	client, err := s.deps.client(p.Deployment)
 	if err != nil {
 		return err
@@ -327,17 +328,14 @@ func (s *Store) renameCollection(ctx context.Context, p place, to, ours string) 
 			}
 			return translate(client.Database("admin").RunCommand(ctx, cmd).Err())
 		}
-		if ours == "" {
-			return errors.Join(orgd.Errorf(orgd.ECONFLICT, "Collection %s already holds data of unknown origin; run orgd doctor.", to), errForeignData)
-		}
-		// Done before: what writers put in the recreated source joins the
-		// target, and the source goes once it holds nothing else.
 		src, dst := client.Database(db).Collection(from), client.Database(db).Collection(to)
-		if err := s.moveStray(ctx, src, dst, ours); err != nil {
+		if err := s.mergeInto(ctx, src, dst, orgID); err != nil {
 			return err
 		}
-		if c, err := s.dataIn(ctx, p); err != nil || c != "" {
+		if c, err := s.dataIn(ctx, p); err != nil {
 			return err
+		} else if c != "" { // what is left there is no organization's: never dropped
+			return orgd.Errorf(orgd.ECONFLICT, "Collection %s.%s holds data of no organization; run orgd doctor.", db, from)
 		}
 		return translate(src.Drop(ctx))
 	}
@@ -394,27 +392,31 @@ func (s *Store) dropTenant(ctx context.Context, p place) error {
 	return translate(db.Drop(ctx))
 }
 
-// foreignIn returns a collection at p that holds a document that is not one
-// of the records of organization orgID, "" when none does.
-func (s *Store) foreignIn(ctx context.Context, p place, orgID string) (string, error) {
-	colls, err := s.tenantColls(ctx, p)
+// mergeInto moves organization orgID's records from src into dst. The
+// source's version of a record wins: it was written later.
+func (s *Store) mergeInto(ctx context.Context, src, dst *mongo.Collection, orgID string) error {
+	cur, err := src.Find(ctx, bson.D{{Key: fieldOrg, Value: orgID}})
 	if err != nil {
-		return "", err
+		return translate(err)
 	}
-	db, err := s.database(p)
-	if err != nil {
-		return "", err
+	var docs []bson.Raw
+	if err := cur.All(ctx, &docs); err != nil {
+		return translate(err)
 	}
-	for _, c := range colls {
-		err := db.Collection(c).FindOne(ctx, bson.D{{Key: fieldOrg, Value: bson.D{{Key: "$ne", Value: orgID}}}},
-			options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-		if err == nil {
-			return c, nil
-		} else if !errors.Is(err, mongo.ErrNoDocuments) {
-			return "", translate(err)
+	for _, doc := range docs {
+		id := doc.Lookup(fieldID)
+		err := retry(ctx, func() error {
+			_, err := dst.ReplaceOne(ctx, bson.D{{Key: fieldID, Value: id}}, doc, options.Replace().SetUpsert(true))
+			return err
+		})
+		if err != nil {
+			return translate(err)
+		}
+		if _, err := src.DeleteOne(ctx, bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: orgID}}); err != nil {
+			return translate(err)
 		}
 	}
-	return "", nil
+	return nil
 }
 
 // dataIn returns a collection of an organization's data at p that holds a

@@ -314,7 +314,8 @@ func TestResumedRenameAfterAStaleWrite(t *testing.T) {
 		t.Fatal("the rename was not interrupted")
 	}
 	old := f.db.Client.Database(acme.Database).Collection(acme.Collection)
-	if _, err := old.InsertOne(ctx, bson.D{{Key: "_id", Value: "late"}, {Key: "_org", Value: acme.ID}}); err != nil {
+	if _, err := old.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: "late"}, {Key: "_org", Value: acme.ID}},
+		bson.D{{Key: "_id", Value: 1}, {Key: "_org", Value: acme.ID}, {Key: "tag", Value: "newer"}}}); err != nil {
 		t.Fatal(err)
 	}
 	f.restartLater()
@@ -328,6 +329,12 @@ func TestResumedRenameAfterAStaleWrite(t *testing.T) {
 	}
 	if n, _ := f.docs(o.Database, o.Collection); n != 4 {
 		t.Errorf("%s.%s holds %d documents, want the 3 renamed and the late one", o.Database, o.Collection, n)
+	}
+	var one struct {
+		Tag string `bson:"tag"`
+	}
+	if err := f.db.Client.Database(o.Database).Collection(o.Collection).FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Decode(&one); err != nil || one.Tag != "newer" {
+		t.Errorf("the record the late writer replaced: %+v, %v; want its newer version", one, err)
 	}
 	f.mustHold(s)
 }
@@ -352,6 +359,74 @@ func TestRecordOfAnEarlierVersion(t *testing.T) {
 	}
 	if err := s.DeleteOrganization(ctx, o.ID); err != nil {
 		t.Fatalf("delete: %v", err)
+	}
+	f.mustHold(s)
+}
+
+// TestRenameOntoItsOwnStrays renames an organization into a collection that
+// already holds some of its own records (left by a late write after an
+// earlier rename): nothing has moved yet, so the rename is refused and
+// undone rather than merged, and every record stays where it was.
+func TestRenameOntoItsOwnStrays(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.insertDocs(acme, 3)
+	stray := f.db.Client.Database(acme.Database).Collection("org_beta")
+	if _, err := stray.InsertOne(ctx, bson.D{{Key: "_id", Value: "stray"}, {Key: "_org", Value: acme.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); orgd.ErrorCode(err) != orgd.ECONFLICT {
+		t.Errorf("rename: %v, want a conflict", err)
+	}
+	if n, _ := f.docs(acme.Database, acme.Collection); n != 3 {
+		t.Errorf("%s holds %d documents, want its 3", acme.Collection, n)
+	}
+	if o, err := s.OrganizationByName(ctx, "Acme"); err != nil || o.Collection != acme.Collection {
+		t.Errorf("after the refusal: %v, %v", o, err)
+	}
+}
+
+// TestResumeARenameOfAnEarlierVersion resumes a collection rename journaled
+// by a version that did not record its target check, interrupted after the
+// collection was renamed: it finishes, its data where the record says.
+func TestResumeARenameOfAnEarlierVersion(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.insertDocs(acme, 3)
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "commit" {
+			return mongodb.ErrAbort
+		}
+		return nil
+	}})
+	if _, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); err == nil {
+		t.Fatal("the rename was not interrupted")
+	}
+	ops := f.db.Client.Database(f.db.MasterDB).Collection("operations")
+	if _, err := ops.UpdateOne(ctx, bson.D{{Key: "_id", Value: acme.ID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "target_checked", Value: ""}}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.restartLater()
+	s = f.store("")
+	if _, err := s.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.OrganizationByName(ctx, "Beta")
+	if err != nil {
+		t.Fatalf("after the resumed rename: %v", err)
+	}
+	if n, _ := f.docs(o.Database, o.Collection); n != 3 {
+		t.Errorf("%s.%s holds %d documents, want 3", o.Database, o.Collection, n)
 	}
 	f.mustHold(s)
 }

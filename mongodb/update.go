@@ -135,22 +135,33 @@ func (r *run) reserveUpdate(ctx context.Context) error {
 	return nil
 }
 
-// checkTarget refuses a rename whose target holds data of unknown origin:
-// a copy would merge into it (and its sync delete what the source lacks),
-// and a collection rename cannot happen. It is checked once, before the
-// rename begins, and journaled: a resumed run then finds only its own data
-// there. (A journal without the check, from an earlier version, is checked
-// by the records' organization.)
+// checkTarget refuses a rename whose target holds data: a copy would merge
+// into it (and its sync delete what the source lacks), and a collection
+// rename cannot happen. It is checked once, before anything moves (so the
+// update can still be undone), and journaled: a resumed run then knows that
+// what it finds there is its own. A journal of an earlier version, which
+// did not record the check, is taken as past it when its data has started
+// to move: a collection rename whose source is gone, a copy under way.
 func (r *run) checkTarget(ctx context.Context) error {
 	op := r.op
 	if op.TargetChecked {
 		return nil
 	}
-	if c, err := r.s.foreignIn(ctx, r.s.target(op), r.d.ID); err != nil {
-		return err
-	} else if c != "" {
+	begun := op.CopyColl != ""
+	if op.NewDatabase == "" {
+		there, err := r.s.collectionExists(ctx, r.s.source(op))
+		if err != nil {
+			return err
+		}
+		begun = !there
+	}
+	if !begun {
 		t := r.s.target(op)
-		return errors.Join(orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", t.Database, c, t.Deployment), errForeignData)
+		if c, err := r.s.dataIn(ctx, t); err != nil {
+			return err
+		} else if c != "" {
+			return errors.Join(orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", t.Database, c, t.Deployment), errForeignData)
+		}
 	}
 	op.TargetChecked = true
 	return r.setOp(ctx, bson.D{{Key: "target_checked", Value: true}})
