@@ -112,9 +112,15 @@ func maskURI(uri string) string {
 	// taken for it. (An '@' in an option's value hides more than it must.)
 	user := ""
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		user, rest = rest[:at+1], rest[at+1:]
-		if name, _, hasPw := strings.Cut(user, ":"); hasPw {
+		user, rest = rest[:at], rest[at+1:]
+		name, _, hasPw := strings.Cut(user, ":")
+		switch {
+		case strings.ContainsAny(name, "/?=&@"): // not a user name: a path or options, which may hold a password
+			user = "****@"
+		case hasPw:
 			user = name + ":****@"
+		default:
+			user += "@"
 		}
 	}
 	hosts, query, hasQuery := strings.Cut(rest, "?")

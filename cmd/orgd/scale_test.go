@@ -223,6 +223,8 @@ func TestMaskClusters(t *testing.T) {
 		"east=mongodb://user:hun/ter2@db.example:27017/",
 		"east=mongodb+srv://user:AbC/dEf+hunter2==@cluster.example/?retryWrites=true",
 		"east=mongodb://user:hunter2@[::1]:27017,[::1]:27018/?replicaSet=rs0",
+		"east=mongodb://db.example/?tlsCertificateKeyFilePassword=hunter2&appName=ops@team",
+		"east=mongodb://user@db.example/admin?tlsCertificateKeyFilePassword=hunter2&appName=a@b",
 		"mongodb://user:hunter2@db.example:27017/?authSource=admin",
 		"east=mongodb://a:b@x/ mongodb://user:hunter2@db.example/",
 		"east=mongodb+srv://user:hunter2@cluster.example/?tlsCertificateKeyFilePassword=hunter2",
