@@ -187,10 +187,13 @@ func ValidateEmail(email string) string {
 // count as graphic (the Hangul fillers, the blank braille pattern), hence
 // Unicode's default-ignorable code points besides. Variation selectors and
 // the zero-width (non-)joiners shape the scripts that need them (Mongolian,
-// Han, Persian): they are refused only after a character that takes none.
+// Han, Arabic and Persian, the Indic scripts): they are allowed only right
+// after a letter of one of those.
 func invisible(r, prev rune) bool {
 	if r == '\u200c' || r == '\u200d' || unicode.Is(unicode.Variation_Selector, r) {
-		return prev < utf8.RuneSelf
+		return !unicode.In(prev, unicode.Mongolian, unicode.Han, unicode.Arabic, unicode.Syriac,
+			unicode.Devanagari, unicode.Bengali, unicode.Gurmukhi, unicode.Gujarati, unicode.Oriya, unicode.Tamil,
+			unicode.Telugu, unicode.Kannada, unicode.Malayalam, unicode.Sinhala, unicode.Myanmar, unicode.Khmer)
 	}
 	return !unicode.IsGraphic(r) || unicode.IsSpace(r) || r == '\u2800' ||
 		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
