@@ -201,7 +201,7 @@ func takeID(opID string, epoch int) string { return fmt.Sprintf("%s/%d", opID, e
 // of the entry fails when another operation holds the organization: busy.
 func (s *Store) acquire(ctx context.Context, orgID, kind string) (*opDoc, error) {
 	now := s.now()
-	op := &opDoc{OrgID: orgID, ID: s.newID(), Kind: kind, StartedAt: now, LeaseUntil: now.Add(s.lease)}
+	op := &opDoc{OrgID: orgID, ID: s.newID(), Kind: kind, StartedAt: now, LeaseUntil: now.Add(s.lease), Format: 1}
 	if err := s.insert(ctx, s.ops(), op); mongo.IsDuplicateKeyError(err) {
 		return nil, nil
 	} else if err != nil {
@@ -419,11 +419,23 @@ func (s *Store) mergeInto(ctx context.Context, src, dst *mongo.Collection, orgID
 	return nil
 }
 
+// othersIn returns a collection at p that holds a document that is not one
+// of organization orgID's records, "" when none does.
+func (s *Store) othersIn(ctx context.Context, p place, orgID string) (string, error) {
+	return s.firstIn(ctx, p, bson.D{{Key: fieldOrg, Value: bson.D{{Key: "$ne", Value: orgID}}}})
+}
+
 // dataIn returns a collection of an organization's data at p that holds a
 // document, "" when none does: its collection, or in the database model
 // every collection of its database. It asks for one document rather than
 // trusting an estimated count, since it decides whether data may be dropped.
 func (s *Store) dataIn(ctx context.Context, p place) (string, error) {
+	return s.firstIn(ctx, p, bson.D{})
+}
+
+// firstIn returns a collection of an organization's data at p that holds a
+// document matching filter, "" when none does.
+func (s *Store) firstIn(ctx context.Context, p place, filter bson.D) (string, error) {
 	colls, err := s.tenantColls(ctx, p)
 	if err != nil {
 		return "", err
@@ -433,7 +445,7 @@ func (s *Store) dataIn(ctx context.Context, p place) (string, error) {
 		return "", err
 	}
 	for _, c := range colls {
-		err := db.Collection(c).FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		err := db.Collection(c).FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
 		if err == nil {
 			return c, nil
 		} else if !errors.Is(err, mongo.ErrNoDocuments) {

@@ -69,9 +69,12 @@ type opDoc struct {
 	Tenancy       string `bson:"tenancy,omitempty"`
 	NewDeployment string `bson:"new_deployment,omitempty"`
 	NewTenancy    string `bson:"new_tenancy,omitempty"`
-	// A rename's copy found its target empty before it began: what is
-	// there on a resumed run is its own.
+	// A rename found its target empty before anything moved: what is there
+	// on a resumed run is its own.
 	TargetChecked bool `bson:"target_checked,omitempty"`
+	// Format is 1 for entries that journal TargetChecked, 0 for those of
+	// earlier versions.
+	Format int `bson:"format,omitempty"`
 	// Copy progress across several collections (tenancy "database"): the
 	// collection being copied, sorted by name, and how far into it.
 	CopyColl   string        `bson:"copy_coll,omitempty"`

@@ -393,7 +393,8 @@ func TestRenameOntoItsOwnStrays(t *testing.T) {
 
 // TestResumeARenameOfAnEarlierVersion resumes a collection rename journaled
 // by a version that did not record its target check, interrupted after the
-// collection was renamed: it finishes, its data where the record says.
+// collection was renamed, whose old collection a late writer recreated: it
+// finishes, every record where the record says.
 func TestResumeARenameOfAnEarlierVersion(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -402,7 +403,9 @@ func TestResumeARenameOfAnEarlierVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.insertDocs(acme, 3)
+	for i := range 3 {
+		createRecord(t, s, acme, fmt.Sprintf(`{"n":%d}`, i))
+	}
 	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
 		if step == "commit" {
 			return mongodb.ErrAbort
@@ -413,7 +416,11 @@ func TestResumeARenameOfAnEarlierVersion(t *testing.T) {
 		t.Fatal("the rename was not interrupted")
 	}
 	ops := f.db.Client.Database(f.db.MasterDB).Collection("operations")
-	if _, err := ops.UpdateOne(ctx, bson.D{{Key: "_id", Value: acme.ID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "target_checked", Value: ""}}}}); err != nil {
+	if _, err := ops.UpdateOne(ctx, bson.D{{Key: "_id", Value: acme.ID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "target_checked", Value: ""}, {Key: "format", Value: ""}}}}); err != nil {
+		t.Fatal(err)
+	}
+	old := f.db.Client.Database(acme.Database).Collection(acme.Collection)
+	if _, err := old.InsertOne(ctx, bson.D{{Key: "_id", Value: "late"}, {Key: "_org", Value: acme.ID}}); err != nil {
 		t.Fatal(err)
 	}
 	f.restartLater()
@@ -425,8 +432,33 @@ func TestResumeARenameOfAnEarlierVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the resumed rename: %v", err)
 	}
-	if n, _ := f.docs(o.Database, o.Collection); n != 3 {
-		t.Errorf("%s.%s holds %d documents, want 3", o.Database, o.Collection, n)
+	if n, _ := f.docs(o.Database, o.Collection); n != 4 {
+		t.Errorf("%s.%s holds %d documents, want the 3 renamed and the late one", o.Database, o.Collection, n)
 	}
 	f.mustHold(s)
+}
+
+// TestRenameOfALostCollection renames an organization whose collection is
+// gone into a collection that holds another's data: refused, not adopted.
+func TestRenameOfALostCollection(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Client.Database(acme.Database).Collection(acme.Collection).Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other := f.db.Client.Database(acme.Database).Collection("org_beta")
+	if _, err := other.InsertOne(ctx, bson.D{{Key: "_id", Value: "foreign"}, {Key: "_org", Value: "someone-else"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); orgd.ErrorCode(err) != orgd.ECONFLICT {
+		t.Errorf("rename onto another's data: %v, want a conflict", err)
+	}
+	if o, err := s.OrganizationByName(ctx, "Acme"); err != nil || o.Collection != acme.Collection {
+		t.Errorf("after the refusal: %v, %v; want Acme where it was", o, err)
+	}
 }

@@ -140,28 +140,22 @@ func (r *run) reserveUpdate(ctx context.Context) error {
 // rename cannot happen. It is checked once, before anything moves (so the
 // update can still be undone), and journaled: a resumed run then knows that
 // what it finds there is its own. A journal of an earlier version, which
-// did not record the check, is taken as past it when its data has started
-// to move: a collection rename whose source is gone, a copy under way.
+// did not record the check and may have moved data already, refuses only
+// data that is not the organization's records.
 func (r *run) checkTarget(ctx context.Context) error {
 	op := r.op
 	if op.TargetChecked {
 		return nil
 	}
-	begun := op.CopyColl != ""
-	if op.NewDatabase == "" {
-		there, err := r.s.collectionExists(ctx, r.s.source(op))
-		if err != nil {
-			return err
-		}
-		begun = !there
+	t := r.s.target(op)
+	find := r.s.dataIn
+	if op.Format == 0 {
+		find = func(ctx context.Context, p place) (string, error) { return r.s.othersIn(ctx, p, r.d.ID) }
 	}
-	if !begun {
-		t := r.s.target(op)
-		if c, err := r.s.dataIn(ctx, t); err != nil {
-			return err
-		} else if c != "" {
-			return errors.Join(orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", t.Database, c, t.Deployment), errForeignData)
-		}
+	if c, err := find(ctx, t); err != nil {
+		return err
+	} else if c != "" {
+		return errors.Join(orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", t.Database, c, t.Deployment), errForeignData)
 	}
 	op.TargetChecked = true
 	return r.setOp(ctx, bson.D{{Key: "target_checked", Value: true}})
