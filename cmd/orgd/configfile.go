@@ -128,8 +128,16 @@ func maskURI(uri string) string {
 	if !hasQuery {
 		return scheme + "://" + hosts
 	}
-	opts := strings.Split(query, "&")
-	for i, o := range opts {
+	// Options are separated by '&' or ';', as the driver reads them.
+	var b strings.Builder
+	for query != "" {
+		end := strings.IndexAny(query, "&;")
+		o, sep := query, ""
+		if end >= 0 {
+			o, sep, query = query[:end], query[end:end+1], query[end+1:]
+		} else {
+			query = ""
+		}
 		k, _, _ := strings.Cut(o, "=")
 		key := strings.ToLower(k)
 		if unescaped, err := url.QueryUnescape(key); err == nil {
@@ -137,8 +145,9 @@ func maskURI(uri string) string {
 		}
 		if strings.Contains(key, "password") || strings.Contains(key, "secret") || strings.Contains(key, "token") ||
 			key == "authmechanismproperties" {
-			opts[i] = k + "=****"
+			o = k + "=****"
 		}
+		b.WriteString(o + sep)
 	}
-	return scheme + "://" + hosts + "?" + strings.Join(opts, "&")
+	return scheme + "://" + hosts + "?" + b.String()
 }

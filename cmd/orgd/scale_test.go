@@ -225,6 +225,8 @@ func TestMaskClusters(t *testing.T) {
 		"east=mongodb://user:hunter2@[::1]:27017,[::1]:27018/?replicaSet=rs0",
 		"east=mongodb://db.example/?tlsCertificateKeyFilePassword=hunter2&appName=ops@team",
 		"east=mongodb://user@db.example/admin?tlsCertificateKeyFilePassword=hunter2&appName=a@b",
+		"east=mongodb://db.example/?appName=x;tlsCertificateKeyFilePassword=hunter2",
+		"east=mongodb://db.example/?authMechanism=MONGODB-AWS;authMechanismProperties=AWS_SESSION_TOKEN:hunter2",
 		"mongodb://user:hunter2@db.example:27017/?authSource=admin",
 		"east=mongodb://a:b@x/ mongodb://user:hunter2@db.example/",
 		"east=mongodb+srv://user:hunter2@cluster.example/?tlsCertificateKeyFilePassword=hunter2",
