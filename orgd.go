@@ -164,10 +164,13 @@ func ValidateEmail(email string) string {
 	if len(email) > EmailMaxLen {
 		return "must be at most 254 bytes"
 	}
-	prev := rune(0)
+	var base, prev rune // the last character that is not a mark or a joiner, and the last
 	for _, r := range email {
-		if invisible(r, prev) {
+		if invisible(r, base, prev) {
 			return "must not contain spaces, control or invisible characters"
+		}
+		if !unicode.Is(unicode.M, r) && !joiner(r) {
+			base = r
 		}
 		prev = r
 	}
@@ -182,21 +185,44 @@ func ValidateEmail(email string) string {
 	return ""
 }
 
-// invisible reports whether r, after prev, shows nothing, or nothing of its
-// own: such characters make look-alikes of other addresses. Some of them
-// count as graphic (the Hangul fillers, the blank braille pattern), hence
-// Unicode's default-ignorable code points besides. Variation selectors and
-// the zero-width (non-)joiners shape the scripts that need them (Mongolian,
-// Han, Arabic and Persian, the Indic scripts): they are allowed only right
-// after a letter of one of those.
-func invisible(r, prev rune) bool {
-	if r == '\u200c' || r == '\u200d' || unicode.Is(unicode.Variation_Selector, r) {
-		return !unicode.In(prev, unicode.Mongolian, unicode.Han, unicode.Arabic, unicode.Syriac,
-			unicode.Devanagari, unicode.Bengali, unicode.Gurmukhi, unicode.Gujarati, unicode.Oriya, unicode.Tamil,
-			unicode.Telugu, unicode.Kannada, unicode.Malayalam, unicode.Sinhala, unicode.Myanmar, unicode.Khmer)
+// invisible reports whether r, on base and after prev, shows nothing, or
+// nothing of its own: such characters make look-alikes of other addresses.
+// Some count as graphic (the Hangul fillers, the blank braille pattern),
+// hence Unicode's default-ignorable code points besides. Joiners and
+// variation selectors shape the scripts that need them (Mongolian, Han,
+// Arabic and Persian, the Indic scripts): one at a time, on a letter of
+// those. A combining mark of one script on a letter of another is all but
+// invisible there.
+func invisible(r, base, prev rune) bool {
+	if joiner(r) {
+		return joiner(prev) || !unicode.IsLetter(base) || !unicode.In(base, unicode.Mongolian, unicode.Han,
+			unicode.Arabic, unicode.Syriac, unicode.Devanagari, unicode.Bengali, unicode.Gurmukhi, unicode.Gujarati,
+			unicode.Oriya, unicode.Tamil, unicode.Telugu, unicode.Kannada, unicode.Malayalam, unicode.Sinhala,
+			unicode.Myanmar, unicode.Khmer)
+	}
+	if unicode.Is(unicode.M, r) {
+		if s := scriptOf(r); s != "" && s != scriptOf(base) {
+			return true
+		}
 	}
 	return !unicode.IsGraphic(r) || unicode.IsSpace(r) || r == '\u2800' ||
 		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
+}
+
+// joiner reports whether r is a zero-width (non-)joiner or a variation selector.
+func joiner(r rune) bool {
+	return r == '\u200c' || r == '\u200d' || unicode.Is(unicode.Variation_Selector, r)
+}
+
+// scriptOf is the name of r's script, "" for the characters every script
+// shares (Common, Inherited).
+func scriptOf(r rune) string {
+	for name, t := range unicode.Scripts {
+		if name != "Common" && name != "Inherited" && unicode.Is(t, r) {
+			return name
+		}
+	}
+	return ""
 }
 
 // ValidatePassword checks a new password: CheckablePassword's rules, and a

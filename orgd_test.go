@@ -46,6 +46,8 @@ func TestValidateEmail(t *testing.T) {
 		{"\u1820\u180b\u1821@b.co", true}, {"\u8fbb\U000e0100@b.co", true}, {"\u0645\u06cc\u200c\u0634\u0648\u0645@b.co", true},
 		{"a\u200c@b.co", false}, {"a\u200db@b.co", false}, {"\ufe0fa@b.co", false},
 		{"jos\u00e9\u200d@b.co", false}, {"jos\u00e9\ufe0f@b.co", false}, {"\u0645\u200c\u200c@b.co", false},
+		{"admin\u17d2\u200d@b.co", false}, {"admin\u1039@b.co", false}, {"admin\u093c\u200d@b.co", false},
+		{"\u0645\u064e\u200c\u0634@b.co", true}, {"\u0915\u094d\u200d\u0937@b.co", true}, {"cafe\u0301@b.co", true},
 	}
 	for _, tt := range tests {
 		if got := orgd.ValidateEmail(tt.email) == ""; got != tt.ok {
