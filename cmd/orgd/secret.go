@@ -44,9 +44,9 @@ func jwtSecrets(cfg config, logger *slog.Logger, generate bool) ([][]byte, error
 	}
 	path := filepath.Join(cfg.DataDir, secretFileName)
 	b, err := os.ReadFile(path)
-	if err == nil && len(bytes.TrimSpace(b)) == 0 && generate {
-		// Left empty by a crash while orgd wrote it (where the file system
-		// has no hard links): no token was ever signed with it.
+	if err == nil && len(bytes.TrimSpace(bytes.Trim(b, "\x00"))) == 0 && generate {
+		// Left empty (or zero-filled) by a crash while orgd wrote it, where
+		// the file system has no hard links: no token was signed with it.
 		if err = os.Remove(path); err == nil {
 			err = fs.ErrNotExist
 		}
@@ -120,6 +120,9 @@ func secretLines(b []byte, source string) ([][]byte, error) {
 }
 
 func checkSecret(b []byte, source string) ([]byte, error) {
+	if bytes.IndexByte(b, 0) >= 0 {
+		return nil, fmt.Errorf("%s: the JWT secret holds NUL bytes (a file a crash left zero-filled?)", source)
+	}
 	if len(b) < auth.MinSecretLen {
 		return nil, fmt.Errorf("%s: the JWT secret must be at least %d bytes", source, auth.MinSecretLen)
 	}

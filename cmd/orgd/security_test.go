@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -206,12 +207,14 @@ func TestWriteNew(t *testing.T) {
 // secret a crash left empty: no token was signed with it, so orgd makes a
 // new one instead of refusing to start.
 func TestEmptyGeneratedSecret(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "jwt-secret"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secrets, err := jwtSecrets(config{DataDir: dir}, slog.New(slog.DiscardHandler), true)
-	if err != nil || len(secrets) != 1 {
-		t.Fatalf("secrets %d, %v; want a new one", len(secrets), err)
+	for _, left := range []string{"", "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "jwt-secret"), []byte(left), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		secrets, err := jwtSecrets(config{DataDir: dir}, slog.New(slog.DiscardHandler), true)
+		if err != nil || len(secrets) != 1 || bytes.IndexByte(secrets[0], 0) >= 0 {
+			t.Fatalf("left %q: secrets %q, %v; want a new one", left, secrets, err)
+		}
 	}
 }
