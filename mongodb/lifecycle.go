@@ -419,12 +419,6 @@ func (s *Store) mergeInto(ctx context.Context, src, dst *mongo.Collection, orgID
 	return nil
 }
 
-// othersIn returns a collection at p that holds a document that is not one
-// of organization orgID's records, "" when none does.
-func (s *Store) othersIn(ctx context.Context, p place, orgID string) (string, error) {
-	return s.firstIn(ctx, p, bson.D{{Key: fieldOrg, Value: bson.D{{Key: "$ne", Value: orgID}}}})
-}
-
 // dataIn returns a collection of an organization's data at p that holds a
 // document, "" when none does: its collection, or in the database model
 // every collection of its database. It asks for one document rather than

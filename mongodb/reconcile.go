@@ -137,9 +137,10 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 	var cur opDoc
 	if ok, err := findByID(ctx, s.ops(), op.OrgID, &cur); err != nil {
 		return nil, err
-	} else if !ok || cur.ID != op.ID || cur.Epoch != op.Epoch { // it ended or moved on meanwhile
+	} else if !ok || cur.ID != op.ID || cur.Epoch != op.Epoch || !cur.LeaseUntil.Before(now.Add(-s.grace)) { // it ended or moved on meanwhile
 		return nil, s.deleteID(ctx, s.takes(), takeID(op.ID, next))
 	}
+	op = cur // the entry as it is now: its owner may have journaled more since the list was read
 	// Only from the epoch read: another instance may have taken it meanwhile.
 	taken := bson.D{{Key: "_id", Value: op.OrgID}, {Key: "op_id", Value: op.ID}, {Key: "epoch", Value: op.Epoch}}
 	op.Epoch, op.LeaseUntil = next, now.Add(s.lease)

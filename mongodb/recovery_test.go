@@ -462,3 +462,62 @@ func TestRenameOfALostCollection(t *testing.T) {
 		t.Errorf("after the refusal: %v, %v; want Acme where it was", o, err)
 	}
 }
+
+// TestAdoptionReadsTheJournalAgain repairs an abandoned rename from a list
+// of problems read before its stalled owner woke, renamed the collection
+// and died: the takeover must work from the journal as it is then, not as
+// listed, or it would take the renamed data for foreign and undo the rename.
+func TestAdoptionReadsTheJournalAgain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		createRecord(t, s, acme, fmt.Sprintf(`{"n":%d}`, i))
+	}
+	reached, resume := make(chan struct{}), make(chan struct{})
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		switch step {
+		case "move_collection":
+			close(reached)
+			<-resume
+		case "commit":
+			return mongodb.ErrAbort // dies after the rename
+		}
+		return nil
+	}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")})
+		done <- err
+	}()
+	<-reached
+	f.restartLater() // the run stalls past its lease
+	doctor := f.store("")
+	probs, err := doctor.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	if err := <-done; err == nil {
+		t.Fatal("the rename was not interrupted")
+	}
+	f.restartLater()
+	for _, p := range probs {
+		if p.Auto {
+			if _, err := p.Repair(ctx); err != nil {
+				t.Errorf("repair %s: %v", p.Text, err)
+			}
+		}
+	}
+	o, err := doctor.OrganizationByID(ctx, acme.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := f.docs(o.Database, o.Collection); n != 3 {
+		t.Errorf("%q at %s.%s holds %d documents, want 3", o.Name, o.Database, o.Collection, n)
+	}
+}

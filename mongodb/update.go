@@ -148,13 +148,34 @@ func (r *run) checkTarget(ctx context.Context) error {
 		return nil
 	}
 	t := r.s.target(op)
-	find := r.s.dataIn
-	if op.Format == 0 {
-		find = func(ctx context.Context, p place) (string, error) { return r.s.othersIn(ctx, p, r.d.ID) }
-	}
-	if c, err := find(ctx, t); err != nil {
+	c, err := r.s.dataIn(ctx, t)
+	if err != nil {
 		return err
-	} else if c != "" {
+	}
+	if c != "" && op.Format == 0 {
+		// A journal of an earlier version may have moved its data already:
+		// when its source is gone, a copy is under way, or the target holds
+		// records of this organization, what is there is its own.
+		begun := op.CopyColl != ""
+		if op.NewDatabase == "" {
+			there, err := r.s.collectionExists(ctx, r.s.source(op))
+			if err != nil {
+				return err
+			}
+			begun = !there
+		}
+		if !begun {
+			own, err := r.s.firstIn(ctx, t, bson.D{{Key: fieldOrg, Value: r.d.ID}})
+			if err != nil {
+				return err
+			}
+			begun = own != ""
+		}
+		if begun {
+			c = ""
+		}
+	}
+	if c != "" {
 		return errors.Join(orgd.Errorf(orgd.ECONFLICT, "The target %s.%s on %s already holds data of unknown origin; run orgd doctor.", t.Database, c, t.Deployment), errForeignData)
 	}
 	op.TargetChecked = true
