@@ -110,9 +110,10 @@ func maskURI(uri string) string {
 	// The user information ends at an '@', and a password may hold '/',
 	// '?' or '=' that the driver accepts: everything up to the last '@' is
 	// taken for it. (An '@' in an option's value hides more than it must.)
-	user := ""
+	user, optionsBefore := "", false
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		user, rest = rest[:at], rest[at+1:]
+		optionsBefore = strings.Contains(user, "?")
 		name, _, hasPw := strings.Cut(user, ":")
 		switch {
 		case strings.ContainsAny(name, "/?=&@"): // not a user name: a path or options, which may hold a password
@@ -124,6 +125,9 @@ func maskURI(uri string) string {
 		}
 	}
 	hosts, query, hasQuery := strings.Cut(rest, "?")
+	if optionsBefore && !hasQuery { // that '@' was in an option: what follows it are options too
+		hosts, query, hasQuery = "", rest, true
+	}
 	hosts = user + hosts
 	if !hasQuery {
 		return scheme + "://" + hosts
@@ -139,10 +143,11 @@ func maskURI(uri string) string {
 			query = ""
 		}
 		k, _, _ := strings.Cut(o, "=")
-		key := strings.ToLower(k)
-		if unescaped, err := url.QueryUnescape(key); err == nil {
+		key := k
+		if unescaped, err := url.QueryUnescape(k); err == nil { // as the driver: unescaped, then lower-cased
 			key = unescaped
 		}
+		key = strings.ToLower(key)
 		if strings.Contains(key, "password") || strings.Contains(key, "secret") || strings.Contains(key, "token") ||
 			key == "authmechanismproperties" {
 			o = k + "=****"
