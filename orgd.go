@@ -165,8 +165,13 @@ func ValidateEmail(email string) string {
 		return "must be at most 254 bytes"
 	}
 	var base, prev rune // the last character that is not a mark or a joiner, and the last
-	for _, r := range email {
-		if invisible(r, base, prev) {
+	rs := []rune(email)
+	for i, r := range rs {
+		next := rune(0)
+		if i+1 < len(rs) {
+			next = rs[i+1]
+		}
+		if invisible(r, base, prev, next) {
 			return "must not contain spaces, control or invisible characters"
 		}
 		if !unicode.Is(unicode.M, r) && !joiner(r) {
@@ -185,20 +190,34 @@ func ValidateEmail(email string) string {
 	return ""
 }
 
-// invisible reports whether r, on base and after prev, shows nothing, or
-// nothing of its own: such characters make look-alikes of other addresses.
-// Some count as graphic (the Hangul fillers, the blank braille pattern),
-// hence Unicode's default-ignorable code points besides. Joiners and
-// variation selectors shape the scripts that need them (Mongolian, Han,
-// Arabic and Persian, the Indic scripts): one at a time, on a letter of
-// those. A combining mark of one script on a letter of another is all but
+// invisible reports whether r, on base, between prev and next, shows
+// nothing, or nothing of its own: such characters make look-alikes of other
+// addresses. Some count as graphic (the Hangul fillers, the blank braille
+// pattern), hence Unicode's default-ignorable code points besides. Joiners
+// and variation selectors shape the scripts that need them (Mongolian, Han,
+// Arabic and Persian, the Indic scripts) and emoji: one at a time, on a
+// letter of those, a (non-)joiner before a letter or mark of the same
+// script; on an emoji, a presentation selector, or a joiner before another.
+// A combining mark of one script on a letter of another is all but
 // invisible there.
-func invisible(r, base, prev rune) bool {
+func invisible(r, base, prev, next rune) bool {
+	zw := func(c rune) bool { return c == '\u200c' || c == '\u200d' }
 	if joiner(r) {
-		return joiner(prev) || !unicode.IsLetter(base) || !unicode.In(base, unicode.Mongolian, unicode.Han,
+		switch {
+		case unicode.Is(unicode.So, base) && (r == '\ufe0e' || r == '\ufe0f'):
+			return unicode.Is(unicode.Variation_Selector, prev)
+		case unicode.Is(unicode.So, base) && r == '\u200d':
+			return zw(prev) || !unicode.Is(unicode.So, next)
+		case joiner(prev) || !unicode.IsLetter(base) || !unicode.In(base, unicode.Mongolian, unicode.Han,
 			unicode.Arabic, unicode.Syriac, unicode.Devanagari, unicode.Bengali, unicode.Gurmukhi, unicode.Gujarati,
 			unicode.Oriya, unicode.Tamil, unicode.Telugu, unicode.Kannada, unicode.Malayalam, unicode.Sinhala,
-			unicode.Myanmar, unicode.Khmer)
+			unicode.Myanmar, unicode.Khmer):
+			return true
+		case zw(r):
+			s := scriptOf(next)
+			return !unicode.IsLetter(next) && !unicode.Is(unicode.M, next) || s != "" && s != scriptOf(base)
+		}
+		return false
 	}
 	if unicode.Is(unicode.M, r) {
 		if s := scriptOf(r); s != "" && s != scriptOf(base) {

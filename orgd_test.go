@@ -48,6 +48,9 @@ func TestValidateEmail(t *testing.T) {
 		{"jos\u00e9\u200d@b.co", false}, {"jos\u00e9\ufe0f@b.co", false}, {"\u0645\u200c\u200c@b.co", false},
 		{"admin\u17d2\u200d@b.co", false}, {"admin\u1039@b.co", false}, {"admin\u093c\u200d@b.co", false},
 		{"\u0645\u064e\u200c\u0634@b.co", true}, {"\u0915\u094d\u200d\u0937@b.co", true}, {"cafe\u0301@b.co", true},
+		{"\u2764\ufe0f@b.co", true}, {"\U0001f468\u200d\U0001f4bb@b.co", true}, {"\U0001f3f3\ufe0f\u200d\U0001f308@b.co", true},
+		{"\u0645\u200c@b.co", false}, {"\u0915\u200d@b.co", false}, {"\u674e\u200d@b.co", false}, {"\u0915\u200cadmin@b.co", false},
+		{"\u2764\ufe0f\ufe0f@b.co", false}, {"\U0001f468\u200da@b.co", false},
 	}
 	for _, tt := range tests {
 		if got := orgd.ValidateEmail(tt.email) == ""; got != tt.ok {
