@@ -337,10 +337,8 @@ func (s *Store) runCacheReload(ctx context.Context, log *slog.Logger) {
 // updateID updates the document id of c.
 func (s *Store) updateID(ctx context.Context, c *mongo.Collection, id string, update bson.D) error {
 	defer s.forget(c, id)
-	return translate(retry(ctx, func() error {
-		_, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update)
-		return err
-	}))
+	_, err := updateOne(ctx, c, bson.D{{Key: "_id", Value: id}}, update)
+	return err
 }
 
 // deleteID deletes the document id of c.

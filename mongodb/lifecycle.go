@@ -77,17 +77,30 @@ func (r *run) step(ctx context.Context, name string) error {
 
 // setOp updates the journal entry, if it is still this run's.
 func (r *run) setOp(ctx context.Context, set bson.D) error {
+	return ownWrite(updateOne(ctx, r.s.ops(), r.opFilter(), bson.D{{Key: "$set", Value: set}}))
+}
+
+// updateOne applies update to the document of c that filter matches, and
+// reports whether there was one.
+func updateOne(ctx context.Context, c *mongo.Collection, filter, update bson.D) (bool, error) {
 	var res *mongo.UpdateResult
 	err := retry(ctx, func() (err error) {
-		res, err = r.s.ops().UpdateOne(ctx, r.opFilter(), bson.D{{Key: "$set", Value: set}})
+		res, err = c.UpdateOne(ctx, filter, update)
 		return err
 	})
 	if err != nil {
-		return translate(err)
-	} else if res.MatchedCount == 0 {
+		return false, translate(err)
+	}
+	return res.MatchedCount > 0, nil
+}
+
+// ownWrite is the outcome of a write of this run's own document: one that
+// found none has lost the operation to another run.
+func ownWrite(matched bool, err error) error {
+	if err == nil && !matched {
 		return errLostLease
 	}
-	return nil
+	return err
 }
 
 // opFilter matches the journal entry only while it is this run's: a run
@@ -121,17 +134,7 @@ func (r *run) claimOrg(ctx context.Context, set bson.D) error {
 
 func (r *run) writeOrg(ctx context.Context, filter, set bson.D) error {
 	defer r.s.forget(r.s.orgs(), r.d.ID)
-	var res *mongo.UpdateResult
-	err := retry(ctx, func() (err error) {
-		res, err = r.s.orgs().UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
-		return err
-	})
-	if err != nil {
-		return translate(err)
-	} else if res.MatchedCount == 0 {
-		return errLostLease
-	}
-	return nil
+	return ownWrite(updateOne(ctx, r.s.orgs(), filter, bson.D{{Key: "$set", Value: set}}))
 }
 
 // end deletes the journal entry, and the takeover markers of its epochs.

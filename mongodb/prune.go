@@ -94,21 +94,35 @@ func (s *Store) RunPruner(ctx context.Context, interval, retention time.Duration
 
 // orgIDs returns the ids of every organization record, in one read.
 func (s *Store) orgIDs(ctx context.Context) (map[string]bool, error) {
-	cur, err := s.orgs().Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	ids, err := findIDs(ctx, s.orgs(), bson.D{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// findIDs returns the _ids of the documents of c that filter matches, at
+// most limit of them (0: all).
+func findIDs(ctx context.Context, c *mongo.Collection, filter bson.D, limit int64) ([]string, error) {
+	cur, err := c.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(limit))
 	if err != nil {
 		return nil, translate(err)
 	}
-	var ids []struct {
+	var docs []struct {
 		ID string `bson:"_id"`
 	}
-	if err := cur.All(ctx, &ids); err != nil {
+	if err := cur.All(ctx, &docs); err != nil {
 		return nil, translate(err)
 	}
-	out := make(map[string]bool, len(ids))
-	for _, d := range ids {
-		out[d.ID] = true
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
 	}
-	return out, nil
+	return ids, nil
 }
 
 // auditedOrgs returns the organizations that have events. (FerretDB's
@@ -144,22 +158,16 @@ func (s *Store) auditedOrgs(ctx context.Context) ([]string, error) {
 func (s *Store) pruneRevocations(ctx context.Context, expired bson.D) (int64, error) {
 	var n int64
 	for {
-		cur, err := s.revoked().Find(ctx, expired, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(pruneBatch))
+		found, err := findIDs(ctx, s.revoked(), expired, pruneBatch)
 		if err != nil {
-			return n, translate(err)
+			return n, err
 		}
-		var docs []struct {
-			ID string `bson:"_id"`
-		}
-		if err := cur.All(ctx, &docs); err != nil {
-			return n, translate(err)
-		}
-		if len(docs) == 0 {
+		if len(found) == 0 {
 			return n, nil
 		}
-		ids := make(bson.A, len(docs))
-		for i, d := range docs {
-			ids[i] = d.ID
+		ids := make(bson.A, len(found))
+		for i, id := range found {
+			ids[i] = id
 		}
 		in := bson.D{{Key: "$in", Value: ids}}
 		if _, err := deleteMany(ctx, s.sessions(), bson.D{{Key: "_id", Value: in}}); err != nil {
@@ -169,7 +177,7 @@ func (s *Store) pruneRevocations(ctx context.Context, expired bson.D) (int64, er
 			return n, err
 		}
 		k, err := deleteMany(ctx, s.revoked(), bson.D{{Key: "_id", Value: in}})
-		if n += k; err != nil || len(docs) < pruneBatch {
+		if n += k; err != nil || len(found) < pruneBatch {
 			return n, err
 		}
 	}

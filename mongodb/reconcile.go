@@ -144,14 +144,9 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 	// Only from the epoch read: another instance may have taken it meanwhile.
 	taken := bson.D{{Key: "_id", Value: op.OrgID}, {Key: "op_id", Value: op.ID}, {Key: "epoch", Value: op.Epoch}}
 	op.Epoch, op.LeaseUntil = next, now.Add(s.lease)
-	var res *mongo.UpdateResult
-	err := retry(ctx, func() (err error) {
-		res, err = s.ops().UpdateOne(ctx, taken, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}})
-		return err
-	})
-	if err != nil {
-		return nil, translate(err)
-	} else if res.MatchedCount == 0 {
+	if ok, err := updateOne(ctx, s.ops(), taken, bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: op.Epoch}, {Key: "lease_until", Value: op.LeaseUntil}}}}); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, s.deleteID(ctx, s.takes(), takeID(op.ID, next))
 	}
 	r := &run{s: s, op: &op, d: orgDoc{ID: op.OrgID}}

@@ -290,8 +290,7 @@ func literals(v string) bson.A {
 // the organization meanwhile. If one did (a rename or a delete raced the
 // write), it waits for the operation to end and then makes the write land
 // where the organization is now: redo is called with the organization as it
-// is now, or, when nil, stray records are moved there. It returns the
-// organization as it is now.
+// is now. It returns the organization as it is now.
 func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error) (*orgd.Organization, error) {
 	// The fast path reads only the journal and the tombstones, both small:
 	// if no operation runs on the organization and none ended within
@@ -328,9 +327,8 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 			return nil, err
 		}
 	}
-	stale := s.tenantCollection(o)
 	if !ok { // deleted meanwhile: whatever this write left behind goes too
-		_, err := stale.DeleteMany(ctx, bson.D{{Key: fieldOrg, Value: o.ID}})
+		_, err := s.tenantCollection(o).DeleteMany(ctx, bson.D{{Key: fieldOrg, Value: o.ID}})
 		if err != nil {
 			return nil, translate(err)
 		}
@@ -343,10 +341,7 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 	if samePlace(now, o) {
 		return now, nil
 	}
-	if redo != nil {
-		return now, redo(now)
-	}
-	return now, s.moveStray(ctx, stale, s.tenantCollection(now), o.ID)
+	return now, redo(now)
 }
 
 // settleWait bounds how long a write waits for its organization's operation
@@ -375,27 +370,4 @@ func (s *Store) quiet(ctx context.Context, orgID string) (bool, error) {
 func (s *Store) pruneRecent(ctx context.Context) error {
 	_, err := s.recent().DeleteMany(ctx, bson.D{{Key: "ended_at", Value: bson.D{{Key: "$lt", Value: s.now().Add(-2 * recentRetention)}}}})
 	return translate(err)
-}
-
-// moveStray moves the organization's records that landed in a collection it
-// had already left into the one it lives in now.
-func (s *Store) moveStray(ctx context.Context, from, to *mongo.Collection, orgID string) error {
-	cur, err := from.Find(ctx, bson.D{{Key: fieldOrg, Value: orgID}})
-	if err != nil {
-		return translate(err)
-	}
-	var docs []bson.Raw
-	if err := cur.All(ctx, &docs); err != nil {
-		return translate(err)
-	}
-	for _, doc := range docs {
-		if err := s.insert(ctx, to, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
-			return translate(err)
-		}
-		id := doc.Lookup(fieldID)
-		if _, err := from.DeleteOne(ctx, bson.D{{Key: fieldID, Value: id}, {Key: fieldOrg, Value: orgID}}); err != nil {
-			return translate(err)
-		}
-	}
-	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Collections of logins. All are keyed by _id and stay small: expired
@@ -196,18 +195,12 @@ func (s *Store) revokeAdminSessions(ctx context.Context, adminID, reason string)
 }
 
 func (s *Store) revokeWhere(ctx context.Context, filter bson.D, reason string) error {
-	cur, err := s.sessions().Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	ids, err := findIDs(ctx, s.sessions(), filter, 0)
 	if err != nil {
-		return translate(err)
+		return err
 	}
-	var ids []struct {
-		ID string `bson:"_id"`
-	}
-	if err := cur.All(ctx, &ids); err != nil {
-		return translate(err)
-	}
-	for _, d := range ids {
-		if err := s.RevokeSession(ctx, d.ID, reason); err != nil {
+	for _, id := range ids {
+		if err := s.RevokeSession(ctx, id, reason); err != nil {
 			return err
 		}
 	}
