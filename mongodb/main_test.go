@@ -141,3 +141,23 @@ func (f *fixture) docsOn(dep, db, coll string) (count, sum int) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// abortAt returns hooks that stop an operation at step, as a crash there would.
+func abortAt(step string) mongodb.Hooks {
+	return mongodb.Hooks{BeforeStep: func(_, s string) error {
+		if s == step {
+			return mongodb.ErrAbort
+		}
+		return nil
+	}}
+}
+
+// mustCreate creates organization name, its admin's email email, on s.
+func mustCreate(t *testing.T, s *mongodb.Store, name, email string) *orgd.Organization {
+	t.Helper()
+	o, err := s.CreateOrganization(context.Background(), name, email, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}

@@ -27,14 +27,6 @@ func TestConcurrentReconcilers(t *testing.T) {
 		}
 		ids = append(ids, o.ID)
 	}
-	abortAt := func(step string) mongodb.Hooks {
-		return mongodb.Hooks{BeforeStep: func(_, s string) error {
-			if s == step {
-				return mongodb.ErrAbort
-			}
-			return nil
-		}}
-	}
 	s.SetHooks(abortAt("move_collection"))
 	_, _ = s.UpdateOrganization(ctx, ids[0], orgd.OrganizationUpdate{Name: ptr("renamed0")})
 	_, _ = s.UpdateOrganization(ctx, ids[1], orgd.OrganizationUpdate{Name: ptr("renamed1"), Email: ptr("b1@x.test")})
@@ -84,12 +76,7 @@ func TestTakeoverOfADeadTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-		if step == "commit" {
-			return mongodb.ErrAbort
-		}
-		return nil
-	}})
+	s.SetHooks(abortAt("commit"))
 	_, _ = s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("wile")})
 	var op struct {
 		ID string `bson:"op_id"`
@@ -123,12 +110,7 @@ func TestAFailingRepairHoldsNoneBack(t *testing.T) {
 			f := newFixture(t)
 			ctx := context.Background()
 			s := f.store("")
-			s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-				if step == "delete_admin" {
-					return mongodb.ErrAbort
-				}
-				return nil
-			}})
+			s.SetHooks(abortAt("delete_admin"))
 			for i := range 2 {
 				o, err := s.CreateOrganization(ctx, fmt.Sprintf("org%d", i), fmt.Sprintf("a%d@x.test", i), "h")
 				if err != nil {

@@ -36,17 +36,9 @@ func TestResumeSparesANewOwnersData(t *testing.T) {
 			f.tenancy = c.tenancy
 			ctx := context.Background()
 			s := f.store("")
-			old, err := s.CreateOrganization(ctx, "Acme", "old@acme.test", "h")
-			if err != nil {
-				t.Fatal(err)
-			}
+			old := mustCreate(t, s, "Acme", "old@acme.test")
 			f.insertDocs(old, 3)
-			s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-				if step == c.step {
-					return mongodb.ErrAbort
-				}
-				return nil
-			}})
+			s.SetHooks(abortAt(c.step))
 			if err := c.interrupt(s, old); err == nil {
 				t.Fatal("the operation was not interrupted")
 			}
@@ -78,10 +70,7 @@ func TestRenameRefusesDataOfUnknownOrigin(t *testing.T) {
 			f.tenancy = tenancy
 			ctx := context.Background()
 			s := f.store("")
-			acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
-			if err != nil {
-				t.Fatal(err)
-			}
+			acme := mustCreate(t, s, "Acme", "admin@acme.test")
 			f.insertDocs(acme, 3)
 			db := acme.Database
 			if tenancy == "database" {
@@ -299,17 +288,9 @@ func TestResumedRenameAfterAStaleWrite(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	s := f.store("")
-	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	acme := mustCreate(t, s, "Acme", "admin@acme.test")
 	f.insertDocs(acme, 3)
-	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-		if step == "commit" {
-			return mongodb.ErrAbort
-		}
-		return nil
-	}})
+	s.SetHooks(abortAt("commit"))
 	if _, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); err == nil {
 		t.Fatal("the rename was not interrupted")
 	}
@@ -345,10 +326,7 @@ func TestRecordOfAnEarlierVersion(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	s := f.store("")
-	o, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := mustCreate(t, s, "Acme", "admin@acme.test")
 	orgs := f.db.Client.Database(f.db.MasterDB).Collection("organizations")
 	if _, err := orgs.UpdateOne(ctx, bson.D{{Key: "_id", Value: o.ID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "op_id", Value: ""}}}}); err != nil {
 		t.Fatal(err)
@@ -371,10 +349,7 @@ func TestRenameOntoItsOwnStrays(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	s := f.store("")
-	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	acme := mustCreate(t, s, "Acme", "admin@acme.test")
 	f.insertDocs(acme, 3)
 	stray := f.db.Client.Database(acme.Database).Collection("org_beta")
 	if _, err := stray.InsertOne(ctx, bson.D{{Key: "_id", Value: "stray"}, {Key: "_org", Value: acme.ID}}); err != nil {
@@ -399,19 +374,11 @@ func TestResumeARenameOfAnEarlierVersion(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	s := f.store("")
-	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	acme := mustCreate(t, s, "Acme", "admin@acme.test")
 	for i := range 3 {
 		createRecord(t, s, acme, fmt.Sprintf(`{"n":%d}`, i))
 	}
-	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-		if step == "commit" {
-			return mongodb.ErrAbort
-		}
-		return nil
-	}})
+	s.SetHooks(abortAt("commit"))
 	if _, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); err == nil {
 		t.Fatal("the rename was not interrupted")
 	}
@@ -444,10 +411,7 @@ func TestRenameOfALostCollection(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	s := f.store("")
-	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	acme := mustCreate(t, s, "Acme", "admin@acme.test")
 	if err := f.db.Client.Database(acme.Database).Collection(acme.Collection).Drop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -471,10 +435,7 @@ func TestAdoptionReadsTheJournalAgain(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	s := f.store("")
-	acme, err := s.CreateOrganization(ctx, "Acme", "admin@acme.test", "h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	acme := mustCreate(t, s, "Acme", "admin@acme.test")
 	for i := range 3 {
 		createRecord(t, s, acme, fmt.Sprintf(`{"n":%d}`, i))
 	}

@@ -29,14 +29,7 @@ func TestWriteAfterARenameOnAStaleInstance(t *testing.T) {
 			f.tenancy = tenancy
 			ctx := context.Background()
 			s, other := f.store(""), f.store("")
-			stale, err := s.CreateOrganization(ctx, "Acme", "a@x.test", "h")
-			if err != nil {
-				t.Fatal(err)
-			}
-			before := createRecord(t, s, stale, `{"n":1}`)
-			if _, err := s.UpdateOrganization(ctx, stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
-				t.Fatal(err)
-			}
+			stale, before := renamedBehindAStaleInstance(t, s)
 			after := createRecord(t, other, stale, `{"n":2}`)
 
 			now, err := s.OrganizationByName(ctx, "roadrunner")
@@ -67,6 +60,19 @@ func TestWriteAfterARenameOnAStaleInstance(t *testing.T) {
 	}
 }
 
+// renamedBehindAStaleInstance creates Acme with one record on s and renames
+// it Roadrunner there. It returns Acme as read before the rename, as another
+// instance's cache may still hold it, and the record's id.
+func renamedBehindAStaleInstance(t *testing.T, s *mongodb.Store) (*orgd.Organization, string) {
+	t.Helper()
+	stale := mustCreate(t, s, "Acme", "a@x.test")
+	id := createRecord(t, s, stale, `{"n":1}`)
+	if _, err := s.UpdateOrganization(context.Background(), stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
+		t.Fatal(err)
+	}
+	return stale, id
+}
+
 // TestStaleInstanceFindsRenamedRecords reads and writes a record through an
 // organization read (as from a cache) before a rename: every call must find
 // the record where it is now, and a list or an export must not come out
@@ -78,14 +84,7 @@ func TestStaleInstanceFindsRenamedRecords(t *testing.T) {
 			f.tenancy = tenancy
 			ctx := context.Background()
 			s, other := f.store(""), f.store("")
-			stale, err := s.CreateOrganization(ctx, "Acme", "a@x.test", "h")
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := createRecord(t, s, stale, `{"n":1}`)
-			if _, err := s.UpdateOrganization(ctx, stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
-				t.Fatal(err)
-			}
+			stale, id := renamedBehindAStaleInstance(t, s)
 			if _, err := other.GetRecord(ctx, stale, id); err != nil {
 				t.Errorf("get: %v", err)
 			}

@@ -95,12 +95,7 @@ func TestPasswordChangeRevokesSessions(t *testing.T) {
 
 	// Interrupted just before the admin is updated: the reconciler finishes it.
 	c := login()
-	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-		if step == "update_admin" {
-			return mongodb.ErrAbort
-		}
-		return nil
-	}})
+	s.SetHooks(abortAt("update_admin"))
 	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{PasswordHash: ptr("hash-3")}); err == nil {
 		t.Fatal("the interrupted update succeeded")
 	}

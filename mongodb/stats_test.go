@@ -33,12 +33,7 @@ func TestCountByStatus(t *testing.T) {
 	}
 	// An interrupted delete leaves its organization marked deleting.
 	o, _ := s.OrganizationByName(ctx, "three")
-	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-		if step == "drop_collection" {
-			return mongodb.ErrAbort
-		}
-		return nil
-	}})
+	s.SetHooks(abortAt("drop_collection"))
 	_ = s.DeleteOrganization(ctx, o.ID)
 	got, err = s.CountByStatus(ctx)
 	if err != nil {
@@ -72,12 +67,7 @@ func TestReconcilerReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-		if step == "drop_collection" {
-			return mongodb.ErrAbort
-		}
-		return nil
-	}})
+	s.SetHooks(abortAt("drop_collection"))
 	_ = s.DeleteOrganization(ctx, o.ID) // abandoned halfway
 	f.restartLater()
 
