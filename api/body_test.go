@@ -97,43 +97,57 @@ func TestSlowImport(t *testing.T) {
 	}
 }
 
-// failingExport is a RecordStore whose export fails after its first
+// failingExport is a RecordStore whose export ends with end after its first
 // records, more than the server buffers: the status and they are sent.
-type failingExport struct{ api.RecordStore }
+type failingExport struct {
+	api.RecordStore
+	end func() error
+}
 
-func (failingExport) ExportRecords(_ context.Context, _ *orgd.Organization, w io.Writer) error {
+func (f failingExport) ExportRecords(_ context.Context, _ *orgd.Organization, w io.Writer) error {
 	for range 1000 {
 		if _, err := io.WriteString(w, `{"id":"01M8A83Q84SCRGWRN9MTEF641A"}`+"\n"); err != nil {
 			return err
 		}
 	}
-	return orgd.Errorf(orgd.EUNAVAILABLE, "The database is unavailable; retry shortly.")
+	return f.end()
 }
 
 // TestExportCutShort checks that an export failing after its status was
-// sent breaks the response, so that the client cannot take what it got for
-// the whole file, and that the log and metrics count it as a failure.
+// sent (its database failed, or a bug panicked) breaks the response, so
+// that the client cannot take what it got for the whole file, and that the
+// log and metrics count it as a failure.
 func TestExportCutShort(t *testing.T) {
-	e, _ := newObservedEnv(t, false, func(d *api.Deps) { d.Records = failingExport{d.Records} })
-	e.create(acme).mustStatus(t, 201)
-	tok := e.login(acme.email, acme.password)
-	req, _ := http.NewRequest("GET", e.srv.URL+"/org/export", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if res.StatusCode != 200 || len(b) == 0 || err == nil {
-		t.Errorf("export cut short: %d, %d bytes, error %v; want 200, some records, then an error", res.StatusCode, len(b), err)
-	}
-	lines := requestLines(t, e.logs)
-	if l := lines[len(lines)-1]; l["route"] != "/org/export" || l["status"] != float64(500) || l["aborted"] != true {
-		t.Errorf("logged %v, want /org/export with status 500, aborted", l)
-	}
-	m := e.call("GET", "/metrics", "", nil).mustStatus(t, 200)
-	if want := `orgd_http_requests_total{code="5xx",method="GET",route="/org/export"} 1`; !strings.Contains(string(m.Raw), want) {
-		t.Errorf("metrics lack %s:\n%s", want, m.Raw)
+	for _, c := range []struct {
+		name string
+		end  func() error
+	}{
+		{"database fails", func() error { return orgd.Errorf(orgd.EUNAVAILABLE, "The database is unavailable; retry shortly.") }},
+		{"bug panics", func() error { panic("a bug") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, _ := newObservedEnv(t, false, func(d *api.Deps) { d.Records = failingExport{d.Records, c.end} })
+			e.create(acme).mustStatus(t, 201)
+			tok := e.login(acme.email, acme.password)
+			req, _ := http.NewRequest("GET", e.srv.URL+"/org/export", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, err := io.ReadAll(res.Body)
+			if res.StatusCode != 200 || len(b) == 0 || err == nil {
+				t.Errorf("export cut short: %d, %d bytes, error %v; want 200, some records, then an error", res.StatusCode, len(b), err)
+			}
+			lines := requestLines(t, e.logs)
+			if l := lines[len(lines)-1]; l["route"] != "/org/export" || l["status"] != float64(500) || l["aborted"] != true {
+				t.Errorf("logged %v, want /org/export with status 500, aborted", l)
+			}
+			m := e.call("GET", "/metrics", "", nil).mustStatus(t, 200)
+			if want := `orgd_http_requests_total{code="5xx",method="GET",route="/org/export"} 1`; !strings.Contains(string(m.Raw), want) {
+				t.Errorf("metrics lack %s:\n%s", want, m.Raw)
+			}
+		})
 	}
 }

@@ -1,14 +1,9 @@
 package api_test
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/orgd/orgd"
-	"github.com/orgd/orgd/api"
 )
 
 // TestHTTPEdges checks requests at the edges of HTTP: each gets a problem
@@ -36,39 +31,5 @@ func TestHTTPEdges(t *testing.T) {
 	addr := strings.TrimPrefix(e.srv.URL, "http://")
 	if status, ct, body := rawRequest(t, addr, "GET * HTTP/1.1\r\nHost: x\r\n\r\n"); status != 400 || ct != "application/problem+json" {
 		t.Errorf("GET *: %d %q %q", status, ct, body)
-	}
-}
-
-// panickyExport panics after its first record, the status sent.
-type panickyExport struct{ api.RecordStore }
-
-func (panickyExport) ExportRecords(_ context.Context, _ *orgd.Organization, w io.Writer) error {
-	for range 1000 {
-		_, _ = io.WriteString(w, `{"id":"01M8A83Q84SCRGWRN9MTEF641A"}`+"\n")
-	}
-	panic("a bug")
-}
-
-// TestPanicAfterTheStatus checks that a handler panicking after its status
-// was sent breaks the response, as an export that fails does, and that the
-// log and metrics count it as a failure.
-func TestPanicAfterTheStatus(t *testing.T) {
-	e, _ := newObservedEnv(t, false, func(d *api.Deps) { d.Records = panickyExport{d.Records} })
-	e.create(acme).mustStatus(t, 201)
-	tok := e.login(acme.email, acme.password)
-	req, _ := http.NewRequest("GET", e.srv.URL+"/org/export", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	res, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err == nil {
-		t.Errorf("an export that panicked ended cleanly: %d, %d bytes", res.StatusCode, len(b))
-	}
-	lines := requestLines(t, e.logs)
-	if l := lines[len(lines)-1]; l["status"] != float64(500) || l["aborted"] != true {
-		t.Errorf("logged %v, want status 500, aborted", l)
 	}
 }
