@@ -290,24 +290,13 @@ func TestResumedRenameAfterAStaleWrite(t *testing.T) {
 	s := f.store("")
 	acme := mustCreate(t, s, "Acme", "admin@acme.test")
 	f.insertDocs(acme, 3)
-	s.SetHooks(abortAt("commit"))
-	if _, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); err == nil {
-		t.Fatal("the rename was not interrupted")
-	}
+	interruptRename(t, s, acme, "commit")
 	old := f.db.Client.Database(acme.Database).Collection(acme.Collection)
 	if _, err := old.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: "late"}, {Key: "_org", Value: acme.ID}},
 		bson.D{{Key: "_id", Value: 1}, {Key: "_org", Value: acme.ID}, {Key: "tag", Value: "newer"}}}); err != nil {
 		t.Fatal(err)
 	}
-	f.restartLater()
-	s = f.store("")
-	if _, err := s.Reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
-	o, err := s.OrganizationByName(ctx, "Beta")
-	if err != nil {
-		t.Fatalf("after the resumed rename: %v", err)
-	}
+	s, o := f.resumeRename(t)
 	if n, _ := f.docs(o.Database, o.Collection); n != 4 {
 		t.Errorf("%s.%s holds %d documents, want the 3 renamed and the late one", o.Database, o.Collection, n)
 	}
@@ -378,10 +367,7 @@ func TestResumeARenameOfAnEarlierVersion(t *testing.T) {
 	for i := range 3 {
 		createRecord(t, s, acme, fmt.Sprintf(`{"n":%d}`, i))
 	}
-	s.SetHooks(abortAt("commit"))
-	if _, err := s.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); err == nil {
-		t.Fatal("the rename was not interrupted")
-	}
+	interruptRename(t, s, acme, "commit")
 	ops := f.db.Client.Database(f.db.MasterDB).Collection("operations")
 	if _, err := ops.UpdateOne(ctx, bson.D{{Key: "_id", Value: acme.ID}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "target_checked", Value: ""}, {Key: "format", Value: ""}}}}); err != nil {
 		t.Fatal(err)
@@ -390,15 +376,7 @@ func TestResumeARenameOfAnEarlierVersion(t *testing.T) {
 	if _, err := old.InsertOne(ctx, bson.D{{Key: "_id", Value: "late"}, {Key: "_org", Value: acme.ID}}); err != nil {
 		t.Fatal(err)
 	}
-	f.restartLater()
-	s = f.store("")
-	if _, err := s.Reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
-	o, err := s.OrganizationByName(ctx, "Beta")
-	if err != nil {
-		t.Fatalf("after the resumed rename: %v", err)
-	}
+	s, o := f.resumeRename(t)
 	if n, _ := f.docs(o.Database, o.Collection); n != 4 {
 		t.Errorf("%s.%s holds %d documents, want the 3 renamed and the late one", o.Database, o.Collection, n)
 	}
@@ -481,4 +459,29 @@ func TestAdoptionReadsTheJournalAgain(t *testing.T) {
 	if n, _ := f.docs(o.Database, o.Collection); n != 3 {
 		t.Errorf("%q at %s.%s holds %d documents, want 3", o.Name, o.Database, o.Collection, n)
 	}
+}
+
+// interruptRename renames o Beta on s, stopped at step as by a crash there.
+func interruptRename(t *testing.T, s *mongodb.Store, o *orgd.Organization, step string) {
+	t.Helper()
+	s.SetHooks(abortAt(step))
+	if _, err := s.UpdateOrganization(context.Background(), o.ID, orgd.OrganizationUpdate{Name: ptr("Beta")}); err == nil {
+		t.Fatal("the rename was not interrupted")
+	}
+}
+
+// resumeRename lets a restarted instance finish an interrupted rename to
+// Beta, and returns it and the organization as Beta.
+func (f *fixture) resumeRename(t *testing.T) (*mongodb.Store, *orgd.Organization) {
+	t.Helper()
+	f.restartLater()
+	s := f.store("")
+	if _, err := s.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.OrganizationByName(context.Background(), "Beta")
+	if err != nil {
+		t.Fatalf("after the resumed rename: %v", err)
+	}
+	return s, o
 }
