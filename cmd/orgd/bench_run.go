@@ -29,6 +29,7 @@ const benchPassword = "bench password 1"
 // benchOrg is a seeded organization and what requests need to reach it.
 type benchOrg struct {
 	renaming atomic.Bool
+	written  atomic.Bool // records were added to it
 	mu       sync.Mutex
 	name     string
 	org      *orgd.Organization
@@ -59,6 +60,7 @@ type benchEnv struct {
 	http    *http.Client
 	db      *mongo.Client
 	master  *mongo.Database
+	raw     *mongo.Database
 	store   *mongodb.Store
 	orgs    []*benchOrg
 	created int // counter for unique names
@@ -66,7 +68,7 @@ type benchEnv struct {
 	mu      sync.Mutex
 }
 
-func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)) (*benchReport, error) {
+func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)) (_ *benchReport, err error) {
 	dir := bc.dataDir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "orgd-bench-")
@@ -109,7 +111,9 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	if err != nil {
 		return nil, err
 	}
+	raw := client.Database("bench_" + suffix + "_raw") // the baselines' own data
 	defer func() {
+		_ = raw.Drop(context.Background())
 		if bc.mongoURI != "" {
 			_ = client.Database(masterDB).Drop(context.Background())
 			_ = client.Database(tenantDB).Drop(context.Background())
@@ -117,7 +121,7 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		_ = client.Disconnect(context.Background())
 	}()
 	std := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
-	e := &benchEnv{srv: srv, db: client, master: client.Database(masterDB), tag: suffix, http: std, client: std,
+	e := &benchEnv{srv: srv, db: client, master: client.Database(masterDB), raw: raw, tag: suffix, http: std, client: std,
 		store: mongodb.NewStore(client, mongodb.Config{MasterDB: masterDB, TenantDB: tenantDB, TenantDBs: tenantDBs})}
 	if bc.client == "conn" {
 		e.client = &connClient{}
@@ -152,6 +156,14 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		}
 	}
 	rep.SeedSeconds, rep.SeedReused = time.Since(start).Seconds(), reused
+	if bc.dataDir != "" && bc.mongoURI == "" {
+		defer func() {
+			if err == nil {
+				progress("taking out of %s what this run added", dir)
+				err = e.tidy(ctx, progress)
+			}
+		}()
+	}
 	progress("waiting for the server's first reconciler sweep")
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	err = srv.settle(sctx, e.http)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/crypto/bcrypt"
@@ -26,7 +27,7 @@ type benchScenario struct {
 
 func (e *benchEnv) scenarios(bc benchConfig) []benchScenario {
 	var scratch atomic.Int64
-	raw := e.db.Database("bench_raw_" + randomHex(4))
+	raw := e.raw
 	return []benchScenario{
 		{"GET /org/get", "driver: name key + record by _id", e.getOrg, func(rng *mrand.Rand) error {
 			o := e.pick(rng)
@@ -51,7 +52,9 @@ func (e *benchEnv) scenarios(bc benchConfig) []benchScenario {
 		}},
 		{"POST /org/records", "driver: insertOne", e.createRecord, func(rng *mrand.Rand) error {
 			o := e.pick(rng)
-			_, err := e.db.Database(o.org.Database).Collection(o.collection()).InsertOne(context.Background(), bson.D{{Key: "name", Value: "new item"}, {Key: "qty", Value: 1}})
+			o.written.Store(true)
+			doc := bson.D{{Key: "_id", Value: ulid.Make().String()}, {Key: "_org", Value: o.org.ID}, {Key: "name", Value: "new item"}, {Key: "status", Value: "draft"}, {Key: "qty", Value: 1}}
+			_, err := e.db.Database(o.org.Database).Collection(o.collection()).InsertOne(context.Background(), doc)
 			return err
 		}},
 		{name: "POST /admin/login", orgd: e.login},
@@ -154,7 +157,9 @@ func (e *benchEnv) getRecord(rng *mrand.Rand) error {
 }
 
 func (e *benchEnv) createRecord(rng *mrand.Rand) error {
-	return e.do("POST", "/org/records", e.pick(rng).token, `{"name":"new item","status":"draft","qty":1}`, 201)
+	o := e.pick(rng)
+	o.written.Store(true)
+	return e.do("POST", "/org/records", o.token, `{"name":"new item","status":"draft","qty":1}`, 201)
 }
 
 func (e *benchEnv) login(rng *mrand.Rand) error {

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/auth"
 )
 
@@ -125,19 +124,9 @@ func (e *benchEnv) load(ctx context.Context, bc benchConfig, dir string, tokens 
 		return false, fmt.Errorf("-data %s was seeded with -orgs %d -records %d -bcrypt-cost %d: use those, or another directory",
 			dir, st.Orgs, st.Records, st.BcryptCost)
 	}
-	current := map[string]*orgd.Organization{}
-	for after := ""; ; {
-		page, next, err := e.store.ListOrganizations(ctx, orgd.OrgFilter{}, after, 1000)
-		if err != nil {
-			return false, err
-		}
-		for _, o := range page {
-			current[o.ID] = o
-		}
-		if next == "" {
-			break
-		}
-		after = next
+	current, err := e.organizations(ctx)
+	if err != nil {
+		return false, err
 	}
 	for _, so := range st.Seeded {
 		o, ok := current[so.ID]

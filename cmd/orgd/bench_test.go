@@ -2,15 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os/exec"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/orgd/orgd/embeddb"
+	"github.com/orgd/orgd/mongodb"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestBench runs `orgd bench` at a tiny size twice over one data directory,
 // the second time reusing the first's organizations, and checks that every
-// scenario was driven without errors and compared with its baseline.
+// scenario was driven without errors and compared with its baseline, and
+// that the directory then holds what -orgs and -records say, and nothing else.
 func TestBench(t *testing.T) {
 	bin := buildOrgd(t)
 	dir := t.TempDir()
@@ -50,6 +58,8 @@ func TestBench(t *testing.T) {
 		}
 	}
 
+	checkBenchData(t, dir, 3, 2)
+
 	// -only selects the login-flood measurement by its name, like a scenario.
 	cmd := exec.Command(bin, "bench", "-orgs", "3", "-records", "2", "-duration", "300ms", "-bcrypt-cost", "4", "-data", dir, "-only", "login flood", "-json")
 	cmd.Stderr = logs
@@ -63,5 +73,56 @@ func TestBench(t *testing.T) {
 	}
 	if len(rep.Results) != 0 || rep.IdleP99ms <= 0 || rep.FloodP99ms <= 0 {
 		t.Errorf("-only 'login flood': %d scenarios, p99 %v idle, %v during the flood; want none, and both", len(rep.Results), rep.IdleP99ms, rep.FloodP99ms)
+	}
+}
+
+// checkBenchData checks that the bench's data directory holds its seeded
+// organizations with their records, and neither what its runs created nor
+// their baselines' databases.
+func checkBenchData(t *testing.T, dir string, orgs, records int) {
+	t.Helper()
+	db, err := embeddb.Start(embeddb.Config{Dir: dir, Addr: freeAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Stop(context.Background()) }()
+	ctx := context.Background()
+	client, err := mongodb.Connect(ctx, db.URI(), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(ctx) }()
+	names, err := client.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if strings.HasPrefix(name, "bench") {
+			t.Errorf("database %s is left after the runs", name)
+		}
+	}
+	cur, err := client.Database("orgd_master").Collection("organizations").Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []struct {
+		Name       string `bson:"name"`
+		Database   string `bson:"database"`
+		Collection string `bson:"collection"`
+	}
+	if err := cur.All(ctx, &found); err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != orgs {
+		t.Errorf("%d organizations after the runs, want the %d seeded", len(found), orgs)
+	}
+	for _, o := range found {
+		n, err := client.Database(o.Database).Collection(o.Collection).CountDocuments(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != int64(records) {
+			t.Errorf("%s holds %d documents after the runs, want the %d seeded", o.Name, n, records)
+		}
 	}
 }

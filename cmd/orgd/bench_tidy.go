@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/orgd/orgd"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// organizations lists every organization by id.
+func (e *benchEnv) organizations(ctx context.Context) (map[string]*orgd.Organization, error) {
+	all := map[string]*orgd.Organization{}
+	for after := ""; ; {
+		page, next, err := e.store.ListOrganizations(ctx, orgd.OrgFilter{}, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page {
+			all[o.ID] = o
+		}
+		if next == "" {
+			return all, nil
+		}
+		after = next
+	}
+}
+
+// tidy takes out of a kept data directory what runs added to it: the
+// organizations they created, the records they wrote, and their baseline
+// databases. Without it each run would leave the next one more organizations
+// and records than its -orgs and -records say.
+func (e *benchEnv) tidy(ctx context.Context, progress func(string, ...any)) error {
+	all, err := e.organizations(ctx)
+	if err != nil {
+		return err
+	}
+	seeded := map[string]*benchOrg{}
+	for _, o := range e.orgs {
+		seeded[o.org.ID] = o
+	}
+	var extra []string
+	for id := range all {
+		if seeded[id] == nil {
+			extra = append(extra, id)
+		}
+	}
+	if len(extra) > 0 {
+		progress("deleting %d organizations created by runs", len(extra))
+	}
+	for _, id := range extra {
+		if err := e.store.DeleteOrganization(ctx, id); err != nil {
+			return fmt.Errorf("delete organization %s: %w", id, err)
+		}
+	}
+	for _, o := range e.orgs {
+		if !o.written.Load() {
+			continue
+		}
+		o.mu.Lock()
+		db, coll := o.org.Database, o.org.Collection
+		o.mu.Unlock()
+		// Records the seed did not write: orgd's and the baseline's (and
+		// those of earlier versions of the baseline, written without _org).
+		filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$nin", Value: o.records}}}}
+		if _, err := e.db.Database(db).Collection(coll).DeleteMany(ctx, filter); err != nil {
+			return fmt.Errorf("delete the records written to %s: %w", o.org.Name, err)
+		}
+		o.written.Store(false)
+	}
+	names, err := e.db.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		// Baselines of runs that ended before dropping theirs.
+		if strings.HasPrefix(name, "bench_raw_") || strings.HasPrefix(name, "bench_") && strings.HasSuffix(name, "_raw") {
+			if err := e.db.Database(name).Drop(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
