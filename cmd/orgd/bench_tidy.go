@@ -49,9 +49,12 @@ func (e *benchEnv) tidy(ctx context.Context, progress func(string, ...any)) erro
 	if len(extra) > 0 {
 		progress("deleting %d organizations created by runs", len(extra))
 	}
-	for _, id := range extra {
+	for i, id := range extra {
 		if err := e.store.DeleteOrganization(ctx, id); err != nil {
 			return fmt.Errorf("delete organization %s: %w", id, err)
+		}
+		if (i+1)%100 == 0 {
+			progress("deleted %d of %d", i+1, len(extra))
 		}
 	}
 	for _, o := range e.orgs {
