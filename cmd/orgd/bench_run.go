@@ -160,7 +160,7 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		defer func() {
 			if err == nil {
 				progress("taking out of %s what this run added", dir)
-				err = e.tidy(ctx, progress)
+				err = e.tidy(ctx, dir, progress)
 			}
 		}()
 	}

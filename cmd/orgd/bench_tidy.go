@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/embeddb"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -27,11 +28,11 @@ func (e *benchEnv) organizations(ctx context.Context) (map[string]*orgd.Organiza
 	}
 }
 
-// tidy takes out of a kept data directory what runs added to it: the
-// organizations they created, the records they wrote, and their baseline
-// databases. Without it each run would leave the next one more organizations
-// and records than its -orgs and -records say.
-func (e *benchEnv) tidy(ctx context.Context, progress func(string, ...any)) error {
+// tidy takes out of dir, the embedded database's kept directory, what runs
+// added to it: the organizations they created, the records they wrote, and
+// their baselines' databases. Without it each run would leave the next one
+// more organizations and records than its -orgs and -records say.
+func (e *benchEnv) tidy(ctx context.Context, dir string, progress func(string, ...any)) error {
 	all, err := e.organizations(ctx)
 	if err != nil {
 		return err
@@ -72,7 +73,7 @@ func (e *benchEnv) tidy(ctx context.Context, progress func(string, ...any)) erro
 		}
 		o.written.Store(false)
 	}
-	names, err := e.db.ListDatabaseNames(ctx, bson.D{})
+	names, err := embeddb.DatabaseNames(dir) // listDatabases takes minutes at 10,000 organizations
 	if err != nil {
 		return err
 	}
