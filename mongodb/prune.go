@@ -33,7 +33,7 @@ func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, 
 	if n += k; err != nil {
 		return n, err
 	}
-	orgIDs, err := s.auditedOrgs(ctx)
+	audited, err := s.auditedOrgs(ctx)
 	if err != nil {
 		return n, err
 	}
@@ -41,16 +41,9 @@ func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, 
 	if err != nil {
 		return n, err
 	}
-	for _, id := range orgIDs {
-		if live[id] {
-			continue // a live organization keeps its log
-		}
-		last, err := s.Events(ctx, id, 1, "")
-		if err != nil {
-			return n, err
-		}
-		if len(last) == 0 || !last[0].At.Before(cutoff) {
-			continue
+	for id, last := range audited {
+		if live[id] || !last.Before(cutoff) {
+			continue // a live organization keeps its log, a deleted one for retention
 		}
 		rng := bson.D{{Key: "$gt", Value: auditKey(id, "")}, {Key: "$lt", Value: auditKey(id, "~")}}
 		k, err := deleteMany(ctx, s.audit(), bson.D{{Key: "_id", Value: rng}})
@@ -125,30 +118,32 @@ func findIDs(ctx context.Context, c *mongo.Collection, filter bson.D, limit int6
 	return ids, nil
 }
 
-// auditedOrgs returns the organizations that have events. (FerretDB's
+// auditedOrgs returns the organizations that have events, each with the time
+// of its last one, in one read of the log: reading each organization's last
+// event on its own would scan the log once per organization on the embedded
+// database, for every deleted organization at every round. (FerretDB's
 // distinct answers what the driver cannot decode: the ids are read instead.)
-func (s *Store) auditedOrgs(ctx context.Context) ([]string, error) {
+func (s *Store) auditedOrgs(ctx context.Context) (map[string]time.Time, error) {
 	cur, err := s.audit().Find(ctx, bson.D{{Key: "org_id", Value: bson.D{{Key: "$ne", Value: ""}}}},
-		options.Find().SetProjection(bson.D{{Key: "org_id", Value: 1}}))
+		options.Find().SetProjection(bson.D{{Key: "org_id", Value: 1}, {Key: "at", Value: 1}}))
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer cur.Close(ctx)
-	seen := map[string]bool{}
-	var out []string
+	last := map[string]time.Time{}
 	for cur.Next(ctx) {
 		var d struct {
-			OrgID string `bson:"org_id"`
+			OrgID string    `bson:"org_id"`
+			At    time.Time `bson:"at"`
 		}
 		if err := cur.Decode(&d); err != nil {
 			return nil, err
 		}
-		if !seen[d.OrgID] {
-			seen[d.OrgID] = true
-			out = append(out, d.OrgID)
+		if at, ok := last[d.OrgID]; !ok || d.At.After(at) {
+			last[d.OrgID] = d.At
 		}
 	}
-	return out, translate(cur.Err())
+	return last, translate(cur.Err())
 }
 
 // pruneRevocations deletes the expired revocations, each once its session
