@@ -37,13 +37,13 @@ func (e *benchEnv) tidy(ctx context.Context, dir string, progress func(string, .
 	if err != nil {
 		return err
 	}
-	seeded := map[string]*benchOrg{}
+	seeded := map[string]bool{}
 	for _, o := range e.orgs {
-		seeded[o.org.ID] = o
+		seeded[o.org.ID] = true
 	}
 	var extra []string
 	for id := range all {
-		if seeded[id] == nil {
+		if !seeded[id] {
 			extra = append(extra, id)
 		}
 	}
@@ -71,15 +71,15 @@ func (e *benchEnv) tidy(ctx context.Context, dir string, progress func(string, .
 		if _, err := e.db.Database(db).Collection(coll).DeleteMany(ctx, filter); err != nil {
 			return fmt.Errorf("delete the records written to %s: %w", o.org.Name, err)
 		}
-		o.written.Store(false)
 	}
 	names, err := embeddb.DatabaseNames(dir) // listDatabases takes minutes at 10,000 organizations
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
-		// Baselines of runs that ended before dropping theirs.
-		if strings.HasPrefix(name, "bench_raw_") || strings.HasPrefix(name, "bench_") && strings.HasSuffix(name, "_raw") {
+		// Baselines' databases (orgd's own are orgd_*): this run's, and
+		// those of runs that ended before dropping theirs.
+		if strings.HasPrefix(name, "bench_") {
 			if err := e.db.Database(name).Drop(ctx); err != nil {
 				return err
 			}
