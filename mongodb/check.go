@@ -141,7 +141,8 @@ func (s *Store) listTenants(ctx context.Context, sn *snapshot, dep string, share
 		}
 	}
 	for _, db := range shared {
-		if sn.orgDBs[nsKey{dep: dep, db: db}] {
+		// A spread database no organization has used yet has no file to list.
+		if sn.orgDBs[nsKey{dep: dep, db: db}] || !slices.Contains(dbs, db) {
 			continue
 		}
 		names, err := client.Database(db).ListCollectionNames(ctx, bson.D{})

@@ -102,14 +102,14 @@ func baseSettings() []setting {
 		}},
 		{"ORGD_MASTER_DB", "master-db", "orgd_master", "database holding orgd's metadata", dbName(func(c *config) *string { return &c.MasterDB })},
 		{"ORGD_TENANT_DB", "tenant-db", "orgd_tenants", "database holding the org_<name> collections (the name its databases start with, with ORGD_TENANT_DBS above 1)", dbName(func(c *config) *string { return &c.TenantDB })},
-		{"ORGD_TENANT_DBS", "tenant-dbs", "auto", "how many databases new organizations' collections are spread over, as <tenant-db>_00, _01, ...; auto: 32 on the embedded database, 1 with MONGODB_URI", func(v string, c *config) error {
+		{"ORGD_TENANT_DBS", "tenant-dbs", "auto", "how many databases new organizations' collections are spread over, as <tenant-db>_00, _01, ...; auto: 256 on the embedded database, 1 with MONGODB_URI", func(v string, c *config) error {
 			if v == "auto" {
 				c.TenantDBs = 0
 				return nil
 			}
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 100 {
-				return errors.New("must be auto or an integer from 1 to 100")
+			if err != nil || n < 1 || n > maxTenantDBs {
+				return fmt.Errorf("must be auto or an integer from 1 to %d", maxTenantDBs)
 			}
 			c.TenantDBs = n
 			return nil
@@ -293,8 +293,9 @@ func redact(env, v string) string {
 // takes only letters, digits, '_' and '-'. Found later, each would fail every
 // create with a 500.
 func (c config) checkDBNames() error {
-	if c.tenantDBs() > 1 && len(c.TenantDB)+len("_00") > 63 {
-		return fmt.Errorf("invalid ORGD_TENANT_DB (-tenant-db) %q: at most 60 characters when ORGD_TENANT_DBS spreads organizations over several databases (%s_00, _01, ...)", c.TenantDB, c.TenantDB)
+	if n := c.tenantDBs(); n > 1 && len(c.TenantDB)+len(fmt.Sprintf("_%02d", n-1)) > 63 {
+		return fmt.Errorf("invalid ORGD_TENANT_DB (-tenant-db) %q: at most %d characters when ORGD_TENANT_DBS spreads organizations over %d databases (%s_00, _01, ... _%02d)",
+			c.TenantDB, 63-len(fmt.Sprintf("_%02d", n-1)), n, c.TenantDB, n-1)
 	}
 	if c.MongoURI != "" {
 		return nil
@@ -311,8 +312,14 @@ func (c config) checkDBNames() error {
 
 // embeddedTenantDBs is how many databases the collection model spreads
 // over on the embedded database, whose queries pay for every collection of
-// their database (FerretDB lists them, SQLite looks the table up among them).
-const embeddedTenantDBs = 32
+// their database (FerretDB lists them, SQLite looks the table up among them):
+// 256 keep 10,000 organizations to about 40 per database, for three file
+// descriptors and a few hundred KiB of memory per database in use.
+const embeddedTenantDBs = 256
+
+// maxTenantDBs bounds ORGD_TENANT_DBS: each database is a file of its own
+// on the embedded database, three descriptors when open.
+const maxTenantDBs = 1000
 
 // tenantDBs resolves ORGD_TENANT_DBS=auto.
 func (c config) tenantDBs() int {
