@@ -127,7 +127,9 @@ func (s *Store) listTenants(ctx context.Context, sn *snapshot, dep string, share
 	if err != nil {
 		return err
 	}
+	exists := make(map[string]bool, len(dbs))
 	for _, db := range dbs {
+		exists[db] = true
 		if !strings.HasPrefix(db, s.tenantDBPrefix()) || db == s.tenant.Name() || db == s.master.Name() {
 			continue
 		}
@@ -141,8 +143,8 @@ func (s *Store) listTenants(ctx context.Context, sn *snapshot, dep string, share
 		}
 	}
 	for _, db := range shared {
-		// A spread database no organization has used yet has no file to list.
-		if sn.orgDBs[nsKey{dep: dep, db: db}] || !slices.Contains(dbs, db) {
+		// A spread database no organization has used yet does not exist: nothing to list.
+		if sn.orgDBs[nsKey{dep: dep, db: db}] || !exists[db] {
 			continue
 		}
 		names, err := client.Database(db).ListCollectionNames(ctx, bson.D{})

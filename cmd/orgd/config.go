@@ -293,9 +293,11 @@ func redact(env, v string) string {
 // takes only letters, digits, '_' and '-'. Found later, each would fail every
 // create with a 500.
 func (c config) checkDBNames() error {
-	if n := c.tenantDBs(); n > 1 && len(c.TenantDB)+len(fmt.Sprintf("_%02d", n-1)) > 63 {
-		return fmt.Errorf("invalid ORGD_TENANT_DB (-tenant-db) %q: at most %d characters when ORGD_TENANT_DBS spreads organizations over %d databases (%s_00, _01, ... _%02d)",
-			c.TenantDB, 63-len(fmt.Sprintf("_%02d", n-1)), n, c.TenantDB, n-1)
+	if n := c.tenantDBs(); n > 1 {
+		if suffix := fmt.Sprintf("_%02d", n-1); len(c.TenantDB)+len(suffix) > 63 {
+			return fmt.Errorf("invalid ORGD_TENANT_DB (-tenant-db) %q: at most %d characters when ORGD_TENANT_DBS spreads organizations over %d databases (%s_00, _01, ... %s)",
+				c.TenantDB, 63-len(suffix), n, c.TenantDB, suffix)
+		}
 	}
 	if c.MongoURI != "" {
 		return nil
