@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	defer startHeapFloor(uint64(cfg.HeapFloorMiB)<<20, getenv("GOGC"))()
 	build := readBuild()
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Build{Version: build.Version, Commit: build.commitOrUnknown(), GoVersion: build.GoVersion}, time.Now)
