@@ -52,6 +52,9 @@ func withDefaults(d Deps) Deps {
 		d.Throttle = auth.NewThrottle(auth.ThrottleConfig{Window: auth.DefaultLoginWindow,
 			AccountLimit: auth.DefaultAccountLimit, AddrLimit: auth.DefaultAddrLimit, Now: d.Now})
 	}
+	if d.Passwords != nil {
+		d.Passwords = notedPasswords{d.Passwords}
+	}
 	if d.Security.RefreshTTL <= 0 {
 		d.Security.RefreshTTL = DefaultRefreshTTL
 	}

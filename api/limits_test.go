@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,7 +103,7 @@ func TestLoginThrottle(t *testing.T) {
 // and waiting as configured, logins and creates are refused at once with 503
 // and Retry-After, while requests that need no hash keep being served.
 func TestHashQueueFull(t *testing.T) {
-	gate := auth.NewGate(1, 1)
+	gate := auth.NewGate(1, 1, nil)
 	e := newEnv(t, func(d *api.Deps) {
 		p, err := auth.NewLimitedPasswords(4, gate)
 		if err != nil {
@@ -173,4 +174,36 @@ func TestPasswordBounds(t *testing.T) {
 	}
 	// The stored password is all 72 bytes: a prefix of it is wrong.
 	e.call("POST", "/admin/login", "", map[string]string{"email": "a@acme.test", "password": long[:70]}).isProblem(t, 401)
+}
+
+// servedCounter is a HashGate that counts the requests it hears of.
+type servedCounter struct{ n atomic.Int64 }
+
+func (c *servedCounter) Served(time.Time) { c.n.Add(1) }
+
+// TestHashGateHearsOtherRequests checks that the gate hears of every request
+// that asked for no password hash, and of none that did: a login flood must
+// not keep hashes off the CPU it would otherwise have.
+func TestHashGateHearsOtherRequests(t *testing.T) {
+	gate := &servedCounter{}
+	e := newEnv(t, func(d *api.Deps) { d.HashGate = gate })
+	for _, tt := range []struct {
+		name   string
+		call   func() response
+		status int
+		heard  int64
+	}{
+		{"create (hashes)", func() response { return e.create(acme) }, 201, 0},
+		{"login (hashes)", func() response {
+			return e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password})
+		}, 200, 0},
+		{"lookup", func() response { return e.call("GET", "/org/get?organization_name=acme", "", nil) }, 200, 1},
+		{"health", func() response { return e.call("GET", "/healthz", "", nil) }, 200, 1},
+	} {
+		before := gate.n.Load()
+		tt.call().mustStatus(t, tt.status)
+		if got := gate.n.Load() - before; got != tt.heard {
+			t.Errorf("%s: the gate heard of %d requests, want %d", tt.name, got, tt.heard)
+		}
+	}
 }

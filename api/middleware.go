@@ -27,8 +27,9 @@ const (
 // The observe middleware puts it in the request's context; handlers fill it
 // in on the request's goroutine, and observe reads it once they returned.
 type reqInfo struct {
-	id    string
-	orgID string
+	id     string
+	orgID  string
+	hashes bool // the request asked for a password hash
 }
 
 type reqInfoKey struct{}
@@ -105,6 +106,9 @@ func (s *Server) observe(mux *http.ServeMux, next http.Handler) http.Handler {
 			}
 			if s.Metrics != nil {
 				s.Metrics.RequestDone(r.Method, route, status, d)
+			}
+			if s.HashGate != nil && !info.hashes {
+				s.HashGate.Served(start.Add(d))
 			}
 			s.logRequest(r, route, info, status, aborted, sw.bytes, d)
 		}()
@@ -210,4 +214,24 @@ func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// notedPasswords notes on each request that asks for a hash that it did, so
+// that observe does not count it among the requests hashes make room for.
+type notedPasswords struct{ Passwords }
+
+func (p notedPasswords) Hash(ctx context.Context, password string) (string, error) {
+	noteHash(ctx)
+	return p.Passwords.Hash(ctx, password)
+}
+
+func (p notedPasswords) Check(ctx context.Context, hash, password string) (bool, error) {
+	noteHash(ctx)
+	return p.Passwords.Check(ctx, hash, password)
+}
+
+func noteHash(ctx context.Context) {
+	if info := reqInfoOf(ctx); info != nil {
+		info.hashes = true
+	}
 }

@@ -41,14 +41,22 @@ type Passwords interface {
 	Check(ctx context.Context, hash, password string) (bool, error)
 }
 
+// HashGate learns when requests that need no password hash end: while
+// they are being served, hashes leave them a CPU. *auth.Gate implements it.
+type HashGate interface {
+	Served(at time.Time)
+}
+
 // Deps are the server's collaborators.
 type Deps struct {
 	Store     Store
 	Records   RecordStore
 	Tokens    Tokens
 	Passwords Passwords
-	Logger    *slog.Logger
-	Version   string
+	// HashGate, if set, is told of every request that asked for no hash.
+	HashGate HashGate
+	Logger   *slog.Logger
+	Version  string
 	// Operator serves the operator endpoints, reached only with OperatorToken
 	// (empty: they answer 401); nil leaves them out.
 	Operator      Operator

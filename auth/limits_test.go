@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,7 +109,7 @@ func TestThrottleRefusedAddNoKeys(t *testing.T) {
 // TestGate checks that at most the configured number of hashes run, at most
 // the configured number wait, and the rest are refused at once.
 func TestGate(t *testing.T) {
-	g := auth.NewGate(1, 1)
+	g := auth.NewGate(1, 1, nil)
 	ctx := context.Background()
 	release, err := g.Enter(ctx)
 	if err != nil {
@@ -137,13 +138,73 @@ func TestGate(t *testing.T) {
 	}
 	second()
 
-	p, err := auth.NewLimitedPasswords(4, auth.NewGate(1, 0))
+	p, err := auth.NewLimitedPasswords(4, auth.NewGate(1, 0, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.Hash(ctx, "correct horse"); err != nil {
 		t.Errorf("hash through a free gate: %v", err)
 	}
+}
+
+// TestGateLeavesACPU checks that while requests needing no hash are being
+// served, one hash fewer runs, and that the limit rises again once they stop.
+func TestGateLeavesACPU(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	g := auth.NewGate(2, 4, clock)
+	ctx := context.Background()
+	enter := func() func() {
+		t.Helper()
+		r, err := g.Enter(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	a, b := enter(), enter() // nothing else served: both CPUs
+	if g.Waiting() != 0 {
+		t.Fatalf("%d waiting with two slots free", g.Waiting())
+	}
+	a()
+	b()
+
+	g.Served(clock())
+	a = enter()
+	queued := make(chan func())
+	go func() {
+		r, err := g.Enter(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		queued <- r
+	}()
+	for g.Waiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	gone := make(chan error)
+	go func() { _, err := g.Enter(cctx); gone <- err }()
+	for g.Waiting() != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled wait: %v, want context.Canceled", err)
+	}
+	if g.Waiting() != 1 {
+		t.Errorf("%d waiting after a wait was cancelled, want 1", g.Waiting())
+	}
+
+	advance(auth.ShareWindow) // the other requests stopped
+	a()
+	b = <-queued
+	c := enter() // two run again
+	b()
+	c()
 }
 
 // TestRefreshTokens checks their shape and that only well-formed ones hash.

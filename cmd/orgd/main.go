@@ -120,7 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	m.BcryptQueue(gate.Waiting)
 	security, throttle := apiSecurity(cfg)
-	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: m.Passwords(passwords), Logger: logger,
+	srv := api.NewServer(api.Deps{Store: store, Records: store, Tokens: tokens, Passwords: m.Passwords(passwords), HashGate: gate, Logger: logger,
 		Version: build.Version, Sessions: store, Audit: store, Throttle: throttle, Security: security, Now: time.Now,
 		Metrics: m, MetricsHandler: metrics.Handler(reg, logger), SeparateAdmin: cfg.AdminAddr != "",
 		Operator: store, OperatorToken: opToken})

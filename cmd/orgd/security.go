@@ -148,7 +148,7 @@ func newPasswords(cfg config) (*auth.Passwords, *auth.Gate, error) {
 	if running == 0 {
 		running = runtime.GOMAXPROCS(0)
 	}
-	gate := auth.NewGate(running, cfg.HashQueue)
+	gate := auth.NewGate(running, cfg.HashQueue, time.Now)
 	p, err := auth.NewLimitedPasswords(cfg.BcryptCost, gate)
 	return p, gate, err
 }
