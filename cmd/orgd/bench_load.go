@@ -50,8 +50,12 @@ func drive(ctx context.Context, name string, conc int, d time.Duration, fn func(
 	return runFor(ctx, conc, d, fn).summarize(name, conc)
 }
 
-// floodName is what -only matches to select the login-flood measurement.
-const floodName = "login flood"
+// The names -only matches to select the measurements that are not scenarios.
+const (
+	floodName       = "login flood"
+	renameTimesName = "rename times"
+	soakName        = "soak"
+)
 
 // wants reports whether the measurement called name is to run: all of them
 // without -only, else those whose names contain one of its words.

@@ -207,20 +207,18 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		}
 	}
 
-	if len(bc.only) > 0 {
-		rep.PeakRSSMiB = srv.peakRSS()
-		return rep, nil
+	if bc.wants(renameTimesName) {
+		progress("rename with 100 and with %d records", bc.renameDocs)
+		if rep.RenameSmallMs, err = e.renameTime(ctx, tokens, 100); err != nil {
+			return nil, err
+		}
+		if rep.RenameLargeMs, err = e.renameTime(ctx, tokens, bc.renameDocs); err != nil {
+			return nil, err
+		}
+		rep.RenameDocs = bc.renameDocs
 	}
-	progress("rename with 100 and with %d records", bc.renameDocs)
-	if rep.RenameSmallMs, err = e.renameTime(ctx, tokens, 100); err != nil {
-		return nil, err
-	}
-	if rep.RenameLargeMs, err = e.renameTime(ctx, tokens, bc.renameDocs); err != nil {
-		return nil, err
-	}
-	rep.RenameDocs = bc.renameDocs
 
-	if bc.soak > 0 {
+	if bc.soak > 0 && bc.wants(soakName) {
 		progress("soak: mixed load for %v", bc.soak)
 		rep.SoakMinutes = bc.soak.Minutes()
 		mixed := func(rng *mrand.Rand) error {
