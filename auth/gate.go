@@ -25,8 +25,8 @@ const ShareWindow = 100 * time.Millisecond
 // once: a request thread woken on a CPU where a hash runs now and then waits
 // for the scheduler's next tick (3 to 4 ms at 250 Hz, seen with perf sched).
 // With every CPU hashing, those waits put the p99 of GET /org/get during a
-// login flood at up to 3.1 times its idle p99; with a CPU kept free, at 0.9
-// to 1.2 times. A login flood alone still uses every CPU.
+// login flood at 1.5 to 3.8 times its idle p99; with a CPU kept free, at 0.9
+// to 1.3 times. A login flood alone still uses every CPU.
 type Gate struct {
 	max      int // hashes at once while no other request is served
 	maxQueue int

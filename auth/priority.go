@@ -11,8 +11,9 @@ import (
 // scheduling priority, and waits for it. bcrypt is CPU-bound by design: run
 // this way it uses every idle core, but the kernel hands the CPU to request
 // handling first (almost always at once: see Gate for when it does not), so
-// a login flood does not slow the requests that need no hash. The thread holds a P (GOMAXPROCS) all along, so the process is lent
-// one more for as long as fn runs: request handling keeps as many as it had.
+// a login flood does not slow the requests that need no hash. The thread
+// holds a P (GOMAXPROCS) all along, so the process is lent one more for as
+// long as fn runs: request handling keeps as many as it had.
 func background(fn func()) {
 	spare.lend()
 	defer spare.giveBack()
