@@ -26,7 +26,19 @@ type Config struct {
 	Addr string
 	// Logger receives FerretDB's own errors; nil discards them.
 	Logger *slog.Logger
+	// CacheKiB bounds each SQLite connection's page cache; 0 means
+	// DefaultCacheKiB.
+	CacheKiB int
 }
+
+// DefaultCacheKiB is the page cache of each SQLite connection unless
+// Config.CacheKiB says otherwise. FerretDB keeps up to 100 connections open
+// for every database file and never closes them: with SQLite's own default
+// (2,000 KiB each) a server over 256 tenant databases grew from 599 to 1,017
+// MiB in ten minutes of load, and with 64 KiB from 296 to 395 MiB. The
+// operating system's file cache, which all connections share, still holds
+// the pages a small cache drops.
+const DefaultCacheKiB = 64
 
 // ErrAddrInUse reports that the configured address cannot be bound.
 var ErrAddrInUse = errors.New("address already in use")
@@ -143,7 +155,7 @@ func Start(cfg Config) (*Server, error) {
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  listener,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		SQLiteURL: sqliteURL(dir, cfg.CacheKiB),
 		Logger:    logger,
 	})
 	if err != nil {
@@ -171,6 +183,16 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	return s, nil
+}
+
+// sqliteURL is FerretDB's address for the SQLite files in dir, whose
+// connections each cache at most cacheKiB of pages (0: DefaultCacheKiB).
+func sqliteURL(dir string, cacheKiB int) string {
+	if cacheKiB <= 0 {
+		cacheKiB = DefaultCacheKiB
+	}
+	// A negative cache_size is in KiB rather than pages.
+	return fmt.Sprintf("file:%s/?_pragma=cache_size(-%d)", dir, cacheKiB)
 }
 
 // URI is the mongodb:// address clients connect to.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/orgd/orgd/auth"
+	"github.com/orgd/orgd/embeddb"
 	"io"
 	"log/slog"
 	"net"
@@ -36,6 +37,7 @@ type config struct {
 	CacheSize     int
 	TenantDBs     int // 0: embeddedTenantDBs on the embedded database, else 1
 	HeapFloorMiB  int
+	EmbedCacheKiB int
 
 	// Tokens, logins and the audit log (see security.go).
 	JWTAlg            string
@@ -101,6 +103,7 @@ func baseSettings() []setting {
 			c.EmbeddedAddr = v
 			return nil
 		}},
+		{"ORGD_EMBEDDED_CACHE_KIB", "embedded-cache-kib", strconv.Itoa(embeddb.DefaultCacheKiB), "page cache in KiB of each of the embedded database's connections (it keeps many open per database file)", integer(func(c *config) *int { return &c.EmbedCacheKiB }, 16, 1<<20)},
 		{"ORGD_MASTER_DB", "master-db", "orgd_master", "database holding orgd's metadata", dbName(func(c *config) *string { return &c.MasterDB })},
 		{"ORGD_TENANT_DB", "tenant-db", "orgd_tenants", "database holding the org_<name> collections (the name its databases start with, with ORGD_TENANT_DBS above 1)", dbName(func(c *config) *string { return &c.TenantDB })},
 		{"ORGD_TENANT_DBS", "tenant-dbs", "auto", "how many databases new organizations' collections are spread over, as <tenant-db>_00, _01, ...; auto: 256 on the embedded database, 1 with MONGODB_URI", func(v string, c *config) error {

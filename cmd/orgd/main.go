@@ -178,7 +178,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // startEmbedded starts the embedded database, turning a taken port into an
 // error that says which setting to change.
 func startEmbedded(cfg config, logger *slog.Logger) (*embeddb.Server, error) {
-	edb, err := embeddb.Start(embeddb.Config{Dir: cfg.DataDir, Addr: cfg.EmbeddedAddr, Logger: logger.With("component", "ferretdb")})
+	edb, err := embeddb.Start(embeddb.Config{Dir: cfg.DataDir, Addr: cfg.EmbeddedAddr, CacheKiB: cfg.EmbedCacheKiB, Logger: logger.With("component", "ferretdb")})
 	if errors.Is(err, embeddb.ErrAddrInUse) {
 		return nil, fmt.Errorf("ORGD_EMBEDDED_ADDR (-embedded-addr) %s is already in use: stop what holds it or choose another loopback address, e.g. ORGD_EMBEDDED_ADDR=127.0.0.1:27018", cfg.EmbeddedAddr)
 	}

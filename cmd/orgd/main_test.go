@@ -210,6 +210,7 @@ func TestStartupErrors(t *testing.T) {
 		{"bad db name", map[string]string{"ORGD_MASTER_DB": "a.b"}, nil, "ORGD_MASTER_DB"},
 		{"too many tenant dbs", map[string]string{"ORGD_TENANT_DBS": "1001"}, nil, "ORGD_TENANT_DBS"},
 		{"negative heap floor", map[string]string{"ORGD_HEAP_FLOOR_MIB": "-1"}, nil, "ORGD_HEAP_FLOOR_MIB"},
+		{"tiny embedded cache", map[string]string{"ORGD_EMBEDDED_CACHE_KIB": "8"}, nil, "ORGD_EMBEDDED_CACHE_KIB"},
 		{"tenant db too long for its suffix", map[string]string{"ORGD_TENANT_DB": strings.Repeat("t", 60)}, nil, "at most 59 characters"},
 		{"bad uri", map[string]string{"MONGODB_URI": "http://x"}, nil, "MONGODB_URI"},
 		{"public embedded addr", map[string]string{"ORGD_EMBEDDED_ADDR": "0.0.0.0:27017"}, nil, "ORGD_EMBEDDED_ADDR"},
