@@ -1,6 +1,7 @@
 package mongodb
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -79,7 +80,6 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 		}
 		seen[id] = true
 		k := cacheKey{name, id}
-		raw := append(bson.Raw(nil), cur.Current...)
 		cc.mu.Lock()
 		_, dirty := cc.dirty[k]
 		_, have := cc.m[k]
@@ -90,8 +90,15 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 		case dirty:
 		case !have && len(cc.m) >= limit:
 			full = true
+		case have && bytes.Equal(cc.m[k].raw, cur.Current):
+			// Unchanged: keep its copy and what was decoded from it, so
+			// that a reload neither doubles the cache's memory for a
+			// while nor makes every entry be decoded again.
+			e := cc.m[k]
+			e.at = started
+			cc.m[k] = e
 		default:
-			cc.m[k] = cacheEntry{raw: raw, at: started}
+			cc.m[k] = cacheEntry{raw: append(bson.Raw(nil), cur.Current...), at: started}
 		}
 		cc.mu.Unlock()
 	}

@@ -200,8 +200,25 @@ func TestWarmCache(t *testing.T) {
 	if _, err := cached.OrganizationByID(ctx, orgs[2].ID); orgd.ErrorCode(err) != orgd.ENOTFOUND {
 		t.Errorf("after a reload, a removed organization still answers: %v", err)
 	}
-	if _, err := cached.OrganizationByID(ctx, orgs[1].ID); err != nil {
-		t.Errorf("after a reload: %v", err)
+	if o, err := cached.OrganizationByID(ctx, orgs[1].ID); err != nil || o.Name != orgs[1].Name {
+		t.Errorf("after a reload: %+v, %v", o, err)
+	}
+
+	// A reload keeps what it read before only when the document is unchanged.
+	if o, err := cached.OrganizationByID(ctx, orgs[0].ID); err != nil || o.Status != orgd.StatusActive {
+		t.Fatalf("after a reload: %+v, %v", o, err)
+	}
+	if _, err := f.db.Client.Database(f.db.MasterDB).Collection("organizations").UpdateOne(ctx, bson.D{{Key: "_id", Value: orgs[0].ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: "deleting"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := cached.OrganizationByID(ctx, orgs[0].ID); err != nil || o.Status != orgd.StatusActive {
+		t.Errorf("an organization changed with no change published, before a reload: %+v, %v", o, err)
+	}
+	if _, err := cached.WarmCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := cached.OrganizationByID(ctx, orgs[0].ID); err != nil || o.Status != orgd.StatusDeleting {
+		t.Errorf("an organization changed with no change published, after a reload: %+v, %v", o, err)
 	}
 }
 
