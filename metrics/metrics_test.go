@@ -157,6 +157,46 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestOrganizationCountIsPaced checks that a slow count is reused for 100
+// times as long as it took, so that counting costs about 1% of the time, and
+// that a failed one is tried again after 30 s.
+func TestOrganizationCountIsPaced(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	clk := &clock{now: time.Unix(1e9, 0)}
+	m := metrics.New(reg, metrics.Build{}, clk.Now)
+	counts, fail := 0, false
+	m.CountOrganizations(func(context.Context) (map[string]int, error) {
+		counts++
+		clk.Advance(2 * time.Second) // a count of many organizations
+		if fail {
+			return nil, errors.New("database down")
+		}
+		return map[string]int{"active": counts}, nil
+	})
+	for _, tc := range []struct {
+		after  time.Duration // since the last scrape
+		fail   bool
+		counts int     // counts made by then
+		active float64 // the count reported
+	}{
+		{0, false, 1, 1},
+		{31 * time.Second, false, 1, 1},
+		{150 * time.Second, false, 1, 1},
+		{20 * time.Second, false, 2, 2}, // 203 s after the first count began
+		{190 * time.Second, false, 2, 2},
+		{20 * time.Second, true, 3, 2},
+		{31 * time.Second, true, 4, 2},
+		{31 * time.Second, false, 5, 5},
+	} {
+		clk.Advance(tc.after)
+		fail = tc.fail
+		got := gather(t, reg)
+		if counts != tc.counts || got["orgd_organizations{status=active}"] != tc.active {
+			t.Fatalf("%v later: %d counts, active=%v; want %d and %v", tc.after, counts, got["orgd_organizations{status=active}"], tc.counts, tc.active)
+		}
+	}
+}
+
 func ev(name string) *event.CommandSucceededEvent {
 	return &event.CommandSucceededEvent{CommandFinishedEvent: event.CommandFinishedEvent{CommandName: name, Duration: time.Millisecond}}
 }
