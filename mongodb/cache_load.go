@@ -82,7 +82,7 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 		k := cacheKey{name, id}
 		cc.mu.Lock()
 		_, dirty := cc.dirty[k]
-		_, have := cc.m[k]
+		old, have := cc.m[k]
 		if complete && !dirty && !have && len(cc.m) >= limit {
 			cc.evict() // what requests looked up makes room for what must be whole
 		}
@@ -90,13 +90,12 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 		case dirty:
 		case !have && len(cc.m) >= limit:
 			full = true
-		case have && bytes.Equal(cc.m[k].raw, cur.Current):
+		case have && bytes.Equal(old.raw, cur.Current):
 			// Unchanged: keep its copy and what was decoded from it, so
 			// that a reload neither doubles the cache's memory for a
 			// while nor makes every entry be decoded again.
-			e := cc.m[k]
-			e.at = started
-			cc.m[k] = e
+			old.at = started
+			cc.m[k] = old
 		default:
 			cc.m[k] = cacheEntry{raw: append(bson.Raw(nil), cur.Current...), at: started}
 		}
