@@ -82,21 +82,20 @@ const sweepPace = 100
 
 // sweepPacer decides which reconciler rounds also sweep.
 type sweepPacer struct {
-	round int           // the last sweep's round; -1 before the first
-	ended time.Time     // when it ended
-	took  time.Duration // how long it took
+	round int       // the last sweep's round; -1 before the first
+	next  time.Time // no sweep before then: sweepPace times the last one's duration after it ended
 }
 
 // due reports whether round should sweep at now: the first round does, and
-// after it a round sweepEvery or more rounds and sweepPace times the last
-// sweep's duration or more after that sweep.
+// after it a round sweepEvery or more rounds after the last sweep, once the
+// pace allows.
 func (p *sweepPacer) due(round int, now time.Time) bool {
-	return p.round < 0 || round-p.round >= sweepEvery && now.Sub(p.ended) >= sweepPace*p.took
+	return p.round < 0 || round-p.round >= sweepEvery && !now.Before(p.next)
 }
 
 // swept records that round swept from start to end.
 func (p *sweepPacer) swept(round int, start, end time.Time) {
-	p.round, p.ended, p.took = round, end, end.Sub(start)
+	p.round, p.next = round, end.Add(sweepPace*end.Sub(start))
 }
 
 // RunReconciler resumes abandoned operations now and then every interval,
