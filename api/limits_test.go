@@ -153,6 +153,59 @@ func TestHashQueueFull(t *testing.T) {
 	e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password}).mustStatus(t, 200)
 }
 
+// TestConcurrentLoginsAreNotLockedOut checks that logins under way count
+// against the address limit without locking anyone out: with as many in
+// flight from one address as its limit, one more gets 429 with a one-second
+// Retry-After, no lockout is audited, and it succeeds once they have ended.
+func TestConcurrentLoginsAreNotLockedOut(t *testing.T) {
+	gate := auth.NewGate(1, 4, nil)
+	e := newEnv(t, behindProxy, func(d *api.Deps) {
+		d.Throttle = auth.NewThrottle(auth.ThrottleConfig{Window: 15 * time.Minute, AccountLimit: 10, AddrLimit: 2})
+		p, err := auth.NewLimitedPasswords(4, gate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Passwords = recordHashes{p}
+	})
+	beta := org{"beta", "b@beta.test", "correct horse"}
+	e.create(acme).mustStatus(t, 201)
+	e.create(beta).mustStatus(t, 201)
+	watch := e.loginTokens(acme.email, acme.password)
+
+	running, err := gate.Enter(context.Background()) // a long hash holds the only slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	const office = "198.51.100.7"
+	var wg sync.WaitGroup
+	results := make([]response, 2)
+	for i, o := range []org{acme, beta} {
+		wg.Go(func() { results[i] = e.loginFrom(office, o.email, o.password) })
+	}
+	for gate.Waiting() != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	r := e.loginFrom(office, acme.email, acme.password)
+	r.isProblem(t, 429)
+	if ra := r.Header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After %q, want 1", ra)
+	}
+	if d, _ := r.JSON["detail"].(string); !strings.Contains(d, "under way") {
+		t.Errorf("detail %q does not say that logins are under way", d)
+	}
+	running()
+	wg.Wait()
+	for i, r := range results {
+		if r.Status != 200 {
+			t.Errorf("login %d under way: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	e.loginFrom(office, acme.email, acme.password).mustStatus(t, 200)
+	if lock := find(e.events(watch.access, ""), "auth.lockout"); lock != nil {
+		t.Errorf("a lockout was audited: %v", lock)
+	}
+}
+
 // TestPasswordBounds checks that a password over 72 bytes or with a NUL byte
 // is refused with 422 wherever one is accepted, never truncated.
 func TestPasswordBounds(t *testing.T) {

@@ -34,6 +34,7 @@ type Sessions interface {
 // Throttle limits failed logins per account and per client address.
 type Throttle interface {
 	Attempt(account, addr string) auth.Verdict
+	Failed(account, addr string) auth.Verdict
 	Succeeded(account, addr string)
 	Cancel(account, addr string)
 }
@@ -81,8 +82,10 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 		return nil, s.problem(ctx, err)
 	}
 	addr, account := throttleAddr(clientInfo(ctx).ClientAddr), orgd.NormalizeEmail(b.Email)
-	verdict := s.Throttle.Attempt(account, addr)
-	if !verdict.Allowed {
+	if verdict := s.Throttle.Attempt(account, addr); verdict.Busy {
+		return nil, s.problem(ctx, &orgd.Error{Code: orgd.ETOOMANY,
+			Message: "Too many logins are under way for this account or from this address; retry in a moment.", RetryAfter: verdict.RetryAfter})
+	} else if !verdict.Allowed {
 		s.Logger.WarnContext(ctx, "login refused: too many failures", "scope", verdict.Scope, "client_addr", clientInfo(ctx).ClientAddr)
 		return nil, s.problem(ctx, &orgd.Error{Code: orgd.ETOOMANY,
 			Message: "Too many failed logins for this account or from this address; retry later.", RetryAfter: verdict.RetryAfter})
@@ -102,7 +105,7 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 		return nil, cancel(err)
 	}
 	if !ok {
-		s.loginFailed(ctx, admin, verdict)
+		s.loginFailed(ctx, admin, s.Throttle.Failed(account, addr))
 		return nil, s.problem(ctx, wrongLogin())
 	}
 	s.Throttle.Succeeded(account, addr)

@@ -12,6 +12,15 @@ import (
 	"github.com/orgd/orgd/auth"
 )
 
+// fail makes one failed login and returns the throttle's verdict on it.
+func fail(t *testing.T, th *auth.Throttle, account, addr string) auth.Verdict {
+	t.Helper()
+	if v := th.Attempt(account, addr); !v.Allowed {
+		t.Fatalf("attempt for %s from %s refused: %+v", account, addr, v)
+	}
+	return th.Failed(account, addr)
+}
+
 // TestThrottle checks the per-account and per-address limits, that a lock
 // ends by itself after the window, and that successes and cancelled
 // attempts do not count.
@@ -21,12 +30,9 @@ func TestThrottle(t *testing.T) {
 
 	// Three failures on one account from two addresses lock it for everyone.
 	for i, addr := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.1"} {
-		v := th.Attempt("victim@x.test", addr)
-		if !v.Allowed {
-			t.Fatalf("attempt %d refused", i)
-		}
+		v := fail(t, th, "victim@x.test", addr)
 		if locks := i == 2; v.Locks != locks {
-			t.Errorf("attempt %d: Locks = %v", i, v.Locks)
+			t.Errorf("failure %d: Locks = %v", i, v.Locks)
 		}
 		if i == 2 && (v.Scope != auth.ScopeAccount || strings.Join(v.From, " ") != "10.0.0.1 10.0.0.2") {
 			t.Errorf("lock verdict %+v", v)
@@ -34,7 +40,7 @@ func TestThrottle(t *testing.T) {
 		now = now.Add(time.Minute)
 	}
 	v := th.Attempt("victim@x.test", "10.9.9.9")
-	if v.Allowed || v.Scope != auth.ScopeAccount || v.RetryAfter != 12*time.Minute {
+	if v.Allowed || v.Busy || v.Scope != auth.ScopeAccount || v.RetryAfter != 12*time.Minute {
 		t.Errorf("locked account: %+v", v)
 	}
 	if v := th.Attempt("other@x.test", "10.9.9.9"); !v.Allowed {
@@ -49,23 +55,76 @@ func TestThrottle(t *testing.T) {
 	}
 	th.Succeeded("victim@x.test", "10.9.9.9") // and a success forgets the failures
 	for range 2 {
-		if v := th.Attempt("victim@x.test", "10.0.0.3"); !v.Allowed {
-			t.Fatal("failures were not forgotten after a success")
-		}
+		fail(t, th, "victim@x.test", "10.0.0.3")
 	}
 
 	// One address guessing many accounts is stopped by the address limit.
 	now = now.Add(time.Hour)
 	for i := range 5 {
-		if v := th.Attempt("user"+string(rune('a'+i))+"@x.test", "10.6.6.6"); !v.Allowed || v.Locks != (i == 4) {
-			t.Fatalf("address attempt %d: %+v", i, v)
+		if v := fail(t, th, "user"+string(rune('a'+i))+"@x.test", "10.6.6.6"); v.Locks != (i == 4) {
+			t.Fatalf("address failure %d: %+v", i, v)
 		}
 	}
-	if v := th.Attempt("fresh@x.test", "10.6.6.6"); v.Allowed || v.Scope != auth.ScopeAddress {
+	if v := th.Attempt("fresh@x.test", "10.6.6.6"); v.Allowed || v.Busy || v.Scope != auth.ScopeAddress {
 		t.Errorf("address over its limit: %+v", v)
 	}
 	if v := th.Attempt("fresh@x.test", "10.7.7.7"); !v.Allowed {
 		t.Error("another address is limited too")
+	}
+}
+
+// TestThrottleInFlight checks that attempts in flight count against the
+// limits, so that concurrent guesses cannot slip past them, without locking
+// anyone out: the attempt they hold back is told to retry in a moment, and
+// may once they have ended, unless they failed.
+func TestThrottleInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		scope string
+		next  func(i int) (account, addr string) // the i-th concurrent attempt
+		other func() (account, addr string)      // an attempt the limit does not touch
+	}{
+		{"one account from several addresses", auth.ScopeAccount,
+			func(i int) (string, string) { return "victim@x.test", fmt.Sprintf("10.0.0.%d", i) },
+			func() (string, string) { return "other@x.test", "10.0.0.1" }},
+		{"several accounts from one address", auth.ScopeAddress,
+			func(i int) (string, string) { return fmt.Sprintf("user%d@x.test", i), "10.6.6.6" },
+			func() (string, string) { return "other@x.test", "10.7.7.7" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+			th := auth.NewThrottle(auth.ThrottleConfig{Window: 15 * time.Minute, AccountLimit: 3, AddrLimit: 3, Now: func() time.Time { return now }})
+			for i := range 3 {
+				if v := th.Attempt(tc.next(i)); !v.Allowed {
+					t.Fatalf("attempt %d refused: %+v", i, v)
+				}
+			}
+			if v := th.Attempt(tc.next(3)); v.Allowed || !v.Busy || v.Scope != tc.scope || v.RetryAfter != time.Second {
+				t.Errorf("fourth attempt while three are in flight: %+v, want busy for a second", v)
+			}
+			if v := th.Attempt(tc.other()); !v.Allowed {
+				t.Errorf("an attempt outside the limit: %+v", v)
+			}
+			th.Cancel(tc.other())
+
+			// Three successes free the way; the failures of three more lock.
+			for i := range 3 {
+				th.Succeeded(tc.next(i))
+			}
+			for i := range 3 {
+				if v := th.Attempt(tc.next(i)); !v.Allowed {
+					t.Fatalf("attempt %d after the successes refused: %+v", i, v)
+				}
+			}
+			for i := range 3 {
+				if v := th.Failed(tc.next(i)); v.Locks != (i == 2) || v.Locks && v.Scope != tc.scope {
+					t.Errorf("failure %d: %+v", i, v)
+				}
+			}
+			if v := th.Attempt(tc.next(3)); v.Allowed || v.Busy || v.RetryAfter != 15*time.Minute {
+				t.Errorf("after three failures: %+v, want a lockout", v)
+			}
+		})
 	}
 }
 
@@ -74,10 +133,10 @@ func TestThrottle(t *testing.T) {
 func TestThrottleMemoryBound(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	th := auth.NewThrottle(auth.ThrottleConfig{Window: time.Hour, AccountLimit: 1, AddrLimit: 1000, MaxKeys: 10, Now: func() time.Time { return now }})
-	th.Attempt("first@x.test", "10.0.0.1")
+	fail(t, th, "first@x.test", "10.0.0.1")
 	for i := range 20 {
 		now = now.Add(time.Second)
-		th.Attempt(strings.Repeat("a", i+1)+"@x.test", "10.0.0.2")
+		fail(t, th, strings.Repeat("a", i+1)+"@x.test", "10.0.0.2")
 	}
 	if v := th.Attempt("first@x.test", "10.0.0.3"); !v.Allowed {
 		t.Error("the oldest account was not evicted")
@@ -92,16 +151,16 @@ func TestThrottleRefusedAddNoKeys(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	th := auth.NewThrottle(auth.ThrottleConfig{Window: time.Hour, AccountLimit: 5, AddrLimit: 1, MaxKeys: 10, Now: func() time.Time { return now }})
 	for i := range 4 { // one below the account's limit, from four addresses
-		th.Attempt("victim@x.test", fmt.Sprintf("10.0.1.%d", i))
+		fail(t, th, "victim@x.test", fmt.Sprintf("10.0.1.%d", i))
 	}
-	th.Attempt("first@x.test", "10.6.6.6") // this address is now at its limit
+	fail(t, th, "first@x.test", "10.6.6.6") // this address is now at its limit
 	for i := range 50 {
 		now = now.Add(time.Second)
 		if v := th.Attempt(fmt.Sprintf("guess%d@x.test", i), "10.6.6.6"); v.Allowed {
 			t.Fatalf("attempt %d from an address over its limit was allowed", i)
 		}
 	}
-	if v := th.Attempt("victim@x.test", "10.0.2.1"); !v.Allowed || !v.Locks {
+	if v := fail(t, th, "victim@x.test", "10.0.2.1"); !v.Locks {
 		t.Errorf("the victim's fifth failure: %+v, want the lock (its first four were forgotten)", v)
 	}
 }

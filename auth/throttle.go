@@ -24,10 +24,9 @@ type ThrottleConfig struct {
 }
 
 // Throttle limits failed logins per account and per client address with a
-// sliding window. An attempt counts as a failure from the moment it starts
-// (so concurrent guesses cannot slip past the limit) and is taken back when
-// it succeeds or fails for another reason than the password. It is in
-// memory: each instance counts on its own.
+// sliding window. An attempt in flight counts against both limits until it
+// ends (so concurrent guesses cannot slip past them), but only a failed one
+// is remembered. It is in memory: each instance counts on its own.
 type Throttle struct {
 	cfg      ThrottleConfig
 	mu       sync.Mutex
@@ -36,24 +35,35 @@ type Throttle struct {
 }
 
 // bucket holds the times of the failures still in the window, oldest first,
-// and where they came from.
+// where they came from, and how many attempts are in flight.
 type bucket struct {
-	at   []time.Time
-	from []string
+	at       []time.Time
+	from     []string
+	inFlight int
 }
 
 // Verdict is the throttle's answer to an attempt.
 type Verdict struct {
-	Allowed    bool
-	Scope      string        // "account" or "address": the limit that refused, or that this attempt reaches
-	RetryAfter time.Duration // when refused: until the oldest failure leaves the window
-	// Locks is true when this attempt, if it fails, reaches a limit: it
-	// starts a lockout, which deserves an audit event.
+	Allowed bool
+	Scope   string // "account" or "address": the limit that refused, or that this failure reaches
+	// Busy is true when the failures alone are under the limit, and the
+	// attempts in flight would reach it if they all failed: not a lockout,
+	// the client may try again once they end.
+	Busy bool
+	// RetryAfter, when refused: until the oldest failure leaves the window,
+	// or a second when Busy.
+	RetryAfter time.Duration
+	// Locks is true when this failure reaches a limit: it starts a lockout,
+	// which deserves an audit event.
 	Locks bool
 	// From lists the client addresses of the failures that make up the
 	// account's count, for the audit event of a lockout.
 	From []string
 }
+
+// busyRetry is how long a client refused because of attempts in flight is
+// asked to wait: about as long as one password check.
+const busyRetry = time.Second
 
 // Throttle scopes.
 const (
@@ -72,55 +82,77 @@ func NewThrottle(cfg ThrottleConfig) *Throttle {
 	return &Throttle{cfg: cfg, accounts: map[string]*bucket{}, addrs: map[string]*bucket{}}
 }
 
-// Attempt asks whether a login for account from addr may be tried now. When
-// it may, it is counted as a failure until Succeeded or Cancel says otherwise.
+// Attempt asks whether a login for account from addr may be tried now. An
+// allowed attempt is in flight until Failed, Succeeded or Cancel ends it.
 func (t *Throttle) Attempt(account, addr string) Verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.cfg.Now()
 	// A refused attempt adds no key: a client over its limit cannot grow
 	// the maps by trying new accounts.
-	if acc := t.peek(t.accounts, account, now); acc != nil && len(acc.at) >= t.cfg.AccountLimit {
+	acc, ad := t.peek(t.accounts, account, now), t.peek(t.addrs, addr, now)
+	if acc != nil && len(acc.at) >= t.cfg.AccountLimit {
 		return Verdict{Scope: ScopeAccount, RetryAfter: acc.at[0].Add(t.cfg.Window).Sub(now)}
 	}
-	if ad := t.peek(t.addrs, addr, now); ad != nil && len(ad.at) >= t.cfg.AddrLimit {
+	if ad != nil && len(ad.at) >= t.cfg.AddrLimit {
 		return Verdict{Scope: ScopeAddress, RetryAfter: ad.at[0].Add(t.cfg.Window).Sub(now)}
 	}
+	if acc != nil && len(acc.at)+acc.inFlight >= t.cfg.AccountLimit {
+		return Verdict{Scope: ScopeAccount, Busy: true, RetryAfter: busyRetry}
+	}
+	if ad != nil && len(ad.at)+ad.inFlight >= t.cfg.AddrLimit {
+		return Verdict{Scope: ScopeAddress, Busy: true, RetryAfter: busyRetry}
+	}
+	t.get(t.accounts, account, now).inFlight++
+	t.get(t.addrs, addr, now).inFlight++
+	return Verdict{Allowed: true}
+}
+
+// Failed records that the attempt failed on the password (or an unknown
+// account), and says whether that failure reaches a limit.
+func (t *Throttle) Failed(account, addr string) Verdict {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.cfg.Now()
 	acc, ad := t.get(t.accounts, account, now), t.get(t.addrs, addr, now)
-	acc.add(now, addr)
-	ad.add(now, "")
-	v := Verdict{Allowed: true}
+	acc.end()
+	ad.end()
+	acc.at, acc.from = append(acc.at, now), append(acc.from, addr)
+	ad.at, ad.from = append(ad.at, now), append(ad.from, "")
 	switch {
 	case len(acc.at) == t.cfg.AccountLimit:
-		v.Locks, v.Scope, v.From = true, ScopeAccount, distinct(acc.from)
+		return Verdict{Locks: true, Scope: ScopeAccount, From: distinct(acc.from)}
 	case len(ad.at) == t.cfg.AddrLimit:
-		v.Locks, v.Scope = true, ScopeAddress
+		return Verdict{Locks: true, Scope: ScopeAddress}
 	}
-	return v
+	return Verdict{}
 }
 
 // Succeeded records that the attempt succeeded: the account's failures are
-// forgotten and the attempt no longer counts against the address.
+// forgotten, and the address keeps its own.
 func (t *Throttle) Succeeded(account, addr string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.accounts, account)
-	t.takeBack(t.addrs, addr)
+	if b := t.accounts[account]; b != nil {
+		b.at, b.from = nil, nil
+	}
+	t.end(t.accounts, account)
+	t.end(t.addrs, addr)
 }
 
-// Cancel takes back an attempt that failed for another reason than the
-// password (the database or the hash queue was unavailable).
+// Cancel ends an attempt that failed for another reason than the password
+// (the database or the hash queue was unavailable): it does not count.
 func (t *Throttle) Cancel(account, addr string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.takeBack(t.accounts, account)
-	t.takeBack(t.addrs, addr)
+	t.end(t.accounts, account)
+	t.end(t.addrs, addr)
 }
 
-func (t *Throttle) takeBack(m map[string]*bucket, key string) {
-	if b := m[key]; b != nil && len(b.at) > 0 {
-		b.at, b.from = b.at[:len(b.at)-1], b.from[:len(b.from)-1]
-		if len(b.at) == 0 {
+// end ends an attempt in flight for key, dropping a bucket left empty.
+func (t *Throttle) end(m map[string]*bucket, key string) {
+	if b := m[key]; b != nil {
+		if b.end(); b.empty() {
 			delete(m, key)
 		}
 	}
@@ -152,12 +184,17 @@ func (t *Throttle) get(m map[string]*bucket, key string, now time.Time) *bucket 
 
 func (t *Throttle) evict(m map[string]*bucket, now time.Time) {
 	cutoff := now.Add(-t.cfg.Window)
-	oldestKey, oldest := "", now
+	oldestKey, oldest := "", now.Add(time.Nanosecond)
 	for k, b := range m {
-		if b.expire(cutoff); len(b.at) == 0 {
+		b.expire(cutoff)
+		last := now // attempts in flight go last
+		if len(b.at) > 0 && b.inFlight == 0 {
+			last = b.at[len(b.at)-1]
+		}
+		if b.empty() {
 			delete(m, k)
-		} else if b.at[len(b.at)-1].Before(oldest) {
-			oldestKey, oldest = k, b.at[len(b.at)-1]
+		} else if last.Before(oldest) {
+			oldestKey, oldest = k, last
 		}
 	}
 	if len(m) >= t.cfg.MaxKeys {
@@ -165,9 +202,9 @@ func (t *Throttle) evict(m map[string]*bucket, now time.Time) {
 	}
 }
 
-func (b *bucket) add(at time.Time, from string) {
-	b.at, b.from = append(b.at, at), append(b.from, from)
-}
+func (b *bucket) end() { b.inFlight = max(0, b.inFlight-1) }
+
+func (b *bucket) empty() bool { return len(b.at) == 0 && b.inFlight == 0 }
 
 func (b *bucket) expire(cutoff time.Time) {
 	i := 0

@@ -36,7 +36,7 @@ type benchResult struct {
 	Concurrency int    `json:"concurrency"`
 	Requests    int    `json:"requests"`
 	Errors      int    `json:"errors"`
-	Retries     int    `json:"retries_after_503"` // a 503 with Retry-After, waited out and retried
+	Retries     int    `json:"retries_waited_out"` // a 503 or 429 with a short Retry-After, waited out and retried
 
 	Throughput   float64 `json:"throughput_per_s"`
 	P50ms        float64 `json:"p50_ms"`
@@ -132,7 +132,7 @@ func printBench(w io.Writer, r *benchReport) {
 	fmt.Fprintf(w, "orgd bench: %d organizations x %d records on %s; HTTP client %s; bcrypt cost %d = %.1f hashes/s on this machine; seeded in %.0f s\n\n",
 		r.Orgs, r.RecordsPerOrg, r.Database, r.Client, r.BcryptCost, r.BcryptPerSec, r.SeedSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\t503 retried\tcache hits\tbaseline req/s\tratio\tbaseline\t")
+	fmt.Fprintln(tw, "scenario\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\tretried (503, 429)\tcache hits\tbaseline req/s\tratio\tbaseline\t")
 	for _, x := range r.Results {
 		base, ratio := "", ""
 		if x.Baseline > 0 {

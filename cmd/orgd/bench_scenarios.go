@@ -132,7 +132,9 @@ func (e *benchEnv) try(method, path, token, body string, want int) (time.Duratio
 	}
 	defer res.Body.Close()
 	_, _ = io.Copy(io.Discard, res.Body)
-	if res.StatusCode == http.StatusServiceUnavailable {
+	// Busy (503) or too many logins under way from this address (429): a
+	// client waits as long as it is told, when that is short.
+	if res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusTooManyRequests {
 		if secs, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && secs > 0 && secs <= 60 {
 			return time.Duration(secs) * time.Second, nil
 		}
