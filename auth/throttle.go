@@ -42,7 +42,7 @@ type bucket struct {
 	inFlight int
 }
 
-// Verdict is the throttle's answer to an attempt.
+// Verdict is the throttle's answer to an attempt, or to its failure.
 type Verdict struct {
 	Allowed bool
 	Scope   string // "account" or "address": the limit that refused, or that this failure reaches
