@@ -117,8 +117,8 @@ func (t *Throttle) Failed(account, addr string) Verdict {
 	acc, ad := t.get(t.accounts, account, now), t.get(t.addrs, addr, now)
 	acc.end()
 	ad.end()
-	acc.at, acc.from = append(acc.at, now), append(acc.from, addr)
-	ad.at, ad.from = append(ad.at, now), append(ad.from, "")
+	acc.add(now, addr)
+	ad.add(now, "")
 	switch {
 	case len(acc.at) == t.cfg.AccountLimit:
 		return Verdict{Locks: true, Scope: ScopeAccount, From: distinct(acc.from)}
@@ -184,7 +184,7 @@ func (t *Throttle) get(m map[string]*bucket, key string, now time.Time) *bucket 
 
 func (t *Throttle) evict(m map[string]*bucket, now time.Time) {
 	cutoff := now.Add(-t.cfg.Window)
-	oldestKey, oldest := "", now.Add(time.Nanosecond)
+	oldestKey, oldest := "", time.Time{}
 	for k, b := range m {
 		b.expire(cutoff)
 		last := now // attempts in flight go last
@@ -193,13 +193,17 @@ func (t *Throttle) evict(m map[string]*bucket, now time.Time) {
 		}
 		if b.empty() {
 			delete(m, k)
-		} else if last.Before(oldest) {
+		} else if oldest.IsZero() || last.Before(oldest) {
 			oldestKey, oldest = k, last
 		}
 	}
 	if len(m) >= t.cfg.MaxKeys {
 		delete(m, oldestKey)
 	}
+}
+
+func (b *bucket) add(at time.Time, from string) {
+	b.at, b.from = append(b.at, at), append(b.from, from)
 }
 
 func (b *bucket) end() { b.inFlight = max(0, b.inFlight-1) }
