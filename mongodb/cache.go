@@ -327,7 +327,7 @@ func (s *Store) runCacheReload(ctx context.Context, log *slog.Logger) {
 		case <-t.C:
 		}
 		if s.cache.reloadDue(s.now()) {
-			if _, err := s.WarmCache(ctx); err != nil && ctx.Err() == nil {
+			if _, err := s.ReloadCache(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("cache: could not read the master collections whole; entries age out instead", "err", err)
 			}
 		}

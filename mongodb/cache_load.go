@@ -25,6 +25,16 @@ const loadFill = 0.9
 // use, which on a backend that scans for every lookup is the difference
 // between a flat and a growing latency. It returns the number of entries.
 func (s *Store) WarmCache(ctx context.Context) (int, error) {
+	return s.readWhole(ctx, false)
+}
+
+// ReloadCache reads the same collections whole again, as the cache does
+// every cacheReload, but paced (see pacedBatch) to stay out of requests' way.
+func (s *Store) ReloadCache(ctx context.Context) (int, error) {
+	return s.readWhole(ctx, true)
+}
+
+func (s *Store) readWhole(ctx context.Context, paced bool) (int, error) {
 	if s.cache == nil {
 		return 0, nil
 	}
@@ -35,7 +45,7 @@ func (s *Store) WarmCache(ctx context.Context) (int, error) {
 		c        *mongo.Collection
 		complete bool
 	}{{s.revoked(), true}, {s.names(), false}, {s.orgs(), false}, {s.admins(), false}, {s.emails(), false}} {
-		if err := s.load(ctx, l.c, l.complete); err != nil {
+		if err := s.load(ctx, l.c, l.complete, paced); err != nil {
 			return s.CacheLen(), err
 		}
 	}
@@ -46,8 +56,9 @@ func (s *Store) WarmCache(ctx context.Context) (int, error) {
 // load reads collection c whole into the cache. Entries that a write or a
 // sync forgets while it runs are not overwritten with what it read; entries
 // of documents it did not find are dropped. With complete, and if all of c
-// fit, the cache answers "no such document" for c without asking.
-func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) error {
+// fit, the cache answers "no such document" for c without asking. Paced,
+// it reads in small batches and waits after each.
+func (s *Store) load(ctx context.Context, c *mongo.Collection, complete, paced bool) error {
 	cc := s.cache
 	started := s.now()
 	cc.mu.Lock()
@@ -66,7 +77,8 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 		}
 		cc.mu.Unlock()
 	}()
-	cur, err := c.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
+	pace := newPacer(paced)
+	cur, err := c.Find(ctx, bson.D{}, options.Find().SetBatchSize(pace.batchSize()))
 	if err != nil {
 		return translate(err)
 	}
@@ -74,6 +86,9 @@ func (s *Store) load(ctx context.Context, c *mongo.Collection, complete bool) er
 	name, seen, full := c.Name(), map[string]bool{}, false
 	limit := int(float64(cc.max) * loadFill)
 	for cur.Next(ctx) {
+		if err := pace.next(ctx, cur); err != nil {
+			return err
+		}
 		id, ok := cur.Current.Lookup("_id").StringValueOK()
 		if !ok {
 			continue

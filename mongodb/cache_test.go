@@ -194,7 +194,7 @@ func TestWarmCache(t *testing.T) {
 	if err := cached.SyncCache(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cached.WarmCache(ctx); err != nil {
+	if _, err := cached.ReloadCache(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cached.OrganizationByID(ctx, orgs[2].ID); orgd.ErrorCode(err) != orgd.ENOTFOUND {
@@ -214,11 +214,49 @@ func TestWarmCache(t *testing.T) {
 	if o, err := cached.OrganizationByID(ctx, orgs[0].ID); err != nil || o.Status != orgd.StatusActive {
 		t.Errorf("an organization changed with no change published, before a reload: %+v, %v", o, err)
 	}
-	if _, err := cached.WarmCache(ctx); err != nil {
+	if _, err := cached.ReloadCache(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if o, err := cached.OrganizationByID(ctx, orgs[0].ID); err != nil || o.Status != orgd.StatusDeleting {
 		t.Errorf("an organization changed with no change published, after a reload: %+v, %v", o, err)
+	}
+}
+
+// TestReloadReadsEveryBatch checks that a reload, which reads in small
+// batches, reads every document of a collection several batches long:
+// revocations written by another instance whose changes this one never saw
+// are all known after it, and a session never revoked is still known not to
+// be, all without a lookup.
+func TestReloadReadsEveryBatch(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cached := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, CacheSync: time.Hour, Now: f.clock.Now})
+	if _, err := cached.WarmCache(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var docs []any
+	for i := range 250 {
+		docs = append(docs, bson.D{{Key: "_id", Value: fmt.Sprintf("sid-%03d", i)}, {Key: "reason", Value: "logout"},
+			{Key: "revoked_at", Value: f.clock.Now()}, {Key: "expires_at", Value: f.clock.Now().Add(time.Hour)}})
+	}
+	if _, err := f.db.Client.Database(f.db.MasterDB).Collection("revoked_sessions").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := cached.ReloadCache(ctx); err != nil || n < len(docs) {
+		t.Fatalf("ReloadCache: %d entries, %v", n, err)
+	}
+	_, before := cached.CacheStats()
+	for _, d := range docs {
+		id := d.(bson.D)[0].Value.(string)
+		if revoked, err := cached.SessionRevoked(ctx, id); err != nil || !revoked {
+			t.Errorf("session %s, revoked before the reload: %v, %v", id, revoked, err)
+		}
+	}
+	if revoked, err := cached.SessionRevoked(ctx, "never-revoked"); err != nil || revoked {
+		t.Errorf("a session never revoked: %v, %v", revoked, err)
+	}
+	if _, misses := cached.CacheStats(); misses != before {
+		t.Errorf("%d lookups went to the database", misses-before)
 	}
 }
 
@@ -272,7 +310,7 @@ func TestRevocationSurvivesAFullCache(t *testing.T) {
 	}
 	fill(0)
 	check("with the cache full")
-	if _, err := cached.WarmCache(ctx); err != nil { // a reload, with the cache full
+	if _, err := cached.ReloadCache(ctx); err != nil { // a reload, with the cache full
 		t.Fatal(err)
 	}
 	fill(1)

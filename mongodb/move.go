@@ -281,7 +281,7 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 	}
 	// Other instances' caches learn of the pause within their sync interval,
 	// and requests that read the record before it finish their writes.
-	if err := r.sleep(ctx, s.drain); err != nil {
+	if err := sleep(ctx, s.drain); err != nil {
 		return err
 	}
 	got, err := r.sync(ctx)
@@ -342,20 +342,7 @@ func (r *run) setPhase(ctx context.Context, phase string, more ...bson.E) error 
 
 // sleepUntil waits until t by the store's clock, or at most the drain time.
 func (r *run) sleepUntil(ctx context.Context, t time.Time) error {
-	return r.sleep(ctx, min(t.Sub(r.s.now()), r.s.drain))
-}
-
-// sleep waits for d, or until ctx ends.
-func (r *run) sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
+	return sleep(ctx, min(t.Sub(r.s.now()), r.s.drain))
 }
 
 // unpause resumes the writes of an organization whose move was stopped while
