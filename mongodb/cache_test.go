@@ -234,9 +234,11 @@ func TestReloadReadsEveryBatch(t *testing.T) {
 	if _, err := cached.WarmCache(ctx); err != nil {
 		t.Fatal(err)
 	}
+	var ids []string
 	var docs []any
 	for i := range 250 {
-		docs = append(docs, bson.D{{Key: "_id", Value: fmt.Sprintf("sid-%03d", i)}, {Key: "reason", Value: "logout"},
+		ids = append(ids, fmt.Sprintf("sid-%03d", i))
+		docs = append(docs, bson.D{{Key: "_id", Value: ids[i]}, {Key: "reason", Value: "logout"},
 			{Key: "revoked_at", Value: f.clock.Now()}, {Key: "expires_at", Value: f.clock.Now().Add(time.Hour)}})
 	}
 	if _, err := f.db.Client.Database(f.db.MasterDB).Collection("revoked_sessions").InsertMany(ctx, docs); err != nil {
@@ -246,8 +248,7 @@ func TestReloadReadsEveryBatch(t *testing.T) {
 		t.Fatalf("ReloadCache: %d entries, %v", n, err)
 	}
 	_, before := cached.CacheStats()
-	for _, d := range docs {
-		id := d.(bson.D)[0].Value.(string)
+	for _, id := range ids {
 		if revoked, err := cached.SessionRevoked(ctx, id); err != nil || !revoked {
 			t.Errorf("session %s, revoked before the reload: %v, %v", id, revoked, err)
 		}
