@@ -10,13 +10,12 @@ import (
 
 const (
 	// countEvery is how long a count of organizations by status is reused
-	// at least: counting reads the whole organizations collection (a scan on
-	// FerretDB), so a scrape every few seconds must not mean a scan every few
+	// at least: a scrape every few seconds need not mean a count every few
 	// seconds.
 	countEvery = 30 * time.Second
 	// countShare bounds the time spent counting to about 1/countShare of the
-	// wall clock: a count that took 1.6 s (10,000 organizations on the
-	// embedded database) is reused for 160 s.
+	// wall clock, should a count ever be slow (a database far away or
+	// overloaded).
 	countShare = 100
 	// countTimeout bounds one count, so that a scrape during a database
 	// outage returns (with the last count) instead of hanging.

@@ -3,46 +3,88 @@ package mongodb_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/mongodb"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
 )
 
 // TestCountByStatus counts organizations in each state, every known state
-// present even when empty.
+// present even when empty, and reads no organization to do it but those an
+// operation holds: a scrape costs the same however many there are.
 func TestCountByStatus(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	s := f.store("")
-	got, err := s.CountByStatus(ctx)
+	var mu sync.Mutex
+	var reads []string // the store's reads of the organizations collection
+	client, err := mongodb.ConnectWith(ctx, f.db.URI, 5*time.Second, &event.CommandMonitor{
+		Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if e.CommandName != "find" && e.CommandName != "aggregate" {
+				return
+			}
+			if coll, _ := e.Command.Lookup(e.CommandName).StringValueOK(); coll == "organizations" {
+				mu.Lock()
+				defer mu.Unlock()
+				reads = append(reads, e.CommandName+" "+e.Command.Lookup("filter").String()+e.Command.Lookup("pipeline").String())
+			}
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"active": 0, "creating": 0, "updating": 0, "deleting": 0, "moving": 0}
-	if !equalCounts(got, want) {
-		t.Errorf("empty: %v, want %v", got, want)
+	defer client.Disconnect(ctx)
+	s := mongodb.NewStore(client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, TenantDBPrefix: f.db.Prefix,
+		Lease: lease, Grace: grace, Now: f.clock.Now, ListDatabases: f.db.ListDatabases})
+	count := func(what string, want map[string]int) {
+		t.Helper()
+		mu.Lock()
+		reads = nil
+		mu.Unlock()
+		got, err := s.CountByStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalCounts(got, want) {
+			t.Errorf("%s: %v, want %v", what, got, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range reads {
+			if !strings.Contains(r, `"$collStats"`) && !strings.HasPrefix(r, `find {"_id": `) {
+				t.Errorf("%s: the count read organizations with %s", what, r)
+			}
+		}
 	}
-	for _, n := range []string{"one", "two", "three"} {
+	count("empty", map[string]int{"active": 0, "creating": 0, "updating": 0, "deleting": 0, "moving": 0})
+	for _, n := range []string{"one", "two", "three", "four"} {
 		if _, err := s.CreateOrganization(ctx, n, n+"@x.test", "h"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// An interrupted delete leaves its organization marked deleting.
-	o, _ := s.OrganizationByName(ctx, "three")
+	count("four created", map[string]int{"active": 4, "creating": 0, "updating": 0, "deleting": 0, "moving": 0})
+	// Interrupted operations leave their organizations in their state.
+	three, _ := s.OrganizationByName(ctx, "three")
 	s.SetHooks(abortAt("drop_collection"))
-	_ = s.DeleteOrganization(ctx, o.ID)
-	got, err = s.CountByStatus(ctx)
-	if err != nil {
+	_ = s.DeleteOrganization(ctx, three.ID)
+	four, _ := s.OrganizationByName(ctx, "four")
+	s.SetHooks(abortAt("move_collection"))
+	_, _ = s.UpdateOrganization(ctx, four.ID, orgd.OrganizationUpdate{Name: ptr("cuatro")})
+	s.SetHooks(abortAt("create_collection"))
+	_, _ = s.CreateOrganization(ctx, "five", "five@x.test", "h")
+	s.SetHooks(mongodb.Hooks{})
+	count("after interrupted operations", map[string]int{"active": 2, "creating": 1, "updating": 1, "deleting": 1, "moving": 0})
+	// The reconciler finishes the delete and the rename and undoes the
+	// create: what is left is active.
+	f.restartLater()
+	if _, err := s.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want = map[string]int{"active": 2, "creating": 0, "updating": 0, "deleting": 1, "moving": 0}
-	if !equalCounts(got, want) {
-		t.Errorf("after creates and an interrupted delete: %v, want %v", got, want)
-	}
+	count("after the reconciler", map[string]int{"active": 3, "creating": 0, "updating": 0, "deleting": 0, "moving": 0})
 }
 
 func equalCounts(a, b map[string]int) bool {
