@@ -60,7 +60,10 @@ func newFixture(t *testing.T) *fixture {
 
 // store returns a new Store, as a restarted process would have, over tenantDB
 // (the fixture's own when empty).
-func (f *fixture) store(tenantDB string) *mongodb.Store {
+func (f *fixture) store(tenantDB string) *mongodb.Store { return f.storeOn(f.db.Client, tenantDB) }
+
+// storeOn is store over client, which must reach the fixture's database.
+func (f *fixture) storeOn(client *mongo.Client, tenantDB string) *mongodb.Store {
 	if tenantDB == "" {
 		tenantDB = f.db.TenantDB
 	}
@@ -68,7 +71,7 @@ func (f *fixture) store(tenantDB string) *mongodb.Store {
 	if f.clock != nil {
 		now = f.clock.Now
 	}
-	return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: tenantDB,
+	return mongodb.NewStore(client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: tenantDB,
 		Tenancy: f.tenancy, TenantDBPrefix: f.db.Prefix, Deployments: f.deps, MoveDrain: cmp.Or(f.drain, time.Millisecond),
 		Lease: lease, Grace: grace, CopyBatch: cmp.Or(f.batch, 10), CacheSync: f.cache, Now: now, TenantDBs: f.spread,
 		ListDatabases: f.db.ListDatabases})

@@ -3,6 +3,7 @@ package mongodb_test
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -38,8 +39,7 @@ func TestCountByStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Disconnect(ctx)
-	s := mongodb.NewStore(client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, TenantDBPrefix: f.db.Prefix,
-		Lease: lease, Grace: grace, Now: f.clock.Now, ListDatabases: f.db.ListDatabases})
+	s := f.storeOn(client, "")
 	count := func(what string, want map[string]int) {
 		t.Helper()
 		mu.Lock()
@@ -49,7 +49,7 @@ func TestCountByStatus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !equalCounts(got, want) {
+		if !maps.Equal(got, want) {
 			t.Errorf("%s: %v, want %v", what, got, want)
 		}
 		mu.Lock()
@@ -85,18 +85,6 @@ func TestCountByStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	count("after the reconciler", map[string]int{"active": 3, "creating": 0, "updating": 0, "deleting": 0, "moving": 0})
-}
-
-func equalCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReconcilerReports checks that each reconciler round is reported, full
