@@ -3,7 +3,9 @@ package mongodb_test
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/orgd/orgd/mongodb"
 	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -163,4 +166,48 @@ func mustCreate(t *testing.T, s *mongodb.Store, name, email string) *orgd.Organi
 		t.Fatal(err)
 	}
 	return o
+}
+
+// reads records a store's reads (find and aggregate) of some collections,
+// each as "<command> <collection> <filter><pipeline> limit <n>".
+type reads struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+// take returns the reads recorded since the last take.
+func (r *reads) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := r.seen
+	r.seen = nil
+	return seen
+}
+
+// watchedStore is store("") over a client of its own whose reads of colls
+// are recorded.
+func (f *fixture) watchedStore(colls ...string) (*mongodb.Store, *reads) {
+	f.t.Helper()
+	r := &reads{}
+	client, err := mongodb.ConnectWith(context.Background(), f.db.URI, 5*time.Second, &event.CommandMonitor{
+		Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if e.CommandName != "find" && e.CommandName != "aggregate" {
+				return
+			}
+			coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+			if !slices.Contains(colls, coll) {
+				return
+			}
+			limit, _ := e.Command.Lookup("limit").AsInt64OK()
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.seen = append(r.seen, fmt.Sprintf("%s %s %s%s limit %d", e.CommandName, coll,
+				e.Command.Lookup("filter"), e.Command.Lookup("pipeline"), limit))
+		},
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return f.storeOn(client, ""), r
 }

@@ -2,15 +2,11 @@ package mongodb_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/orgd/orgd"
-	"github.com/orgd/orgd/mongodb"
-	"go.mongodb.org/mongo-driver/v2/event"
 )
 
 // TestPruneAuditLog deletes a deleted organization's events once its last
@@ -19,26 +15,7 @@ import (
 func TestPruneAuditLog(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	var mu sync.Mutex
-	var reads []string // the store's reads of the organizations and the log
-	client, err := mongodb.ConnectWith(ctx, f.db.URI, 5*time.Second, &event.CommandMonitor{
-		Started: func(_ context.Context, e *event.CommandStartedEvent) {
-			if e.CommandName != "find" && e.CommandName != "aggregate" {
-				return
-			}
-			if coll, _ := e.Command.Lookup(e.CommandName).StringValueOK(); coll == "organizations" || coll == "audit_events" {
-				limit, _ := e.Command.Lookup("limit").AsInt64OK()
-				mu.Lock()
-				defer mu.Unlock()
-				reads = append(reads, fmt.Sprintf("%s %s limit %d", coll, e.Command.Lookup("filter"), limit))
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(ctx)
-	s := f.storeOn(client, "")
+	s, reads := f.watchedStore("organizations", "audit_events")
 	live, err := s.CreateOrganization(ctx, "live", "live@x.test", "h")
 	if err != nil {
 		t.Fatal(err)
@@ -64,19 +41,15 @@ func TestPruneAuditLog(t *testing.T) {
 		return len(evs)
 	}
 
-	mu.Lock()
-	reads = nil
-	mu.Unlock()
+	reads.take()
 	if _, err := s.PruneAuth(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	for _, r := range reads {
-		if strings.HasPrefix(r, "organizations") || !strings.HasSuffix(r, "limit 1") {
+	for _, r := range reads.take() {
+		if strings.HasPrefix(r, "find organizations") || !strings.HasSuffix(r, "limit 1") {
 			t.Errorf("a round with nothing to prune read %s", r)
 		}
 	}
-	mu.Unlock()
 	if n := events(gone.ID); n != 2 {
 		t.Errorf("within the retention: %d of the deleted organization's 2 events left", n)
 	}

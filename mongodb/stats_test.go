@@ -21,30 +21,10 @@ import (
 func TestCountByStatus(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	var mu sync.Mutex
-	var reads []string // the store's reads of the organizations collection
-	client, err := mongodb.ConnectWith(ctx, f.db.URI, 5*time.Second, &event.CommandMonitor{
-		Started: func(_ context.Context, e *event.CommandStartedEvent) {
-			if e.CommandName != "find" && e.CommandName != "aggregate" {
-				return
-			}
-			if coll, _ := e.Command.Lookup(e.CommandName).StringValueOK(); coll == "organizations" {
-				mu.Lock()
-				defer mu.Unlock()
-				reads = append(reads, e.CommandName+" "+e.Command.Lookup("filter").String()+e.Command.Lookup("pipeline").String())
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(ctx)
-	s := f.storeOn(client, "")
+	s, reads := f.watchedStore("organizations")
 	count := func(what string, want map[string]int) {
 		t.Helper()
-		mu.Lock()
-		reads = nil
-		mu.Unlock()
+		reads.take()
 		got, err := s.CountByStatus(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -52,10 +32,8 @@ func TestCountByStatus(t *testing.T) {
 		if !maps.Equal(got, want) {
 			t.Errorf("%s: %v, want %v", what, got, want)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range reads {
-			if !strings.Contains(r, `"$collStats"`) && !strings.HasPrefix(r, `find {"_id": `) {
+		for _, r := range reads.take() {
+			if !strings.Contains(r, `"$collStats"`) && !strings.HasPrefix(r, `find organizations {"_id": `) {
 				t.Errorf("%s: the count read organizations with %s", what, r)
 			}
 		}
