@@ -9,8 +9,8 @@ func TestSQLiteURL(t *testing.T) {
 		kib  int
 		want string
 	}{
-		{0, "file:/data/?_pragma=cache_size(-64)"},
-		{16, "file:/data/?_pragma=cache_size(-16)"},
+		{0, "file:/data/?_pragma=cache_size(-16)"},
+		{64, "file:/data/?_pragma=cache_size(-64)"},
 		{2000, "file:/data/?_pragma=cache_size(-2000)"},
 	} {
 		if got := sqliteURL("/data", tc.kib); got != tc.want {
