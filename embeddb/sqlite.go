@@ -17,9 +17,10 @@ import (
 // of 40 slots of 1,200 bytes that SQLite reserves per connection to speed up
 // small allocations. FerretDB keeps up to 100 connections open per database
 // file and never closes them, so at 10,000 organizations over 256 tenant
-// files the buffers alone come to tens of MiB (about 45 KiB of resident
-// memory per connection, measured), for statements about 8% slower in
-// SQLite itself (some 3 µs of a record read's 0.5 ms).
+// files the buffers alone come to tens of MiB (38 to 45 KiB of resident
+// memory per connection, measured); statements were at most a few µs
+// slower without it, within the noise of the runs, next to a record
+// read's 0.5 ms.
 var sqliteSettings = sync.OnceValue(func() int32 {
 	tls := libc.NewTLS()
 	defer tls.Close()
