@@ -38,8 +38,8 @@ type Config struct {
 // MiB in ten minutes of load, with 64 KiB from 296 to 395 MiB. A connection
 // serves all of its file's collections, more pages than 64 KiB holds, so
 // 16 KiB cost statements at most a few µs (within the noise of the runs)
-// and saves about 85 KiB a connection. The operating system's file cache, which all connections
-// share, still holds the pages a small cache drops.
+// and saves about 85 KiB a connection. The operating system's file cache,
+// which all connections share, still holds the pages a small cache drops.
 const DefaultCacheKiB = 16
 
 // ErrAddrInUse reports that the configured address cannot be bound.
