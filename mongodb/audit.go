@@ -59,13 +59,16 @@ func auditKey(orgID, eventID string) string {
 	return orgID + "/" + eventID
 }
 
-// RecordEvent appends e to the audit log; its ID and time are set here.
+// RecordEvent appends e to the audit log; its ID and time are set here. It
+// tries until ctx ends while the database is locked or unavailable: a storm
+// of lifecycle writes can hold the master file for longer than other writes
+// retry, and a log that drops events under load cannot be trusted.
 func (s *Store) RecordEvent(ctx context.Context, e orgd.Event) error {
 	at := s.now()
 	id := s.eventIDs.next(at)
 	d := auditDoc{ID: auditKey(e.OrgID, id), EventID: id, OrgID: e.OrgID, At: at, Type: e.Type, Actor: e.Actor,
 		ClientAddr: e.ClientAddr, RequestID: e.RequestID, Outcome: e.Outcome, Details: e.Details}
-	return translate(s.insert(ctx, s.audit(), d))
+	return translate(persist(ctx, func() error { _, err := s.audit().InsertOne(ctx, d); return err }))
 }
 
 // Events returns up to limit events of the organization orgID, newest first,
