@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +35,7 @@ type env struct {
 	db     *mongotest.DB
 	store  *mongodb.Store
 	tokens *auth.Tokens
-	logs   *syncBuffer
+	logs   *mongotest.Logs
 	// tenancy of new organizations: ORGD_TEST_TENANCY, or collection.
 	tenancy string
 }
@@ -63,7 +62,7 @@ func newEnvOn(t testing.TB, db *mongotest.DB, client *mongo.Client, cacheSync ti
 // when unset).
 func newEnvWith(t testing.TB, db *mongotest.DB, client *mongo.Client, cacheSync time.Duration, configure func(*mongodb.Config), opts ...func(*api.Deps)) *env {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &mongotest.Logs{}
 	logger := slog.New(slog.NewTextHandler(logs.Tee(buf), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	logs.Secret("JWT secret", testSecret)
 	cfg := mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger, CacheSync: cacheSync,
@@ -180,22 +179,4 @@ func (e *env) login(email, password string) string {
 	r := e.call("POST", "/admin/login", "", map[string]string{"email": email, "password": password}).mustStatus(e.t, 200)
 	tok, _ := r.JSON["access_token"].(string)
 	return tok
-}
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

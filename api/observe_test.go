@@ -24,7 +24,7 @@ import (
 func newObservedEnv(t *testing.T, separateAdmin bool, opts ...func(*api.Deps)) (e *env, admin *httptest.Server) {
 	t.Helper()
 	db := mongotest.New(t)
-	logs := &syncBuffer{}
+	logs := &mongotest.Logs{}
 	logger := slog.New(api.WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	store := mongodb.NewStore(db.Client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, Logger: logger})
 	tokens, err := auth.NewTokens([]byte(testSecret), 15*time.Minute, time.Now)
@@ -55,7 +55,7 @@ func newObservedEnv(t *testing.T, separateAdmin bool, opts ...func(*api.Deps)) (
 }
 
 // requestLines returns the request lines logged so far, decoded.
-func requestLines(t *testing.T, logs *syncBuffer) []map[string]any {
+func requestLines(t *testing.T, logs *mongotest.Logs) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(logs.String()))

@@ -59,16 +59,22 @@ func auditKey(orgID, eventID string) string {
 	return orgID + "/" + eventID
 }
 
-// RecordEvent appends e to the audit log; its ID and time are set here. It
-// tries until ctx ends while the database is locked or unavailable: a storm
-// of lifecycle writes can hold the master file for longer than other writes
-// retry, and a log that drops events under load cannot be trusted.
+// RecordEvent appends e to the audit log; its ID and time are set here. If
+// the database is unavailable or too busy to take it within ctx, the event
+// is kept and written in the background (see auditOutbox) and RecordEvent
+// returns nil: an error means the event is lost.
 func (s *Store) RecordEvent(ctx context.Context, e orgd.Event) error {
 	at := s.now()
 	id := s.eventIDs.next(at)
 	d := auditDoc{ID: auditKey(e.OrgID, id), EventID: id, OrgID: e.OrgID, At: at, Type: e.Type, Actor: e.Actor,
 		ClientAddr: e.ClientAddr, RequestID: e.RequestID, Outcome: e.Outcome, Details: e.Details}
-	return translate(persist(ctx, func() error { _, err := s.audit().InsertOne(ctx, d); return err }))
+	err := s.insert(ctx, s.audit(), d)
+	if unavailable(err) && s.deferEvent(d) {
+		s.log.WarnContext(ctx, "audit event deferred: the database did not take it in time; it is written in the background",
+			"event", d.Type, "org_id", d.OrgID, "err", err)
+		return nil
+	}
+	return translate(err)
 }
 
 // Events returns up to limit events of the organization orgID, newest first,

@@ -96,29 +96,6 @@ func hasCode(err error, code int) bool {
 	return false
 }
 
-// persist runs insert until it succeeds or fails for a reason other than a
-// locked or unavailable database, waiting longer after each failure (up to
-// a second), until ctx ends. An insert whose answer was lost may have
-// happened: a duplicate key on a later attempt is success.
-func persist(ctx context.Context, insert func() error) error {
-	wait := 10 * time.Millisecond
-	for tried := false; ; tried = true {
-		err := insert()
-		switch {
-		case err == nil, tried && mongo.IsDuplicateKeyError(err):
-			return nil
-		case !unavailable(err) || ctx.Err() != nil:
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait/2 + rand.N(wait)):
-		}
-		wait = min(2*wait, time.Second)
-	}
-}
-
 // retry runs fn until it succeeds, fails with something other than a locked
 // database, or has been tried five times.
 func retry(ctx context.Context, fn func() error) error {

@@ -55,9 +55,14 @@ type background struct {
 
 // Close stops the moves this Store runs in the background where they are (a
 // move whose writes were paused resumes them first) and waits for them; the
-// reconciler of this or another instance finishes them later.
+// reconciler of this or another instance finishes them later. Audit events
+// still waiting to be written get one last try (see auditOutbox).
 func (s *Store) Close() {
+	// Under the outbox's lock, so that no audit writer starts once Wait may
+	// have begun.
+	s.outbox.mu.Lock()
 	s.bg.cancel()
+	s.outbox.mu.Unlock()
 	s.bg.wg.Wait()
 }
 

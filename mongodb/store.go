@@ -119,6 +119,7 @@ type Store struct {
 
 	revocationTTL time.Duration
 	eventIDs      eventIDs
+	outbox        auditOutbox
 
 	reconciled func(sweep bool, repaired int, err error)
 }

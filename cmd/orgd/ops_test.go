@@ -13,10 +13,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/orgd/orgd/mongotest"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -230,7 +230,7 @@ func TestMetricsAfterScriptedRequests(t *testing.T) {
 func TestLogFormat(t *testing.T) {
 	for _, format := range []string{"", "json", "text"} {
 		t.Run("format="+format, func(t *testing.T) {
-			var logs safeBuffer
+			var logs mongotest.Logs
 			env := map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": t.TempDir(),
 				"ORGD_BCRYPT_COST": "4", "ORGD_LOG_FORMAT": format}
 			banner, stop := startBanner(t, env, &logs)
@@ -376,22 +376,4 @@ func TestVersionCommand(t *testing.T) {
 			t.Errorf("orgd version lacks %q:\n%s", want, got)
 		}
 	}
-}
-
-// safeBuffer is a bytes.Buffer for concurrent writers.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

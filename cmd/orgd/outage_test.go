@@ -14,6 +14,7 @@ import (
 
 	"github.com/orgd/orgd/embeddb"
 	"github.com/orgd/orgd/mongodb"
+	"github.com/orgd/orgd/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -82,7 +83,7 @@ func TestDatabaseOutage(t *testing.T) {
 		"ORGD_ADDR": "127.0.0.1:0", "MONGODB_URI": uri, "ORGD_JWT_SECRET": strings.Repeat("o", 32), "ORGD_BCRYPT_COST": "4",
 		"ORGD_DB_TIMEOUT": "1s", "ORGD_OP_LEASE": "1s", "ORGD_RECONCILE_INTERVAL": "200ms", "ORGD_LOG_LEVEL": "warn",
 	}
-	var logs safeBuffer
+	var logs mongotest.Logs
 	banner, stop := startBanner(t, env, &logs)
 	defer func() {
 		if t.Failed() {
