@@ -68,7 +68,7 @@ func (s *Store) RecordEvent(ctx context.Context, e orgd.Event) error {
 	id := s.eventIDs.next(at)
 	d := auditDoc{ID: auditKey(e.OrgID, id), EventID: id, OrgID: e.OrgID, At: at, Type: e.Type, Actor: e.Actor,
 		ClientAddr: e.ClientAddr, RequestID: e.RequestID, Outcome: e.Outcome, Details: e.Details}
-	err := s.insert(ctx, s.audit(), d)
+	err := s.writeEvent(ctx, d)
 	if unavailable(err) && s.deferEvent(d) {
 		s.log.WarnContext(ctx, "audit event deferred: the database did not take it in time; it is written in the background",
 			"event", d.Type, "org_id", d.OrgID, "err", err)
