@@ -59,6 +59,15 @@ func (m *Metrics) BcryptQueue(depth func() int) {
 	}, func() float64 { return float64(depth()) }))
 }
 
+// AuditDeferred registers orgd_audit_events_deferred, read from waiting at
+// each scrape: audit events the database did not take in time, waiting to be
+// written (e.g. Store.AuditDeferred).
+func (m *Metrics) AuditDeferred(waiting func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "orgd_audit_events_deferred", Help: "Audit events waiting to be written, because the database did not take them in time.",
+	}, func() float64 { return float64(waiting()) }))
+}
+
 // Passwords hashes and checks passwords (api.Passwords).
 type Passwords interface {
 	Hash(ctx context.Context, password string) (string, error)

@@ -93,6 +93,7 @@ func TestMetrics(t *testing.T) {
 	m.Reconciled(false, 0, errors.New("down"))
 	m.Cache("organizations", func() (uint64, uint64) { return 3, 4 })
 	m.BcryptQueue(func() int { return 5 })
+	m.AuditDeferred(func() int { return 2 })
 	pw := m.Passwords(fakePasswords{})
 	_, _ = pw.Hash(context.Background(), "x")
 	_, _ = pw.Check(context.Background(), "h", "x")
@@ -125,6 +126,7 @@ func TestMetrics(t *testing.T) {
 		"orgd_cache_misses_total{cache=organizations}":                                 4,
 		"orgd_bcrypt_queue_depth":                                                      5,
 		"orgd_bcrypt_in_flight":                                                        0,
+		"orgd_audit_events_deferred":                                                   2,
 		"orgd_bcrypt_duration_seconds{op=hash}_count":                                  1,
 		"orgd_bcrypt_duration_seconds{op=check}_count":                                 1,
 		"orgd_organizations{status=active}":                                            7,

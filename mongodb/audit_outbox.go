@@ -42,6 +42,13 @@ func (s *Store) deferEvent(d auditDoc) bool {
 	return true
 }
 
+// AuditDeferred is the number of audit events waiting to be written.
+func (s *Store) AuditDeferred() int {
+	s.outbox.mu.Lock()
+	defer s.outbox.mu.Unlock()
+	return len(s.outbox.docs)
+}
+
 // next returns the oldest waiting event; when there is none, the writer
 // that asked stops (false), and the next deferred event starts another.
 func (o *auditOutbox) next() (auditDoc, bool) {

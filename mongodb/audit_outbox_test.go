@@ -60,6 +60,9 @@ func TestAuditOutboxOnClose(t *testing.T) {
 	if err := s.RecordEvent(context.Background(), orgd.Event{OrgID: "o1", Type: "test.lost", Actor: "a", Outcome: "ok"}); err != nil {
 		t.Fatalf("an event the database did not take: %v, want it kept for later", err)
 	}
+	if n := s.AuditDeferred(); n != 1 {
+		t.Errorf("%d events waiting, want 1", n)
+	}
 	s.Close()
 	out := logs.String()
 	if !strings.Contains(out, `"msg":"audit event deferred`) {
@@ -67,6 +70,9 @@ func TestAuditOutboxOnClose(t *testing.T) {
 	}
 	if !strings.Contains(out, `"msg":"audit event not recorded","event":"test.lost","org_id":"o1"`) {
 		t.Errorf("the loss at close is not logged:\n%s", out)
+	}
+	if n := s.AuditDeferred(); n != 0 {
+		t.Errorf("%d events still waiting after Close, want 0", n)
 	}
 	if err := s.RecordEvent(context.Background(), orgd.Event{OrgID: "o1", Type: "test.after", Actor: "a", Outcome: "ok"}); err == nil {
 		t.Error("a closed Store kept an event it can no longer write")

@@ -114,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer store.Close() // moves running in the background stop where they are, for the reconciler
 	m.CountOrganizations(store.CountByStatus)
 	m.Cache("master", store.CacheStats)
+	m.AuditDeferred(store.AuditDeferred)
 	passwords, gate, err := newPasswords(cfg)
 	if err != nil {
 		return err

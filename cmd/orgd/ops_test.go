@@ -193,6 +193,7 @@ func TestMetricsAfterScriptedRequests(t *testing.T) {
 		{"orgd_bcrypt_duration_seconds", map[string]string{"op": "hash"}, 4},
 		{"orgd_bcrypt_duration_seconds", map[string]string{"op": "check"}, 1},
 		{"orgd_bcrypt_in_flight", map[string]string{}, 0},
+		{"orgd_audit_events_deferred", map[string]string{}, 0},
 	} {
 		got, ok := sample(mfs, c.name, c.labels)
 		if !ok || got != c.want {
