@@ -30,15 +30,16 @@ func (s *Store) deferEvent(d auditDoc) bool {
 	o := &s.outbox
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.docs) >= auditOutboxMax || s.bg.ctx.Err() != nil {
+	if len(o.docs) >= auditOutboxMax {
 		return false
 	}
-	o.docs = append(o.docs, d)
 	if !o.writing {
+		if !s.bg.run(s.writeDeferred) {
+			return false
+		}
 		o.writing = true
-		s.bg.wg.Add(1)
-		go s.writeDeferred()
 	}
+	o.docs = append(o.docs, d)
 	return true
 }
 
@@ -73,7 +74,6 @@ func (o *auditOutbox) done() {
 // after each failure (up to 30 s). When the Store closes, it tries once
 // more, briefly, and logs each event it could not write.
 func (s *Store) writeDeferred() {
-	defer s.bg.wg.Done()
 	wait := 100 * time.Millisecond
 	for {
 		d, ok := s.outbox.next()
@@ -87,7 +87,7 @@ func (s *Store) writeDeferred() {
 			wait = 100 * time.Millisecond
 			continue
 		case s.bg.ctx.Err() == nil && !unavailable(err):
-			s.log.Error("audit event not recorded", "event", d.Type, "org_id", d.OrgID, "err", err)
+			s.eventLost(d, err)
 			s.outbox.done()
 			continue
 		}
@@ -123,7 +123,12 @@ func (s *Store) flushOutbox() {
 	o.mu.Unlock()
 	for _, d := range docs {
 		if err := s.writeEvent(ctx, d); err != nil {
-			s.log.Error("audit event not recorded", "event", d.Type, "org_id", d.OrgID, "at", d.At, "err", err)
+			s.eventLost(d, err)
 		}
 	}
+}
+
+// eventLost logs a deferred event that will not be written.
+func (s *Store) eventLost(d auditDoc, err error) {
+	s.log.Error("audit event not recorded", "event", d.Type, "org_id", d.OrgID, "at", d.At, "err", err)
 }

@@ -45,12 +45,37 @@ type moveDoc struct {
 	Error      string    `bson:"error,omitempty"`
 }
 
-// background runs the moves started through the API once their request has
-// been answered.
+// background runs the work a Store does after answering its caller: the
+// moves started through the API, and the writing of deferred audit events.
 type background struct {
+	mu     sync.Mutex // orders run and stop, so that no goroutine starts once Wait may have begun
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+}
+
+// run runs fn in a goroutine that stop waits for; false, without running
+// it, once stop has begun.
+func (b *background) run(fn func()) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx.Err() != nil {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// stop cancels b's context and waits for the goroutines it runs.
+func (b *background) stop() {
+	b.mu.Lock()
+	b.cancel()
+	b.mu.Unlock()
+	b.wg.Wait()
 }
 
 // Close stops the moves this Store runs in the background where they are (a
@@ -58,12 +83,7 @@ type background struct {
 // reconciler of this or another instance finishes them later. Audit events
 // still waiting to be written get one last try (see auditOutbox).
 func (s *Store) Close() {
-	// Under the outbox's lock, so that no audit writer starts once Wait may
-	// have begun.
-	s.outbox.mu.Lock()
-	s.bg.cancel()
-	s.outbox.mu.Unlock()
-	s.bg.wg.Wait()
+	s.bg.stop()
 }
 
 // StartMove moves organization orgID to the deployment and tenancy model in
@@ -80,13 +100,12 @@ func (s *Store) StartMove(ctx context.Context, orgID string, want orgd.Placement
 		return nil, err
 	}
 	p := s.progress(r.op, r.d.Name)
-	s.bg.wg.Add(1)
-	go func() {
-		defer s.bg.wg.Done()
+	// Once Close has begun, the journaled move is left for the reconciler.
+	s.bg.run(func() {
 		if err := r.move(s.bg.ctx); err != nil {
 			s.log.Error("move", "org_id", orgID, "err", err)
 		}
-	}()
+	})
 	return p, nil
 }
 
