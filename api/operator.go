@@ -230,6 +230,7 @@ func (s *Server) handleListOrgs(ctx context.Context, in *listOrgsInput) (*listOr
 
 func (s *Server) handleOperatorCreate(ctx context.Context, in *operatorCreateInput) (*operatorOrgOutput, error) {
 	b := &in.Body
+	b.Email = canonicalEmail(b.Email)
 	var v orgd.Validation
 	v.Check("organization_name", orgd.ValidateName(b.OrganizationName))
 	v.Check("email", orgd.ValidateEmail(b.Email))

@@ -7,7 +7,14 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/orgd/orgd"
+	"golang.org/x/text/unicode/norm"
 )
+
+// canonicalEmail returns email in Unicode normalization form C, so that two
+// ways of writing the same address (an accented letter as one character, or
+// as a letter and a combining mark, as some systems send it) are one address:
+// one admin, one throttle count, one login.
+func canonicalEmail(email string) string { return norm.NFC.String(email) }
 
 // The JSON shapes of the organization endpoints. Patterns and lengths here
 // document the rules in the OpenAPI schema; package orgd enforces them.
@@ -15,7 +22,7 @@ type (
 	createOrgInput struct {
 		Body struct {
 			OrganizationName string `json:"organization_name" minLength:"3" maxLength:"48" pattern:"^[A-Za-z0-9][A-Za-z0-9_-]*$" doc:"3-48 of A-Z a-z 0-9 _ -, starting with a letter or digit; unique case-insensitively" example:"acme"`
-			Email            string `json:"email" maxLength:"254" format:"email" doc:"The admin's email; unique case-insensitively across all admins" example:"admin@acme.test"`
+			Email            string `json:"email" maxLength:"254" format:"email" doc:"The admin's email; unique case-insensitively across all admins; stored in Unicode form C (NFC)" example:"admin@acme.test"`
 			Password         string `json:"password" minLength:"1" doc:"8 to 72 bytes (bcrypt's limit: longer is refused, never truncated)" example:"correct horse battery"`
 		}
 	}
@@ -61,6 +68,7 @@ type (
 
 func (s *Server) handleCreateOrg(ctx context.Context, in *createOrgInput) (*createOrgOutput, error) {
 	b := &in.Body
+	b.Email = canonicalEmail(b.Email)
 	var v orgd.Validation
 	v.Check("organization_name", orgd.ValidateName(b.OrganizationName))
 	v.Check("email", orgd.ValidateEmail(b.Email))
@@ -125,6 +133,7 @@ func (s *Server) handleUpdateOrg(ctx context.Context, in *updateOrgInput) (*orgO
 		v.Check("organization_name", orgd.ValidateName(*b.OrganizationName))
 	}
 	if b.Email != nil {
+		*b.Email = canonicalEmail(*b.Email)
 		v.Check("email", orgd.ValidateEmail(*b.Email))
 	}
 	if b.Password != nil {

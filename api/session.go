@@ -81,6 +81,8 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 	if err := v.Err(); err != nil {
 		return nil, s.problem(ctx, err)
 	}
+	sent := b.Email
+	b.Email = canonicalEmail(b.Email)
 	addr, account := throttleAddr(clientInfo(ctx).ClientAddr), orgd.NormalizeEmail(b.Email)
 	if verdict := s.Throttle.Attempt(account, addr); verdict.Busy {
 		return nil, s.problem(ctx, &orgd.Error{Code: orgd.ETOOMANY,
@@ -93,6 +95,11 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 	cancel := func(err error) error { s.Throttle.Cancel(account, addr); return s.problem(ctx, err) }
 	hash := "" // unknown email: still pay for one bcrypt comparison
 	admin, err := s.Store.AdminByEmail(ctx, b.Email)
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND && sent != b.Email {
+		// An admin created before emails were stored in form C keeps the
+		// form it was created with.
+		admin, err = s.Store.AdminByEmail(ctx, sent)
+	}
 	if err == nil {
 		hash = admin.PasswordHash
 	} else if orgd.ErrorCode(err) != orgd.ENOTFOUND {
