@@ -13,11 +13,31 @@ import (
 // organization's version changed (settle, in records.go); these are the
 // parts that concern where the data went.
 
+// latest returns the organization as this process knows it now, for a write
+// whose copy o may be older than the tombstone window that settle relies on:
+// a request reads o before its body, which may take the server's whole read
+// timeout, and an import holds it for as long as its upload. The cache's copy
+// is at most three sync intervals old, which the window covers.
+func (s *Store) latest(ctx context.Context, o *orgd.Organization) (*orgd.Organization, error) {
+	now, err := s.OrganizationByID(ctx, o.ID)
+	if orgd.ErrorCode(err) == orgd.ENOTFOUND {
+		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
+	}
+	return now, err
+}
+
 // stillWritable checks, for a long write such as an import, that o is still
 // writable where o says: no operation has marked it busy, moved or renamed it
-// since o was read. It reads only the journal and the tombstones when the
-// organization is quiet.
+// since o was read. It reads only the cache, the journal and the tombstones
+// when the organization is quiet.
 func (s *Store) stillWritable(ctx context.Context, o *orgd.Organization) error {
+	cached, err := s.latest(ctx, o)
+	if err != nil {
+		return err
+	}
+	if !sameState(cached, o) {
+		return importConflict(o)
+	}
 	if quiet, err := s.quiet(ctx, o.ID); err != nil || quiet {
 		return err
 	}
@@ -27,11 +47,20 @@ func (s *Store) stillWritable(ctx context.Context, o *orgd.Organization) error {
 	} else if !ok {
 		return orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
 	}
-	now := d.domain(s.deps.home)
-	if now.Status != orgd.StatusActive || now.Version != o.Version || !samePlace(now, o) {
-		return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; what was imported so far stays; retry the rest shortly.", o.Name)
+	if !sameState(d.domain(s.deps.home), o) {
+		return importConflict(o)
 	}
 	return nil
+}
+
+// sameState reports whether now, a later copy of o, says it is active at the
+// same version in the same place.
+func sameState(now, o *orgd.Organization) bool {
+	return now.Status == orgd.StatusActive && now.Version == o.Version && samePlace(now, o)
+}
+
+func importConflict(o *orgd.Organization) error {
+	return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; what was imported so far stays; retry the rest shortly.", o.Name)
 }
 
 // current returns the organization as it is now when a rename or a move
@@ -46,8 +75,15 @@ func (s *Store) current(ctx context.Context, o *orgd.Organization) (*orgd.Organi
 	if ok, err := findByID(ctx, s.orgs(), o.ID, &d); err != nil || !ok {
 		return o, err
 	}
-	if now := d.domain(s.deps.home); !samePlace(now, o) {
+	now := d.domain(s.deps.home)
+	if !samePlace(now, o) {
 		return now, nil
+	}
+	// Mid-operation (a rename between moving the collection and recording
+	// where it went, a delete), the place o names may no longer hold the
+	// data: "not found" or an empty page would be wrong; retrying is right.
+	if err := readable(now); err != nil {
+		return o, err
 	}
 	return o, nil
 }

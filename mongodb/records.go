@@ -62,6 +62,10 @@ func validRecordID(id string) bool {
 // CreateRecord stores a new record in the organization's collection and
 // returns its id and the record as JSON.
 func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []byte) (string, []byte, error) {
+	o, err := s.latest(ctx, o)
+	if err != nil {
+		return "", nil, err
+	}
 	if err := usable(o); err != nil {
 		return "", nil, err
 	}
@@ -108,6 +112,10 @@ func (s *Store) GetRecord(ctx context.Context, o *orgd.Organization, id string) 
 
 // ReplaceRecord replaces a record's fields with body.
 func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id string, body []byte) ([]byte, error) {
+	o, err := s.latest(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	if err := usable(o); err != nil {
 		return nil, err
 	}
@@ -146,6 +154,10 @@ func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id stri
 
 // PatchRecord applies a JSON merge patch (RFC 7396) to a record.
 func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string, patch []byte) ([]byte, error) {
+	o, err := s.latest(ctx, o)
+	if err != nil {
+		return nil, err
+	}
 	if err := usable(o); err != nil {
 		return nil, err
 	}
@@ -192,6 +204,10 @@ func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string
 
 // DeleteRecord deletes a record.
 func (s *Store) DeleteRecord(ctx context.Context, o *orgd.Organization, id string) error {
+	o, err := s.latest(ctx, o)
+	if err != nil {
+		return err
+	}
 	if err := usable(o); err != nil {
 		return err
 	}
@@ -209,7 +225,7 @@ func (s *Store) DeleteRecord(ctx context.Context, o *orgd.Organization, id strin
 		}
 		return nil
 	}
-	o, err := s.atCurrent(ctx, o, del)
+	o, err = s.atCurrent(ctx, o, del)
 	if err != nil {
 		return err
 	}
@@ -293,9 +309,9 @@ func literals(v string) bson.A {
 // is now. It returns the organization as it is now.
 func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error) (*orgd.Organization, error) {
 	// The fast path reads only the journal and the tombstones, both small:
-	// if no operation runs on the organization and none ended within
-	// recentRetention (longer than o, read from the cache, can be stale),
-	// then o still says where the organization's data is.
+	// if no operation runs on the organization and none ended within the
+	// tombstone window (longer than o, refreshed from the cache when the
+	// write began, can be stale), then o still says where its data is.
 	if quiet, err := s.quiet(ctx, o.ID); err != nil {
 		return nil, err
 	} else if quiet {
@@ -349,16 +365,25 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 // ReadTimeout (30 s from the request's start), which cancels the request.
 const settleWait = 20 * time.Second
 
-// recentRetention is how long tombstones of ended operations are kept.
+// recentRetention is the least time a tombstone of an ended operation is
+// trusted for, and so kept.
 const recentRetention = 30 * time.Second
 
+// recentWindow is how long tombstones are trusted for with a cache synced
+// every sync: quiet stands for "o is still right" only if o is younger than
+// the window, and a cache that syncs keeps copies up to three intervals old
+// (past that it bypasses itself). Instances sharing a master database should
+// share their sync interval, since each prunes by its own window.
+func recentWindow(sync time.Duration) time.Duration { return recentRetention + 3*max(sync, 0) }
+
 // quiet reports whether no operation runs on the organization now and none
-// ended within recentRetention.
+// ended within the store's tombstone window. The caller's copy of the
+// organization must be younger than that window (see latest).
 func (s *Store) quiet(ctx context.Context, orgID string) (bool, error) {
 	if busy, err := findByID(ctx, s.ops(), orgID, &opDoc{}); err != nil || busy {
 		return false, err
 	}
-	filter := bson.D{{Key: "org", Value: orgID}, {Key: "ended_at", Value: bson.D{{Key: "$gte", Value: s.now().Add(-recentRetention)}}}}
+	filter := bson.D{{Key: "org", Value: orgID}, {Key: "ended_at", Value: bson.D{{Key: "$gte", Value: s.now().Add(-s.tombs)}}}}
 	err := s.recent().FindOne(ctx, filter).Err()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return true, nil
@@ -368,6 +393,6 @@ func (s *Store) quiet(ctx context.Context, orgID string) (bool, error) {
 
 // pruneRecent deletes tombstones older than their retention.
 func (s *Store) pruneRecent(ctx context.Context) error {
-	_, err := s.recent().DeleteMany(ctx, bson.D{{Key: "ended_at", Value: bson.D{{Key: "$lt", Value: s.now().Add(-2 * recentRetention)}}}})
+	_, err := s.recent().DeleteMany(ctx, bson.D{{Key: "ended_at", Value: bson.D{{Key: "$lt", Value: s.now().Add(-2 * s.tombs)}}}})
 	return translate(err)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,16 +117,20 @@ func TestStaleInstanceFindsRenamedRecords(t *testing.T) {
 }
 
 // TestDeleteDuringARenameCopy renames an organization of the database model,
-// which copies its data in batches, while a second instance with the
-// organization as it was before deletes a record the copy has already
+// which copies its data in batches, while a second instance whose cache
+// still holds the organization as it was deletes a record the copy has already
 // carried. Every other record must arrive, and the deleted one must be gone.
 func TestDeleteDuringARenameCopy(t *testing.T) {
 	f := newFixture(t)
 	f.tenancy = "database"
+	f.cache = time.Minute // never synced here: other's copy stays as it was
 	ctx := context.Background()
 	s, other := f.store(""), f.store("")
 	stale, err := s.CreateOrganization(ctx, "Acme", "a@x.test", "h")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.OrganizationByID(ctx, stale.ID); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -179,4 +184,87 @@ func TestDeleteDuringARenameCopy(t *testing.T) {
 		t.Errorf("%s.%s holds %d records, want %d", now.Database, now.Collection, n, len(ids)-1)
 	}
 	f.mustHold(s)
+}
+
+// TestStaleCopyDuringARename reads through an organization as another
+// instance's cache holds it while a rename has moved the collection but not
+// yet recorded where it went: the record is there, so none of the reads may
+// say it is not, or come out empty; they answer "retry".
+func TestStaleCopyDuringARename(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s, other := f.store(""), f.store("")
+	stale := mustCreate(t, s, "Acme", "a@x.test")
+	id := createRecord(t, s, stale, `{"n":1}`)
+	var checked bool
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
+		if step != "commit" {
+			return nil
+		}
+		checked = true
+		if _, err := other.GetRecord(ctx, stale, id); orgd.ErrorCode(err) != orgd.ECONFLICT {
+			t.Errorf("get: %v, want a conflict", err)
+		}
+		if page, err := other.ListRecords(ctx, stale, orgd.RecordQuery{Limit: 10}); orgd.ErrorCode(err) != orgd.ECONFLICT {
+			t.Errorf("list: %v, %v, want a conflict", page, err)
+		}
+		var export bytes.Buffer
+		if err := other.ExportRecords(ctx, stale, &export); orgd.ErrorCode(err) != orgd.ECONFLICT {
+			t.Errorf("export: %q, %v, want a conflict", export.String(), err)
+		}
+		return nil
+	}})
+	if _, err := s.UpdateOrganization(ctx, stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
+		t.Fatal(err)
+	}
+	if !checked {
+		t.Fatal("the rename has no commit step")
+	}
+	if _, err := other.GetRecord(ctx, stale, id); err != nil {
+		t.Errorf("get after the rename: %v", err)
+	}
+}
+
+// TestOldCopyAfterTheTombstone writes through an organization read before a
+// rename that ended longer ago than tombstones are trusted: a request whose
+// body took the server's whole read timeout, or an import of a slow upload.
+// Nothing may land in the old place: the write goes where the organization
+// is now, and an import that began before the rename stops with a conflict.
+func TestOldCopyAfterTheTombstone(t *testing.T) {
+	for _, sync := range []time.Duration{0, 20 * time.Second} {
+		t.Run(fmt.Sprintf("cache sync %v", sync), func(t *testing.T) {
+			f := newFixture(t)
+			f.cache = sync
+			ctx := context.Background()
+			s, other := f.store(""), f.store("")
+			stale := mustCreate(t, s, "Acme", "a@x.test")
+			if _, err := other.OrganizationByID(ctx, stale.ID); err != nil { // now in other's cache, if it has one
+				t.Fatal(err)
+			}
+			if _, err := s.UpdateOrganization(ctx, stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
+				t.Fatal(err)
+			}
+			// Past the tombstone's 30 s; within what a cache synced every
+			// 20 s may still hold (three intervals).
+			f.clock.Advance(40 * time.Second)
+
+			id := createRecord(t, other, stale, `{"n":2}`)
+			// From the cache or the database, other learns that the
+			// organization changed since the import began.
+			rep, err := other.ImportRecords(ctx, stale, strings.NewReader(`{"n":3}`+"\n"))
+			if orgd.ErrorCode(err) != orgd.ECONFLICT || rep.Imported != 0 {
+				t.Errorf("import: %+v, %v, want a conflict", rep, err)
+			}
+			now, err := s.OrganizationByName(ctx, "roadrunner")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.GetRecord(ctx, now, id); err != nil {
+				t.Errorf("the record in %s.%s: %v", now.Database, now.Collection, err)
+			}
+			if n, _ := f.docs(stale.Database, stale.Collection); n != 0 {
+				t.Errorf("the old %s.%s holds %d documents", stale.Database, stale.Collection, n)
+			}
+		})
+	}
 }

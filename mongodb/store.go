@@ -111,7 +111,8 @@ type Store struct {
 	log      *slog.Logger
 	hooks    Hooks
 	cache    *cache
-	spread   int // TenantDBs
+	tombs    time.Duration // how long a tombstone proves an operation ended: see quiet
+	spread   int           // TenantDBs
 	listDBs  func(context.Context) ([]string, error)
 
 	idMu    sync.Mutex // guards entropy, which keeps record ids in order within a millisecond
@@ -189,6 +190,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 	clock := s.now // BSON dates hold milliseconds: keep what is returned equal to what is stored
 	s.now = func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
 	s.cache = newCache(cfg.CacheSync, cfg.CacheSize, s.now)
+	s.tombs = recentWindow(cfg.CacheSync)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
