@@ -146,10 +146,11 @@ func (s *Store) SessionRevoked(ctx context.Context, id string) (bool, error) {
 
 // RevokeSession ends the session id and every token of it. The revocation
 // is recorded first, so that from the moment this returns (or fails after
-// that step) no access token of the session passes SessionRevoked; then the
-// session and its refresh tokens are deleted (should that not happen, the
-// revocation's record is kept until it does: see PruneAuth). Revoking twice
-// is harmless. A caller that goes away does not stop it halfway.
+// that step) no access token of the session passes SessionRevoked here; then
+// the revocation is published to other instances, and the session and its
+// refresh tokens are deleted (should that not happen, the revocation's record
+// is kept until it does: see PruneAuth). Revoking twice is harmless, and
+// publishes again. A caller that goes away does not stop it halfway.
 func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	ctx = context.WithoutCancel(ctx)
 	var sd sessionDoc
@@ -164,10 +165,47 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 		return translate(err)
 	}
 	s.markRevoked(id, now)
-	if err := s.publish(ctx, []changeKey{{collRevoked, id}}); err != nil {
+	keys := []changeKey{{collRevoked, id}}
+	var perr error
+	if h := s.hooks.BeforeStep; h != nil {
+		perr = h("revoke", "publish")
+	}
+	if perr == nil {
+		perr = s.publish(ctx, keys)
+	}
+	if perr != nil {
+		// Other instances not told take the session's access tokens until
+		// they are, or until they reload their cache whole; the client, whose
+		// token this instance now refuses, cannot ask again.
+		s.publishLater(keys, now.Add(s.revocationTTL))
+	}
+	if err := s.endSession(ctx, id); err != nil {
 		return err
 	}
-	return s.endSession(ctx, id)
+	return perr
+}
+
+// publishLater publishes keys in the background, trying again after 100 ms,
+// then twice as long each time up to 30 s, until it lands, the time until
+// has come (a revocation no longer matters once the session's access tokens
+// have expired), or the store closes.
+func (s *Store) publishLater(keys []changeKey, until time.Time) {
+	s.bg.run(func() {
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 30*time.Second) {
+			select {
+			case <-s.bg.ctx.Done():
+				s.log.Error("revocation not published: other instances learn of it at their next cache reload", "keys", len(keys))
+				return
+			case <-time.After(wait):
+			}
+			ctx, cancel := context.WithTimeout(s.bg.ctx, 10*time.Second)
+			err := s.publish(ctx, keys)
+			cancel()
+			if err == nil || !s.now().Before(until) {
+				return
+			}
+		}
+	})
 }
 
 // endSession deletes the session id and its refresh tokens.

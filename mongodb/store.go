@@ -133,9 +133,12 @@ func (s *Store) masterColl(name string) *mongo.Collection {
 	return s.master.Collection(name)
 }
 
-// Hooks lets tests interrupt a lifecycle operation before any of its steps.
+// Hooks lets tests interrupt a lifecycle operation before any of its steps,
+// or fail a revocation's publication.
 type Hooks struct {
-	// BeforeStep, when set, runs before each step; an error aborts the operation there.
+	// BeforeStep, when set, runs before each step; an error aborts the
+	// operation there. For a revocation (op "revoke", step "publish") it
+	// stands for the publication's failure.
 	BeforeStep func(op, step string) error
 }
 
