@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestCachedDocumentsAreFlat checks that the documents the cache keeps
@@ -21,5 +23,20 @@ func TestCachedDocumentsAreFlat(t *testing.T) {
 				t.Errorf("%s.%s is a %s: a copy of a cached %s would share it", typ.Name(), f.Name, f.Type, typ.Name())
 			}
 		}
+	}
+}
+
+// TestRevocationNotOverwrittenByARead marks a session revoked while a read
+// of it, begun before, is finding nothing: the read's answer must not
+// replace the revocation in the cache.
+func TestRevocationNotOverwrittenByARead(t *testing.T) {
+	c := newCache(time.Minute, 100, time.Now)
+	k := cacheKey{collRevoked, "s1"}
+	gen := c.gen.Load() // a read begins
+	raw, _ := bson.Marshal(bson.D{{Key: "_id", Value: "s1"}})
+	c.set(k, raw, time.Now())                 // the session is revoked here meanwhile
+	c.put(k, cacheEntry{at: time.Now()}, gen) // the read found no revocation
+	if e, ok := c.get(k); !ok || e.raw == nil {
+		t.Errorf("cached %v, %v: want the revocation", e.raw, ok)
 	}
 }

@@ -161,10 +161,12 @@ func (c *cache) loaded(at time.Time) {
 }
 
 // set stores what this process knows a document now is, without reading
-// it: a revocation is never undone, so the change of one says what it is.
+// it: a revocation is never undone, so the change of one says what it is. A
+// read that began before must not overwrite it with what it found then.
 func (c *cache) set(k cacheKey, raw bson.Raw, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen.Add(1)
 	if _, have := c.m[k]; !have && len(c.m) >= c.max {
 		c.evict()
 	}
