@@ -74,7 +74,7 @@ func (o *auditOutbox) done() {
 // after each failure (up to 30 s). When the Store closes, it tries once
 // more, briefly, and logs each event it could not write.
 func (s *Store) writeDeferred() {
-	wait := 100 * time.Millisecond
+	wait := retryFirst
 	for {
 		d, ok := s.outbox.next()
 		if !ok {
@@ -84,20 +84,17 @@ func (s *Store) writeDeferred() {
 		switch {
 		case err == nil:
 			s.outbox.done()
-			wait = 100 * time.Millisecond
+			wait = retryFirst
 			continue
 		case s.bg.ctx.Err() == nil && !unavailable(err):
 			s.eventLost(d, err)
 			s.outbox.done()
 			continue
 		}
-		select {
-		case <-s.bg.ctx.Done():
+		if !s.bg.pause(&wait) {
 			s.flushOutbox()
 			return
-		case <-time.After(wait):
 		}
-		wait = min(2*wait, 30*time.Second)
 	}
 }
 

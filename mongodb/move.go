@@ -70,6 +70,25 @@ func (b *background) run(fn func()) bool {
 	return true
 }
 
+// retryFirst and retryMax pace the background writers' retries: the first
+// after retryFirst, each later one after twice as long, up to retryMax.
+const (
+	retryFirst = 100 * time.Millisecond
+	retryMax   = 30 * time.Second
+)
+
+// pause waits *wait, then doubles it up to retryMax; false, at once, when b
+// stops meanwhile.
+func (b *background) pause(wait *time.Duration) bool {
+	select {
+	case <-b.ctx.Done():
+		return false
+	case <-time.After(*wait):
+	}
+	*wait = min(2**wait, retryMax)
+	return true
+}
+
 // stop cancels b's context and waits for the goroutines it runs.
 func (b *background) stop() {
 	b.mu.Lock()

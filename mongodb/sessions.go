@@ -185,19 +185,13 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	return perr
 }
 
-// publishLater publishes keys in the background, trying again after 100 ms,
-// then twice as long each time up to 30 s, until it lands, the time until
-// has come (a revocation no longer matters once the session's access tokens
-// have expired), or the store closes.
+// publishLater publishes keys in the background, at the pace of
+// background.pause, until it lands, the time until has come (a revocation no
+// longer matters once the session's access tokens have expired), or the
+// store closes.
 func (s *Store) publishLater(keys []changeKey, until time.Time) {
 	s.bg.run(func() {
-		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 30*time.Second) {
-			select {
-			case <-s.bg.ctx.Done():
-				s.log.Error("revocation not published: other instances learn of it at their next cache reload", "keys", len(keys))
-				return
-			case <-time.After(wait):
-			}
+		for wait := retryFirst; s.bg.pause(&wait); {
 			ctx, cancel := context.WithTimeout(s.bg.ctx, 10*time.Second)
 			err := s.publish(ctx, keys)
 			cancel()
@@ -205,6 +199,7 @@ func (s *Store) publishLater(keys []changeKey, until time.Time) {
 				return
 			}
 		}
+		s.log.Error("revocation not published: other instances learn of it at their next cache reload", "keys", len(keys))
 	})
 }
 
