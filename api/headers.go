@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,17 +127,44 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 
 // normalizeMediaTypes writes the request's media types as huma matches
 // them: Content-Type in lower case (media types are case-insensitive), and
-// no Accept that names no media type at all ("json" would be answered with
-// that as the Content-Type).
+// Accept rewritten by acceptable.
 func normalizeMediaTypes(r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != strings.ToLower(ct) {
 		if mt, params, err := mime.ParseMediaType(ct); err == nil {
 			r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
 		}
 	}
-	if a := r.Header.Get("Accept"); a != "" && !strings.Contains(a, "/") {
-		r.Header.Del("Accept")
+	if a, ok := r.Header["Accept"]; ok {
+		if v := acceptable(strings.Join(a, ",")); v != "" {
+			r.Header.Set("Accept", v)
+		} else {
+			r.Header.Del("Accept")
+		}
 	}
+}
+
+// acceptable rewrites an Accept header as "type/subtype;q=0.5, ..." with
+// only the media ranges that parse and may be chosen. huma's negotiation
+// reads the header by position and assumes that form: a bare parameter
+// ("text/html;q") made it slice out of range, and an element naming no
+// media type ("json") was answered with that as the Content-Type.
+func acceptable(header string) string {
+	var out []string
+	for el := range strings.SplitSeq(header, ",") {
+		mt, params, err := mime.ParseMediaType(el)
+		if err != nil || strings.Count(mt, "/") != 1 {
+			continue
+		}
+		q, ok := params["q"]
+		if !ok {
+			out = append(out, mt)
+			continue
+		}
+		if w, err := strconv.ParseFloat(q, 64); err == nil && w > 0 && w <= 1 {
+			out = append(out, mt+";q="+q)
+		} // q=0 means "not this", which huma would read as q=1
+	}
+	return strings.Join(out, ", ")
 }
 
 // cors adds CORS headers for an allowed origin and answers its preflight

@@ -33,3 +33,36 @@ func TestHTTPEdges(t *testing.T) {
 		t.Errorf("GET *: %d %q %q", status, ct, body)
 	}
 }
+
+// TestAcceptHeaders checks that no Accept header, however malformed, turns a
+// request into a 500 or into an answer in anything but JSON.
+func TestAcceptHeaders(t *testing.T) {
+	e := newEnv(t)
+	for _, accept := range []string{
+		"text/html;q,*/*",
+		"application/json; v, */*",
+		"application/json;q=",
+		"json, text/html",
+		"json",
+		";;;,,,",
+		"application/json;q=0, */*",
+		"application/json;q=0.5;level=1, text/html;q=0.9",
+		"*/*;q=NaN",
+		"text/html",
+	} {
+		for _, c := range []struct {
+			path   string
+			status int
+			ct     string
+		}{
+			{"/healthz", 200, "application/json"},
+			{"/org/get?organization_name=nope", 404, "application/problem+json"},
+		} {
+			req, _ := http.NewRequest("GET", e.srv.URL+c.path, nil)
+			req.Header.Set("Accept", accept)
+			if r := e.do(req); r.Status != c.status || r.Header.Get("Content-Type") != c.ct {
+				t.Errorf("GET %s with Accept %q: %d, Content-Type %q, want %d %s", c.path, accept, r.Status, r.Header.Get("Content-Type"), c.status, c.ct)
+			}
+		}
+	}
+}
