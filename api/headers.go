@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,6 +118,12 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 			ri.ClientAddr = s.forwardedFor(r, peer)
 		}
 		if s.cors(w, r) {
+			return
+		}
+		// Parsers drop what they cannot unescape: "?organization_name=acme%zz"
+		// would read as no name at all, which a token then fills in.
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			writeProblem(w, r, http.StatusUnprocessableEntity, "The query string is malformed: escape ';' as %3B, '%' as %25 and '&' as %26 in values.")
 			return
 		}
 		normalizeMediaTypes(r)

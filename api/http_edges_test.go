@@ -66,3 +66,24 @@ func TestAcceptHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedQuery checks that a query string that cannot be unescaped is
+// refused, instead of read as if the parameter were absent.
+func TestMalformedQuery(t *testing.T) {
+	e := newEnv(t)
+	e.create(acme).mustStatus(t, 201)
+	tok := e.login(acme.email, acme.password)
+	for _, c := range []struct{ method, path, token string }{
+		{"GET", "/org/get?organization_name=acme%zz", tok},
+		{"GET", "/org/get?organization_name=acme%zz", ""},
+		{"DELETE", "/org/delete?organization_name=acme%zz", tok},
+		{"GET", "/org/audit?limit=1;2", tok},
+	} {
+		r := e.call(c.method, c.path, c.token, nil)
+		r.isProblem(t, 422)
+		if !strings.Contains(r.Raw, "query string is malformed") {
+			t.Errorf("%s %s: %s", c.method, c.path, r.Raw)
+		}
+	}
+	e.call("GET", "/org/get?organization_name=acme", "", nil).mustStatus(t, 200)
+}
