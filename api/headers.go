@@ -98,8 +98,9 @@ func clientInfo(ctx context.Context) requestInfo {
 	return ri
 }
 
-// hygiene sets the security headers of every response, answers CORS, and
-// notes the request's id and client address, and guards its body (body.go).
+// hygiene sets the security headers of every response, answers CORS,
+// refuses a query string that does not parse, notes the request's id and
+// client address, and guards its body (body.go).
 func (s *Server) hygiene(next http.Handler) http.Handler {
 	api, docs := securityHeaders(strictCSP), securityHeaders(docsCSP)
 	api["Cache-Control"] = []string{"no-store"} // a route may allow caching (the JWKS)
