@@ -321,6 +321,10 @@ type ImportReport struct {
 	Rejected []LineError // the first rejected lines (at most 1,000)
 	// RejectedTotal counts every rejected line, listed or not.
 	RejectedTotal int
+	// Through is the last line whose fate is settled: an import that stops
+	// early has done every line up to it and none after, so a client resumes
+	// from the next one.
+	Through int
 }
 
 // LineError is why one line of an import was rejected.

@@ -52,7 +52,7 @@ func TestUnreadableBodies(t *testing.T) {
 		{"login, shorter than its length", "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":", "could not be read"},
 		{"record, malformed chunk", "POST /org/records HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\nContent-Type: application/json\r\n" + chunked + "zz\r\n", "could not be read"},
 		{"import, malformed chunk after a line", "POST /org/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\nContent-Type: application/x-ndjson\r\n" + chunked +
-			fmt.Sprintf("%x\r\n%s\r\n", len(line), line) + "zz\r\n", "records were imported before it stopped"},
+			fmt.Sprintf("%x\r\n%s\r\n", len(line), line) + "zz\r\n", "Nothing was imported: send every line again."},
 	} {
 		status, ct, body := rawRequest(t, e.srv.Listener.Addr().String(), tt.req)
 		if status != 400 || ct != "application/problem+json" || !strings.Contains(body, tt.detail) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -267,17 +268,7 @@ func (s *Server) handleImport(ctx context.Context, in *importInput) (*importOutp
 			importMaxBytes>>20, rep.Imported, rep.RejectedTotal))
 	}
 	if err != nil {
-		imported := 0
-		if rep != nil {
-			imported = rep.Imported
-		}
-		if p, ok := bodyFailure(ctx); ok {
-			return nil, huma.NewError(p.GetStatus(), fmt.Sprintf("%s %d records were imported before it stopped.", p.Error(), imported))
-		}
-		if imported > 0 {
-			err = fmt.Errorf("%w (%d records were imported before it stopped)", err, imported)
-		}
-		return nil, s.problem(ctx, err)
+		return nil, withProgress(s.problem(ctx, err), rep)
 	}
 	out := &importOutput{}
 	out.Body.Imported, out.Body.RejectedTotal = rep.Imported, rep.RejectedTotal
@@ -286,6 +277,22 @@ func (s *Server) handleImport(ctx context.Context, in *importInput) (*importOutp
 		out.Body.Rejected = append(out.Body.Rejected, importRejected{Line: r.Line, Error: r.Error})
 	}
 	return out, nil
+}
+
+// withProgress adds to the problem of an import that stopped early how far
+// it got, so that the client sends again only the lines that were not done.
+func withProgress(err error, rep *orgd.ImportReport) error {
+	var m *huma.ErrorModel
+	if rep == nil || !errors.As(err, &m) {
+		return err
+	}
+	if rep.Through == 0 {
+		m.Detail += " Nothing was imported: send every line again."
+	} else {
+		m.Detail += fmt.Sprintf(" Lines 1 to %d are done (%d records imported): send the lines from %d on.",
+			rep.Through, rep.Imported, rep.Through+1)
+	}
+	return err
 }
 
 // limitedReader reads at most n bytes and remembers whether there was more.

@@ -128,6 +128,7 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 	}
 
 	br := bufio.NewReaderSize(r, 64<<10)
+	lastLine := 0
 	for lineNo := 1; ; lineNo++ {
 		line, tooLong, err := readLine(br, importLineMax)
 		if lineNo == 1 {
@@ -136,6 +137,7 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 		if err == io.EOF && len(line) == 0 && !tooLong {
 			break
 		}
+		lastLine = lineNo
 		if err != nil && err != io.EOF {
 			return rep, fmt.Errorf("read import body at line %d: %w", lineNo, err)
 		}
@@ -155,13 +157,19 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 				if err := flush(); err != nil {
 					return rep, err
 				}
+				rep.Through = lineNo
 			}
 		}
 		if err == io.EOF {
 			break
 		}
 	}
-	return rep, flush() // each batch settled where the organization is
+	// Each batch is settled where the organization is.
+	if err := flush(); err != nil {
+		return rep, err
+	}
+	rep.Through = lastLine
+	return rep, nil
 }
 
 // importLine turns one NDJSON line into a document to insert, or says why not.
