@@ -73,7 +73,7 @@ func bodyProblem(err error) (int, string) {
 }
 
 // guardWriter answers the body's problem instead of a 5xx that reading it
-// caused.
+// caused, or of huma's terse 408.
 type guardWriter struct {
 	http.ResponseWriter
 	g        *bodyGuard
@@ -82,7 +82,7 @@ type guardWriter struct {
 }
 
 func (w *guardWriter) WriteHeader(code int) {
-	if code < 500 || w.g.err == nil || w.replaced {
+	if code < 500 && code != http.StatusRequestTimeout || w.g.err == nil || w.replaced {
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
@@ -97,6 +97,17 @@ func (w *guardWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return w.ResponseWriter.Write(p)
+}
+
+// SetReadDeadline lets a handler move the read deadline (the import does, as
+// long as its body keeps coming) but not clear it. huma clears it before it
+// reads a body (every operation asks it to, in place of its default 5 s), and
+// the limit that should hold is the server's ReadTimeout for the whole request.
+func (w *guardWriter) SetReadDeadline(t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).SetReadDeadline(t)
 }
 
 // Unwrap gives http.ResponseController the underlying writer.

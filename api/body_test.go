@@ -151,3 +151,45 @@ func TestExportCutShort(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowBody checks that a body may take as long as the server's
+// ReadTimeout allows (30 s in orgd), not the 5 s huma gives an operation by
+// default, and that the server's limit still holds.
+func TestSlowBody(t *testing.T) {
+	e := newEnv(t)
+	send := func(t *testing.T, url, name string, pause time.Duration) (int, string) {
+		body := fmt.Sprintf(`{"organization_name":%q,"email":"a@%s.test","password":"correct horse"}`, name, name)
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = io.WriteString(pw, body[:10])
+			time.Sleep(pause)
+			_, _ = io.WriteString(pw, body[10:])
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", url+"/org/create", pr)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	t.Run("within the server's limit", func(t *testing.T) {
+		t.Parallel()
+		if status, b := send(t, e.srv.URL, "slow", 6*time.Second); status != 201 {
+			t.Errorf("a body that took 6 s: %d %s", status, b)
+		}
+	})
+	t.Run("past the server's limit", func(t *testing.T) {
+		t.Parallel()
+		strict := httptest.NewUnstartedServer(e.srv.Config.Handler)
+		strict.Config.ReadTimeout = 500 * time.Millisecond
+		strict.Start()
+		defer strict.Close()
+		if status, b := send(t, strict.URL, "late", 2*time.Second); status != 408 || !strings.Contains(b, "did not arrive in time") {
+			t.Errorf("a body that took longer than ReadTimeout: %d %s", status, b)
+		}
+	})
+}

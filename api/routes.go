@@ -78,6 +78,10 @@ func (s *Server) public(method, path string, status int, summary string, mw ...f
 		Summary:       summary,
 		DefaultStatus: status,
 		Middlewares:   mw,
+		// huma's own limit on reading a body (5 s unless set) would replace
+		// the server's ReadTimeout; -1 asks it to clear the deadline, which
+		// guardWriter does not let it do.
+		BodyReadTimeout: -1,
 	}
 }
 
