@@ -44,4 +44,19 @@ func TestConsoleServed(t *testing.T) {
 	}
 	e.call("GET", "/console/nope.js", "", nil).isProblem(t, 404)
 	e.call("POST", "/console/", "", "{}").isProblem(t, 405)
+
+	// A range past a file's end is a problem too; one within it is served.
+	for _, path := range []string{"/console/", "/console/app.js"} {
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		req.Header.Set("Range", "bytes=100000000-")
+		r := e.do(req)
+		r.isProblem(t, 416)
+		if !strings.HasPrefix(r.Header.Get("Content-Range"), "bytes */") {
+			t.Errorf("%s: a 416 without the size: Content-Range %q", path, r.Header.Get("Content-Range"))
+		}
+		req.Header.Set("Range", "bytes=0-9")
+		if r := e.do(req).mustStatus(t, 206); len(r.Raw) != 10 {
+			t.Errorf("%s, bytes 0-9: %q", path, r.Raw)
+		}
+	}
 }

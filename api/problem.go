@@ -139,8 +139,8 @@ func (s *Server) problemMux(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// problemNotFound answers h's 404s and 405s as problems (a file server's are
-// plain text).
+// problemNotFound answers h's 404s, 405s and 416s as problems (a file
+// server's are plain text).
 func problemNotFound(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(&statusOnly{ResponseWriter: w, r: r}, r)
@@ -148,7 +148,7 @@ func problemNotFound(h http.Handler) http.Handler {
 }
 
 // statusOnly keeps the status and headers (Allow) the mux sets for a request
-// that matched no route, and replaces its plain-text 404 and 405 bodies.
+// that matched no route, and replaces its plain-text 404, 405 and 416 bodies.
 type statusOnly struct {
 	http.ResponseWriter
 	r        *http.Request
@@ -163,6 +163,9 @@ func (w *statusOnly) WriteHeader(status int) {
 	case http.StatusMethodNotAllowed:
 		w.replaced = true
 		writeProblem(w.ResponseWriter, w.r, status, fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
+	case http.StatusRequestedRangeNotSatisfiable: // Content-Range gives the size
+		w.replaced = true
+		writeProblem(w.ResponseWriter, w.r, status, fmt.Sprintf("The Range %q is not within %s; its size is in Content-Range.", w.r.Header.Get("Range"), w.r.URL.Path))
 	default:
 		w.ResponseWriter.WriteHeader(status)
 	}

@@ -40,9 +40,9 @@ func (s *Server) routes() {
 
 	// The admin console: static files calling the API above from the browser.
 	c := console.New()
-	s.mux.Handle("GET /console/{$}", c)
+	s.mux.Handle("GET /console/{$}", problemNotFound(c))
 	for _, name := range c.Files() {
-		s.mux.Handle("GET /console/"+name, c)
+		s.mux.Handle("GET /console/"+name, problemNotFound(c))
 	}
 	s.mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 
