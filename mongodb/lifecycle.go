@@ -317,7 +317,12 @@ func (s *Store) renameCollection(ctx context.Context, p place, to, orgID string)
 		} else if ok {
 			return nil // done before
 		}
-		return fmt.Errorf("rename %s.%s: source and target both missing", db, from)
+		// Neither is there: someone dropped the collection by hand. What
+		// the organization had is gone either way; it goes on, empty,
+		// under its new name, as it would have in the old one.
+		s.log.Warn("rename: the organization's collection was missing; its new one starts empty",
+			"org_id", orgID, "database", db, "collection", from)
+		return s.createCollection(ctx, target)
 	case hasCode(err, codeNamespaceExists):
 		// The target is a stray collection: this organization holds its name,
 		// so no one else owns it. An empty one is dropped; data is never.

@@ -268,3 +268,41 @@ func TestOldCopyAfterTheTombstone(t *testing.T) {
 		})
 	}
 }
+
+// TestRenameWithoutItsCollection renames an organization whose collection
+// (or, in the database model, whose database) was dropped by hand: the
+// rename completes with an empty one under the new name, where it used to
+// fail as an internal error and leave the organization busy for good.
+func TestRenameWithoutItsCollection(t *testing.T) {
+	for _, tenancy := range []string{"", "database"} {
+		t.Run(cmp.Or(tenancy, "collection"), func(t *testing.T) {
+			f := newFixture(t)
+			f.tenancy = tenancy
+			ctx := context.Background()
+			s := f.store("")
+			o := mustCreate(t, s, "acme", "a@acme.test")
+			db := f.db.Client.Database(o.Database)
+			var err error
+			if tenancy == "database" {
+				err = db.Drop(ctx)
+			} else {
+				err = db.Collection(o.Collection).Drop(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("wile")})
+			if err != nil {
+				t.Fatalf("rename: %v", err)
+			}
+			if u.Status != orgd.StatusActive || u.Collection != "org_wile" {
+				t.Fatalf("after the rename: %+v", u)
+			}
+			createRecord(t, s, u, `{"n":1}`)
+			if n, _ := f.docs(u.Database, u.Collection); n != 1 {
+				t.Errorf("%s.%s holds %d documents, want the one written", u.Database, u.Collection, n)
+			}
+			f.mustHold(s)
+		})
+	}
+}
