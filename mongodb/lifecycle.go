@@ -61,6 +61,12 @@ func (r *run) step(ctx context.Context, name string) error {
 			return err
 		}
 	}
+	return r.keep(ctx)
+}
+
+// keep checks that the operation is still this run's and renews its lease
+// when half of it has passed.
+func (r *run) keep(ctx context.Context) error {
 	var cur opDoc
 	if ok, err := findByID(ctx, r.s.ops(), r.op.OrgID, &cur); err != nil {
 		return err

@@ -51,6 +51,8 @@ type fixture struct {
 	tenancy string                   // of new organizations; empty: collection
 	deps    map[string]*mongo.Client // deployments besides the shared server ("main")
 	drain   time.Duration            // a move's drain time; zero: 1 ms
+	lease   time.Duration            // an operation's lease; zero: 30 s
+	grace   time.Duration            // past an expired lease; zero: 10 s
 	batch   int                      // copy batch; zero: 10
 	cache   time.Duration            // cache sync interval; zero: no cache
 	spread  int                      // TenantDBs; zero: the tenant database alone
@@ -76,7 +78,7 @@ func (f *fixture) storeOn(client *mongo.Client, tenantDB string) *mongodb.Store 
 	}
 	return mongodb.NewStore(client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: tenantDB,
 		Tenancy: f.tenancy, TenantDBPrefix: f.db.Prefix, Deployments: f.deps, MoveDrain: cmp.Or(f.drain, time.Millisecond),
-		Lease: lease, Grace: grace, CopyBatch: cmp.Or(f.batch, 10), CacheSync: f.cache, Now: now, TenantDBs: f.spread,
+		Lease: cmp.Or(f.lease, lease), Grace: cmp.Or(f.grace, grace), CopyBatch: cmp.Or(f.batch, 10), CacheSync: f.cache, Now: now, TenantDBs: f.spread,
 		ListDatabases: f.db.ListDatabases})
 }
 

@@ -324,7 +324,7 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 	}
 	// Other instances' caches learn of the pause within their sync interval,
 	// and requests that read the record before it finish their writes.
-	if err := sleep(ctx, s.drain); err != nil {
+	if err := r.wait(ctx, s.drain); err != nil {
 		return err
 	}
 	got, err := r.sync(ctx)
@@ -385,7 +385,24 @@ func (r *run) setPhase(ctx context.Context, phase string, more ...bson.E) error 
 
 // sleepUntil waits until t by the store's clock, or at most the drain time.
 func (r *run) sleepUntil(ctx context.Context, t time.Time) error {
-	return sleep(ctx, min(t.Sub(r.s.now()), r.s.drain))
+	return r.wait(ctx, min(t.Sub(r.s.now()), r.s.drain))
+}
+
+// wait sleeps for d and keeps the lease meanwhile. The drain may outlast
+// what is left of the lease: a run that let it lapse would be taken over by
+// another instance, which would wait as long and lose it the same way.
+func (r *run) wait(ctx context.Context, d time.Duration) error {
+	for d > 0 {
+		nap := min(d, r.s.lease/4)
+		if err := sleep(ctx, nap); err != nil {
+			return err
+		}
+		d -= nap
+		if err := r.keep(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // unpause resumes the writes of an organization whose move was stopped while

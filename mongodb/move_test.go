@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/mongodb"
@@ -291,6 +294,58 @@ func runMoveCase(t *testing.T, deps map[string]*mongo.Client, mc moveCase, h mon
 	}
 	if err := s.DeleteOrganization(ctx, o.ID); err != nil {
 		t.Fatalf("delete after the move: %v", err)
+	}
+	f.mustHold(s)
+}
+
+// TestMoveKeepsItsLeaseWhileDraining moves an organization with a drain
+// longer than the operation's lease and grace together, while two other
+// instances reconcile all along. The move keeps its lease through the wait
+// and finishes itself; were it to let the lease lapse, each instance that
+// took it over would wait as long, lose it the same way, and the
+// organization would stay paused.
+func TestMoveKeepsItsLeaseWhileDraining(t *testing.T) {
+	f := newFixture(t)
+	f.clock = nil // the lease runs out in real time, as the drain passes
+	f.lease, f.grace, f.drain = 200*time.Millisecond, 100*time.Millisecond, time.Second
+	ctx := context.Background()
+	s := f.store("")
+	o := mustCreate(t, s, "acme", "a@acme.test")
+	f.insertDocs(o, 5)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var adopted atomic.Int32
+	for range 2 {
+		other := f.store("")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				did, _ := other.Reconcile(ctx)
+				for _, d := range did {
+					if strings.Contains(d, "move") {
+						adopted.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	err := s.Move(ctx, o.ID, orgd.Placement{Tenancy: "database"})
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("move: %v", err)
+	}
+	if n := adopted.Load(); n > 0 {
+		t.Errorf("other instances took the move over %d times", n)
+	}
+	if got, err := s.OrganizationByName(ctx, "acme"); err != nil || got.Status != orgd.StatusActive || got.Tenancy != "database" {
+		t.Errorf("after the move: %+v, %v", got, err)
 	}
 	f.mustHold(s)
 }
