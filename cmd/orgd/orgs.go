@@ -191,12 +191,21 @@ func moveCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return bar.watch(ctx, store, o.ID, nil)
 	}
 	errc := make(chan error, 1)
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		errc <- store.Move(ctx, o.ID, orgd.Placement{Deployment: *to, Tenancy: orgd.Tenancy(*tenancy)})
 	}()
 	err = bar.watch(ctx, store, o.ID, errc)
 	if ctx.Err() != nil {
-		return errors.New("interrupted: the move stops where it is, and a running orgd's reconciler finishes it")
+		// A move stopped while the organization's writes are paused resumes
+		// them on its way out: the store must stay open until it has. (Its
+		// steps all end with ctx; the resume has its own 5 s limit.)
+		select {
+		case <-ended:
+		case <-time.After(15 * time.Second):
+		}
+		return errors.New("interrupted: the move stops where it is (the organization's writes go on where its data is), and a running orgd's reconciler finishes it")
 	}
 	return err
 }

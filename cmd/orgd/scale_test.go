@@ -243,3 +243,42 @@ func TestMaskClusters(t *testing.T) {
 		t.Errorf("masked as %q, want only the password hidden", got)
 	}
 }
+
+// TestMoveInterrupted stops "orgd move" (as Ctrl-C does) while the
+// organization's writes are paused: before it exits, the writes resume.
+func TestMoveInterrupted(t *testing.T) {
+	db, east, env := scaleEnv(t)
+	env["ORGD_MOVE_DRAIN"] = "10s" // the pause lasts that long
+	store := mongodb.NewStore(db.Client, mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, TenantDBPrefix: db.Prefix,
+		Deployments: map[string]*mongo.Client{"east": east}})
+	defer store.Close()
+	o, err := store.CreateOrganization(context.Background(), "acme", "a@x.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"orgd", "move", "acme", "-tenancy", "database"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if cur, err := store.OrganizationByID(context.Background(), o.ID); err == nil && cur.Status == orgd.StatusMoving {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the move never paused the organization")
+		}
+	}
+	cancel()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("orgd move, interrupted: %v", err)
+	}
+	cur, err := store.OrganizationByID(context.Background(), o.ID)
+	if err != nil || cur.Status != orgd.StatusActive {
+		t.Fatalf("after the interrupted move: %+v, %v", cur, err)
+	}
+	if _, _, err := store.CreateRecord(context.Background(), cur, []byte(`{"k":1}`)); err != nil {
+		t.Errorf("a write after the interrupted move: %v", err)
+	}
+}
