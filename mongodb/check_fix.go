@@ -2,11 +2,13 @@ package mongodb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // The repairs that Check offers with its problems.
@@ -16,14 +18,13 @@ import (
 func (s *Store) orphanCollection(ctx context.Context, dep, db, name string) Problem {
 	c := s.deps.clients[dep].Database(db).Collection(name)
 	where := s.where(dep, db, name)
-	n, err := c.EstimatedDocumentCount(ctx)
-	if err != nil || n > 0 {
-		return Problem{Text: fmt.Sprintf("collection %s belongs to no organization and holds %d documents: kept; move or drop it by hand", where, n)}
+	if none, err := empty(ctx, c); err != nil || !none {
+		return Problem{Text: fmt.Sprintf("collection %s belongs to no organization and holds data%s: kept; move or drop it by hand", where, about(ctx, c))}
 	}
 	return Problem{Auto: true, Text: fmt.Sprintf("collection %s belongs to no organization and is empty", where),
 		Repair: func(ctx context.Context) (string, error) {
-			if n, err := c.EstimatedDocumentCount(ctx); err != nil || n > 0 {
-				return "", translate(err)
+			if none, err := empty(ctx, c); err != nil || !none {
+				return "", err
 			}
 			if owned, err := s.claimed(ctx, nsKey{dep, db, name}); err != nil || owned {
 				return "", err
@@ -32,33 +33,61 @@ func (s *Store) orphanCollection(ctx context.Context, dep, db, name string) Prob
 		}}
 }
 
+// empty reports whether c holds no document, by reading one. The count kept
+// in a collection's statistics (EstimatedDocumentCount) may be wrong on
+// MongoDB after an unclean shutdown, which is when orphans are swept, and
+// one that holds data must never be dropped as empty.
+func empty(ctx context.Context, c *mongo.Collection) (bool, error) {
+	err := c.FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return true, nil
+	}
+	return false, translate(err)
+}
+
+// about is how many documents c's statistics say it holds, for a person to
+// read, or "" when they do not say.
+func about(ctx context.Context, c *mongo.Collection) string {
+	n, err := c.EstimatedDocumentCount(ctx)
+	switch {
+	case err != nil || n <= 0:
+		return ""
+	case n == 1:
+		return " (1 document by its statistics)"
+	}
+	return fmt.Sprintf(" (%d documents by its statistics)", n)
+}
+
 // orphanDatabase describes a per-organization database no organization
 // claims: an empty one is dropped, one holding data is kept.
 func (s *Store) orphanDatabase(ctx context.Context, dep, name string) Problem {
 	db := s.deps.clients[dep].Database(name)
-	count := func(ctx context.Context) (int64, error) {
+	// holding returns a collection of db that holds a document, or nil.
+	holding := func(ctx context.Context) (*mongo.Collection, error) {
 		names, err := db.ListCollectionNames(ctx, bson.D{})
 		if err != nil {
-			return 0, translate(err)
+			return nil, translate(err)
 		}
-		var total int64
 		for _, n := range names {
-			c, err := db.Collection(n).EstimatedDocumentCount(ctx)
-			if err != nil {
-				return 0, translate(err)
+			if none, err := empty(ctx, db.Collection(n)); err != nil {
+				return nil, err
+			} else if !none {
+				return db.Collection(n), nil
 			}
-			total += c
 		}
-		return total, nil
+		return nil, nil
 	}
 	where := s.where(dep, name, "")
-	n, err := count(ctx)
-	if err != nil || n > 0 {
-		return Problem{Text: fmt.Sprintf("database %s belongs to no organization and holds %d documents: kept; move or drop it by hand", where, n)}
+	if c, err := holding(ctx); err != nil || c != nil {
+		what := "data"
+		if c != nil {
+			what += " in " + c.Name() + about(ctx, c)
+		}
+		return Problem{Text: fmt.Sprintf("database %s belongs to no organization and holds %s: kept; move or drop it by hand", where, what)}
 	}
 	return Problem{Auto: true, Text: fmt.Sprintf("database %s belongs to no organization and is empty", where),
 		Repair: func(ctx context.Context) (string, error) {
-			if n, err := count(ctx); err != nil || n > 0 {
+			if c, err := holding(ctx); err != nil || c != nil {
 				return "", err
 			}
 			if owned, err := s.claimed(ctx, nsKey{dep: dep, db: name}); err != nil || owned {

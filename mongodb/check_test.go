@@ -41,7 +41,7 @@ func TestCheckFindsOrphanDatabases(t *testing.T) {
 		texts = append(texts, p.Text)
 	}
 	if len(probs) != 2 || !strings.Contains(texts[0], ghost+" belongs to no organization and is empty") ||
-		!strings.Contains(texts[1], haunted+" belongs to no organization and holds 1 documents: kept") {
+		!strings.Contains(texts[1], haunted+" belongs to no organization and holds data in org_haunted (1 document by its statistics): kept") {
 		t.Fatalf("check: %q, want the empty %s and the kept %s", texts, ghost, haunted)
 	}
 	if !probs[0].Auto || probs[0].Repair == nil || probs[1].Repair != nil {

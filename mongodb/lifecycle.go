@@ -380,11 +380,9 @@ func (s *Store) createCollection(ctx context.Context, p place) error {
 	if err == nil || !hasCode(err, codeNamespaceExists) {
 		return translate(err)
 	}
-	n, err := db.Collection(p.Collection).EstimatedDocumentCount(ctx)
-	if err != nil {
-		return translate(err)
-	}
-	if n > 0 {
+	if none, err := empty(ctx, db.Collection(p.Collection)); err != nil {
+		return err
+	} else if !none {
 		return orgd.Errorf(orgd.ECONFLICT, "Collection %s already holds data of unknown origin; run orgd doctor.", p.Collection)
 	}
 	return nil
