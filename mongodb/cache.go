@@ -214,9 +214,9 @@ func (s *Store) forget(c *mongo.Collection, id string) {
 // publish records, for the other instances' caches, that master documents
 // changed: one document per operation, written when it ends.
 func (s *Store) publish(ctx context.Context, keys []changeKey) error {
-	ch := changeDoc{ID: s.newID(), At: s.now(), Keys: keys}
-	_, err := s.changes().InsertOne(ctx, ch)
-	return translate(err)
+	// Retried like every other master write: an operation whose change
+	// cannot be published does not end, and its caller sees a failure.
+	return translate(s.insert(ctx, s.changes(), changeDoc{ID: s.newID(), At: s.now(), Keys: keys}))
 }
 
 // changeDoc records that master documents changed.
