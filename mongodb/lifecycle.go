@@ -118,24 +118,39 @@ func (r *run) opFilter() bson.D {
 }
 
 // setOrg updates the organization record if this run's operation is still
-// the one that claimed it: a run that stalled past its lease must not write
-// over the record while the operation after it holds it.
+// the one that claimed it, and no later run of it has taken it over: a run
+// that stalled past its lease must not write over the record while the
+// operation after it, or the run that took over from it, holds it.
 func (r *run) setOrg(ctx context.Context, set bson.D) error {
-	return r.writeOrg(ctx, bson.D{{Key: "_id", Value: r.d.ID}, {Key: "op_id", Value: r.op.ID}}, set)
+	return r.writeOrg(ctx, bson.D{{Key: "_id", Value: r.d.ID}, {Key: "op_id", Value: r.op.ID}, epochAtMost(r.op.Epoch)}, set)
 }
 
-// claimOrg is setOrg for an operation's first write to the record, which
-// claims it for the operation: from the operation that held it when this
-// run read it, so that a run that stalled before its claim cannot take the
-// record from the operation after it.
+// claimOrg is setOrg for a run's first write to the record, which claims it
+// for the operation and this run's epoch: from the operation that held it
+// when this run read it, or from an earlier run of this one, so that a run
+// that stalled before its claim cannot take the record from the operation or
+// the run after it.
 func (r *run) claimOrg(ctx context.Context, set bson.D) error {
-	held := bson.A{r.op.ID, r.d.OpID}
-	if r.d.OpID == "" {
-		held = append(held, nil) // a record no operation has claimed yet
+	from := bson.A{bson.D{{Key: "op_id", Value: r.op.ID}, epochAtMost(r.op.Epoch)}}
+	switch r.d.OpID {
+	case r.op.ID:
+	case "": // a record no operation has claimed yet
+		from = append(from, bson.D{{Key: "op_id", Value: bson.D{{Key: "$exists", Value: false}}}})
+	default:
+		from = append(from, bson.D{{Key: "op_id", Value: r.d.OpID}})
 	}
-	r.d.OpID = r.op.ID
-	filter := bson.D{{Key: "_id", Value: r.d.ID}, {Key: "op_id", Value: bson.D{{Key: "$in", Value: held}}}}
-	return r.writeOrg(ctx, filter, append(set, bson.E{Key: "op_id", Value: r.op.ID}))
+	r.d.OpID, r.d.OpEpoch = r.op.ID, r.op.Epoch
+	filter := bson.D{{Key: "_id", Value: r.d.ID}, {Key: "$or", Value: from}}
+	return r.writeOrg(ctx, filter, append(set, bson.E{Key: "op_id", Value: r.op.ID}, bson.E{Key: "op_epoch", Value: r.op.Epoch}))
+}
+
+// epochAtMost matches a record claimed by a run of epoch e or earlier; a
+// record written before epochs were kept on it has none.
+func epochAtMost(e int) bson.E {
+	return bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "op_epoch", Value: bson.D{{Key: "$lte", Value: e}}}},
+		bson.D{{Key: "op_epoch", Value: bson.D{{Key: "$exists", Value: false}}}},
+	}}
 }
 
 func (r *run) writeOrg(ctx context.Context, filter, set bson.D) error {

@@ -435,6 +435,14 @@ func (r *run) undoMove(ctx context.Context) error {
 		return err
 	} else if ok && s.placeOf(&cur) == s.target(op) {
 		r.d = cur
+		if op.Phase == phaseUndo {
+			// Journaled as undone, yet switched: no run can get here now
+			// that writes of the record are fenced by epoch, but were one
+			// to, moveForward would send it straight back to undoMove.
+			if err := r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: s.now()}); err != nil {
+				return err
+			}
+		}
 		return r.moveForward(ctx)
 	}
 	if op.Phase != phaseUndo {

@@ -21,6 +21,7 @@ type orgDoc struct {
 	Status     string    `bson:"status"`          // active, or what the journaled operation is doing
 	Version    int64     `bson:"version"`         // incremented when an operation marks it busy
 	OpID       string    `bson:"op_id,omitempty"` // the operation that last claimed it: only that one may write it
+	OpEpoch    int       `bson:"op_epoch"`        // and the run of it (its epoch) that did: no earlier run may
 	CreatedAt  time.Time `bson:"created_at"`
 	UpdatedAt  time.Time `bson:"updated_at"`
 

@@ -183,8 +183,10 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 	r := &run{s: s, op: &op, d: orgDoc{ID: op.OrgID}}
 	if ok, err := findByID(ctx, s.orgs(), op.OrgID, &r.d); err != nil {
 		return nil, err
-	} else if ok && r.d.OpID != op.ID {
-		// Claimed by a version that did not claim records, or not yet.
+	} else if ok {
+		// Claimed for this run's epoch, so that the stalled run it takes
+		// over from can no longer write the record; or claimed at all, if
+		// the operation had not yet (or its version did not claim records).
 		if err := r.claimOrg(ctx, nil); err != nil {
 			return nil, err
 		}
