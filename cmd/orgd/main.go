@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -73,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.Build{Version: build.Version, Commit: build.commitOrUnknown(), GoVersion: build.GoVersion}, time.Now)
 
-	uri, where := cfg.MongoURI, redactURI(cfg.MongoURI)
+	uri, where := cfg.MongoURI, maskURI(cfg.MongoURI)
 	var listDBs func(context.Context) ([]string, error) // nil: the listDatabases command
 	if uri == "" {
 		edb, err := startEmbedded(cfg, logger)
@@ -207,17 +206,4 @@ func displayAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// redactURI hides the password in a MongoDB URI.
-func redactURI(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return "(MONGODB_URI)"
-	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
-	u.RawQuery = ""
-	return u.String()
 }

@@ -282,3 +282,19 @@ func TestMoveInterrupted(t *testing.T) {
 		t.Errorf("a write after the interrupted move: %v", err)
 	}
 }
+
+// TestBannerHidesPasswords checks the masking the startup banner uses for
+// its database line: a password that net/url would read as a fragment or a
+// query ('#', '?') is hidden like any other.
+func TestBannerHidesPasswords(t *testing.T) {
+	for _, uri := range []string{
+		"mongodb://admin:#hunter2@127.0.0.1:27017/admin",
+		"mongodb://admin:2024#hunter2!@127.0.0.1:27017/",
+		"mongodb://admin:12?hunter2@127.0.0.1:27017/",
+		"mongodb://admin:hunter2@127.0.0.1:27017/?authSource=admin",
+	} {
+		if got := maskURI(uri); strings.Contains(got, "hunter2") || !strings.Contains(got, "127.0.0.1:27017") {
+			t.Errorf("the banner shows %q as %q", uri, got)
+		}
+	}
+}
