@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -54,6 +55,15 @@ func (s *Store) newRecordID() string {
 }
 
 // validRecordID reports whether id has the form of a record id.
+// storedID is a record id as it is stored: ids are ULIDs, which read the
+// same in either case, and are stored in upper case.
+func storedID(id string) string {
+	if validRecordID(id) {
+		return strings.ToUpper(id)
+	}
+	return id
+}
+
 func validRecordID(id string) bool {
 	_, err := ulid.ParseStrict(id)
 	return err == nil && len(id) == ulid.EncodedSize
@@ -90,6 +100,7 @@ func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []b
 
 // GetRecord returns one record of the organization as JSON.
 func (s *Store) GetRecord(ctx context.Context, o *orgd.Organization, id string) ([]byte, error) {
+	id = storedID(id)
 	if err := readable(o); err != nil {
 		return nil, err
 	}
@@ -112,6 +123,7 @@ func (s *Store) GetRecord(ctx context.Context, o *orgd.Organization, id string) 
 
 // ReplaceRecord replaces a record's fields with body.
 func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id string, body []byte) ([]byte, error) {
+	id = storedID(id)
 	o, err := s.latest(ctx, o)
 	if err != nil {
 		return nil, err
@@ -154,6 +166,7 @@ func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id stri
 
 // PatchRecord applies a JSON merge patch (RFC 7396) to a record.
 func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string, patch []byte) ([]byte, error) {
+	id = storedID(id)
 	o, err := s.latest(ctx, o)
 	if err != nil {
 		return nil, err
@@ -204,6 +217,7 @@ func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string
 
 // DeleteRecord deletes a record.
 func (s *Store) DeleteRecord(ctx context.Context, o *orgd.Organization, id string) error {
+	id = storedID(id)
 	o, err := s.latest(ctx, o)
 	if err != nil {
 		return err
@@ -251,7 +265,7 @@ func (s *Store) ListRecords(ctx context.Context, o *orgd.Organization, q orgd.Re
 	}
 	filter := bson.D{{Key: fieldOrg, Value: o.ID}}
 	if q.After != "" {
-		filter = append(filter, bson.E{Key: fieldID, Value: bson.D{{Key: "$gt", Value: q.After}}})
+		filter = append(filter, bson.E{Key: fieldID, Value: bson.D{{Key: "$gt", Value: storedID(q.After)}}})
 	}
 	for _, f := range q.Where {
 		// $exists: a null would also match records without the field.
