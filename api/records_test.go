@@ -108,6 +108,8 @@ func TestRecordRules(t *testing.T) {
 		{"top-level array", `[{"a":1}]`, 422, "body"},
 		{"scalar", `"text"`, 422, "body"},
 		{"malformed", `{"a":`, 400, ""},
+		{"invalid UTF-8 in a string", "{\"name\":\"caf\xe9\"}", 400, ""},
+		{"invalid UTF-8 in field names", "{\"k\xff\":1,\"k\xfe\":2}", 400, ""},
 		{"trailing data", `{"a":1} {"b":2}`, 400, ""},
 		{"huge number", `{"a":1e999}`, 422, "body.a"},
 		{"over 1 MiB", `{"a":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},

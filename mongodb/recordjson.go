@@ -39,6 +39,11 @@ func decodeRecord(data []byte) (bson.D, error) {
 // decodeRecordID is decodeRecord that also returns the body's top-level "id"
 // (nil when absent), which only an import keeps.
 func decodeRecordID(data []byte) (bson.D, any, error) {
+	// encoding/json would turn invalid bytes into U+FFFD, silently: what was
+	// sent would be lost, and two different keys could read as one.
+	if !utf8.Valid(data) {
+		return nil, nil, orgd.Errorf(orgd.EMALFORMED, "Malformed JSON: the text is not valid UTF-8 (RFC 8259).")
+	}
 	d := &jsonDecoder{dec: json.NewDecoder(bytes.NewReader(data))}
 	d.dec.UseNumber()
 	tok, err := d.dec.Token()
