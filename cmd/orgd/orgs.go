@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -144,7 +145,7 @@ func drainCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer done()
 	if err := store.SetDraining(ctx, name, !*undo); err != nil {
-		return errors.New(orgd.ErrorMessage(err))
+		return userError(err)
 	}
 	if *undo {
 		fmt.Fprintf(stdout, "Deployment %s takes new organizations again.\n", name)
@@ -183,7 +184,7 @@ func moveCmd(ctx context.Context, args []string, getenv func(string) string, std
 	defer done()
 	o, err := store.OrganizationByAnyName(ctx, name)
 	if err != nil {
-		return errors.New(orgd.ErrorMessage(err))
+		return userError(err)
 	}
 	bar := &progressBar{w: stdout, tty: isTerminal(stdout)}
 	if p, err := store.MoveStatus(ctx, o.ID); err == nil && !p.Done {
@@ -244,7 +245,7 @@ func (b *progressBar) watch(ctx context.Context, store *mongodb.Store, orgID str
 				fmt.Fprintln(b.w)
 			}
 			if runErr != nil {
-				return errors.New(orgd.ErrorMessage(runErr))
+				return userError(runErr)
 			}
 			if p == nil {
 				return err
@@ -302,4 +303,15 @@ func bytesText(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// userError is err as the command line shows it: the message a client of
+// the API would get, with the fields at fault, which the message alone
+// ("The request has invalid fields.") does not name.
+func userError(err error) error {
+	msg := orgd.ErrorMessage(err)
+	for _, f := range orgd.ErrorFields(err) {
+		msg += fmt.Sprintf(" %s: %s.", cmp.Or(f.Field, "request"), strings.TrimSuffix(f.Message, "."))
+	}
+	return errors.New(msg)
 }

@@ -161,6 +161,12 @@ func TestOperatorCommands(t *testing.T) {
 	if out, err = cmd("move", "beta", "-to", "east"); err != nil || !strings.Contains(out, "Moved beta to east") {
 		t.Fatalf("move to east: %v\n%s", err, out)
 	}
+	if _, err := cmd("move", "beta", "-to", "west"); err == nil || !strings.Contains(err.Error(), "deployment: is not a configured deployment") {
+		t.Errorf("move to an unknown deployment: %v, want the field named", err)
+	}
+	if _, err := cmd("move", "beta", "-tenancy", "bogus"); err == nil || !strings.Contains(err.Error(), "tenancy:") {
+		t.Errorf("move to an unknown tenancy model: %v, want the field named", err)
+	}
 	if _, err := cmd("move", "nobody", "-to", "east"); err == nil {
 		t.Error("moving an unknown organization succeeded")
 	}
