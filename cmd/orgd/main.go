@@ -31,7 +31,11 @@ func main() {
 	// The first signal starts a graceful shutdown; a second one, now handled
 	// the default way, ends the process at once.
 	context.AfterFunc(ctx, stop)
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) { // -h: the usage is printed, as asked
+		return
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "orgd: %v\n", err)
 		os.Exit(1)
 	}
