@@ -87,7 +87,16 @@ func baseSettings() []setting {
 			c.MongoURI = v
 			return nil
 		}},
-		{"ORGD_DATA_DIR", "data-dir", "./data", "embedded database directory", str(func(c *config) *string { return &c.DataDir })},
+		{"ORGD_DATA_DIR", "data-dir", "./data", "embedded database directory", func(v string, c *config) error {
+			// An empty variable means the default; an empty flag value (an
+			// unset shell variable in -data-dir "$DIR") would mean the working
+			// directory, which orgd would fill and restrict to its owner.
+			if v == "" {
+				return errors.New("must not be empty: name a directory, or leave it out for ./data")
+			}
+			c.DataDir = v
+			return nil
+		}},
 		{"ORGD_EMBEDDED_ADDR", "embedded-addr", "", "embedded database listen address (loopback); unset: a Unix socket in the data directory, which only its owner can use", func(v string, c *config) error {
 			if v == "" {
 				c.EmbeddedAddr = ""

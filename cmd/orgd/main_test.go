@@ -220,6 +220,7 @@ func TestStartupErrors(t *testing.T) {
 		{"missing secret file", map[string]string{"ORGD_JWT_SECRET_FILE": filepath.Join(dir, "nope")}, nil, "ORGD_JWT_SECRET_FILE"},
 		{"external without secret", map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1"}, nil, "ORGD_JWT_SECRET"},
 		{"bad flag value", nil, []string{"-token-ttl", "x"}, "ORGD_TOKEN_TTL (-token-ttl)"},
+		{"empty data dir flag", nil, []string{"-data-dir="}, "ORGD_DATA_DIR (-data-dir)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
