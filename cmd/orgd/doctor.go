@@ -86,14 +86,15 @@ func connectTool(ctx context.Context, cfg config, logger *slog.Logger, stdout io
 	uri := cfg.MongoURI
 	stop := func() {}
 	if uri == "" {
-		// A mistyped directory would otherwise be created empty and pass
-		// every check.
-		if !embeddb.HasDatabase(cfg.DataDir, cfg.MasterDB) {
-			return nil, nil, fmt.Errorf("no orgd data in %s (no %s database there): check ORGD_DATA_DIR (-data-dir)", cfg.DataDir, cfg.MasterDB)
-		}
 		where, err := embeddb.Running(cfg.DataDir)
 		if err != nil {
 			return nil, nil, err
+		}
+		// A mistyped directory would otherwise be created empty and pass
+		// every check. One that an orgd holds is orgd's, even before its
+		// first organization has written the master database's file.
+		if where == "" && !embeddb.HasDatabase(cfg.DataDir, cfg.MasterDB) {
+			return nil, nil, fmt.Errorf("no orgd data in %s (no %s database there): check ORGD_DATA_DIR (-data-dir)", cfg.DataDir, cfg.MasterDB)
 		}
 		if where != "" {
 			uri = where

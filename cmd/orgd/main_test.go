@@ -150,6 +150,10 @@ func TestEmbeddedSocket(t *testing.T) {
 		return out.String()
 	}
 	base, stop := start(t, env)
+	// Before its first organization, a running orgd's directory is orgd's.
+	if out := doctor(); !strings.Contains(out, "Using the running orgd's embedded database") || !strings.Contains(out, "No problems found") {
+		t.Errorf("doctor while a new orgd runs:\n%s", out)
+	}
 	if s := post(t, base+"/org/create", `{"organization_name":"acme","email":"a@acme.test","password":"correct horse"}`); s != 201 {
 		t.Fatalf("create: %d", s)
 	}
