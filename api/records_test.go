@@ -104,6 +104,7 @@ func TestRecordRules(t *testing.T) {
 		{"NUL in a string", `{"a":"x\u0000y"}`, 422, "body.a"},
 		{"array in an array", `{"m":[[1,2]]}`, 422, "body.m.0"},
 		{"empty field name", `{"":1}`, 422, ""},
+		{"reserved field", `{"_org":"x","a":1}`, 422, "body._org"},
 		{"duplicate field", `{"a":1,"a":2}`, 422, "body.a"},
 		{"top-level array", `[{"a":1}]`, 422, "body"},
 		{"scalar", `"text"`, 422, "body"},

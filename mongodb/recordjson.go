@@ -18,14 +18,15 @@ import (
 )
 
 // Field names the server owns: "id" and "_id" in a body are ignored (the id
-// comes from the URL or is assigned), and "_org" scopes every stored record
-// to its organization.
+// comes from the URL or is assigned), and "_org", which scopes every stored
+// record to its organization, is refused: ignoring it would lose what the
+// client sent without saying so.
 const (
 	fieldID  = "_id"
 	fieldOrg = "_org"
 )
 
-func ignoredField(name string) bool { return name == "id" || name == fieldID || name == fieldOrg }
+func ignoredField(name string) bool { return name == "id" || name == fieldID }
 
 // decodeRecord parses a JSON object into an ordered BSON document and checks
 // the record rules: an object, at most 32 levels deep, field names that are
@@ -104,6 +105,9 @@ func (d *jsonDecoder) object(depth int, path string) (bson.D, error) {
 		v, err := d.value(depth, field, false)
 		if err != nil {
 			return nil, err
+		}
+		if depth == 1 && key == fieldOrg {
+			return nil, invalid(field, "is reserved: orgd keeps the organization's id under this name; rename the field")
 		}
 		if depth == 1 && ignoredField(key) {
 			if key == "id" {
