@@ -52,3 +52,26 @@ func TestImportStoppedSaysWhereToResume(t *testing.T) {
 		t.Errorf("%d records after the rename, want the 500 that were imported", n)
 	}
 }
+
+// TestImportListsTheFirstRejectedLines checks that the rejected lines listed
+// are the first 1,000, in order, although a duplicate id is refused only
+// when its batch is written, after later lines were refused for their form.
+func TestImportListsTheFirstRejectedLines(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	id := e.record(a, `{"n":1}`)
+	lines := []string{`{"id":"` + id + `","n":2}`}
+	for range 1001 {
+		lines = append(lines, `{bad`)
+	}
+	r := e.importLines(a.token, strings.Join(lines, "\n")).mustStatus(t, 200)
+	listed, _ := r.JSON["rejected"].([]any)
+	if r.JSON["rejected_total"] != float64(1002) || len(listed) != 1000 {
+		t.Fatalf("rejected_total %v, %d listed; want 1002 and 1000", r.JSON["rejected_total"], len(listed))
+	}
+	for i, x := range listed {
+		if line := x.(map[string]any)["line"]; line != float64(i+1) {
+			t.Fatalf("listed #%d is line %v, want %d (the first 1,000 in order)", i, line, i+1)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/orgd/orgd"
@@ -70,10 +71,22 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 		return nil, err
 	}
 	rep := &orgd.ImportReport{}
+	// The first lines rejected are listed, in order. A line refused by the
+	// database (a duplicate id) is known only once its batch is written,
+	// after later lines may have been refused for their form.
 	reject := func(line int, msg string) {
 		rep.RejectedTotal++
-		if len(rep.Rejected) < importMaxRejected {
-			rep.Rejected = append(rep.Rejected, orgd.LineError{Line: line, Error: msg})
+		n := len(rep.Rejected)
+		if n == importMaxRejected && rep.Rejected[n-1].Line < line {
+			return
+		}
+		i := n
+		for i > 0 && rep.Rejected[i-1].Line > line {
+			i--
+		}
+		rep.Rejected = slices.Insert(rep.Rejected, i, orgd.LineError{Line: line, Error: msg})
+		if len(rep.Rejected) > importMaxRejected {
+			rep.Rejected = rep.Rejected[:importMaxRejected]
 		}
 	}
 	c := s.tenantCollection(o)
