@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -42,8 +43,12 @@ type Config struct {
 // which all connections share, still holds the pages a small cache drops.
 const DefaultCacheKiB = 16
 
-// ErrAddrInUse reports that the configured address cannot be bound.
+// ErrAddrInUse reports that the configured address is taken.
 var ErrAddrInUse = errors.New("address already in use")
+
+// ErrAddrUnusable reports that the configured address cannot be listened on
+// for another reason (a port out of range, one this user may not take).
+var ErrAddrUnusable = errors.New("cannot listen on the address")
 
 // ErrDirInUse reports that another process has the data directory open.
 var ErrDirInUse = errors.New("in use by another orgd process (a server or a tool such as orgd doctor); one at a time")
@@ -299,8 +304,11 @@ func checkAddr(addr string) error {
 		return fmt.Errorf("address %q is not a loopback address", addr)
 	}
 	l, err := net.Listen("tcp", addr)
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
 		return fmt.Errorf("%s: %w", addr, ErrAddrInUse)
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrAddrUnusable, err)
 	}
 	return l.Close()
 }

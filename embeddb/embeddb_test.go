@@ -178,3 +178,12 @@ func TestDirNames(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnusableAddr checks that an address that cannot be listened on for
+// another reason than being taken is not reported as taken.
+func TestUnusableAddr(t *testing.T) {
+	_, err := embeddb.Start(embeddb.Config{Dir: t.TempDir(), Addr: "127.0.0.1:99999"})
+	if !errors.Is(err, embeddb.ErrAddrUnusable) || errors.Is(err, embeddb.ErrAddrInUse) {
+		t.Errorf("start on port 99999: %v, want an unusable address, not a taken one", err)
+	}
+}

@@ -102,9 +102,9 @@ func baseSettings() []setting {
 				c.EmbeddedAddr = ""
 				return nil
 			}
-			host, _, err := net.SplitHostPort(v)
-			if err != nil {
-				return errors.New("must be host:port, e.g. 127.0.0.1:27017")
+			host, port, err := net.SplitHostPort(v)
+			if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+				return errors.New("must be host:port with a port from 0 to 65535, e.g. 127.0.0.1:27017")
 			}
 			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 				return errors.New("must be a loopback address such as 127.0.0.1:27017")

@@ -218,6 +218,7 @@ func TestStartupErrors(t *testing.T) {
 		{"tenant db too long for its suffix", map[string]string{"ORGD_TENANT_DB": strings.Repeat("t", 60)}, nil, "at most 59 characters"},
 		{"bad uri", map[string]string{"MONGODB_URI": "http://x"}, nil, "MONGODB_URI"},
 		{"public embedded addr", map[string]string{"ORGD_EMBEDDED_ADDR": "0.0.0.0:27017"}, nil, "ORGD_EMBEDDED_ADDR"},
+		{"embedded port out of range", map[string]string{"ORGD_EMBEDDED_ADDR": "127.0.0.1:99999"}, nil, "ORGD_EMBEDDED_ADDR (-embedded-addr) \"127.0.0.1:99999\": must be host:port with a port from 0 to 65535"},
 		{"taken embedded port", map[string]string{"ORGD_EMBEDDED_ADDR": taken.Addr().String()}, nil, "ORGD_EMBEDDED_ADDR"},
 		{"taken api port", map[string]string{"ORGD_ADDR": taken.Addr().String()}, nil, "ORGD_ADDR"},
 		{"short secret", map[string]string{"ORGD_JWT_SECRET": "short"}, nil, "ORGD_JWT_SECRET"},
