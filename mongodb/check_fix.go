@@ -2,13 +2,11 @@ package mongodb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // The repairs that Check offers with its problems.
@@ -18,12 +16,12 @@ import (
 func (s *Store) orphanCollection(ctx context.Context, dep, db, name string) Problem {
 	c := s.deps.clients[dep].Database(db).Collection(name)
 	where := s.where(dep, db, name)
-	if none, err := empty(ctx, c); err != nil || !none {
+	if held, err := holdsAny(ctx, c, bson.D{}); err != nil || held {
 		return Problem{Text: fmt.Sprintf("collection %s belongs to no organization and holds data%s: kept; move or drop it by hand", where, about(ctx, c))}
 	}
 	return Problem{Auto: true, Text: fmt.Sprintf("collection %s belongs to no organization and is empty", where),
 		Repair: func(ctx context.Context) (string, error) {
-			if none, err := empty(ctx, c); err != nil || !none {
+			if held, err := holdsAny(ctx, c, bson.D{}); err != nil || held {
 				return "", err
 			}
 			if owned, err := s.claimed(ctx, nsKey{dep, db, name}); err != nil || owned {
@@ -31,18 +29,6 @@ func (s *Store) orphanCollection(ctx context.Context, dep, db, name string) Prob
 			}
 			return fmt.Sprintf("dropped empty orphan collection %s", where), translate(c.Drop(ctx))
 		}}
-}
-
-// empty reports whether c holds no document, by reading one. The count kept
-// in a collection's statistics (EstimatedDocumentCount) may be wrong on
-// MongoDB after an unclean shutdown, which is when orphans are swept, and
-// one that holds data must never be dropped as empty.
-func empty(ctx context.Context, c *mongo.Collection) (bool, error) {
-	err := c.FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return true, nil
-	}
-	return false, translate(err)
 }
 
 // about is how many documents c's statistics say it holds, for a person to
@@ -62,32 +48,18 @@ func about(ctx context.Context, c *mongo.Collection) string {
 // claims: an empty one is dropped, one holding data is kept.
 func (s *Store) orphanDatabase(ctx context.Context, dep, name string) Problem {
 	db := s.deps.clients[dep].Database(name)
-	// holding returns a collection of db that holds a document, or nil.
-	holding := func(ctx context.Context) (*mongo.Collection, error) {
-		names, err := db.ListCollectionNames(ctx, bson.D{})
-		if err != nil {
-			return nil, translate(err)
-		}
-		for _, n := range names {
-			if none, err := empty(ctx, db.Collection(n)); err != nil {
-				return nil, err
-			} else if !none {
-				return db.Collection(n), nil
-			}
-		}
-		return nil, nil
-	}
+	p := place{Deployment: dep, Tenancy: tenancyDatabase, Database: name}
 	where := s.where(dep, name, "")
-	if c, err := holding(ctx); err != nil || c != nil {
+	if c, err := s.dataIn(ctx, p); err != nil || c != "" {
 		what := "data"
-		if c != nil {
-			what += " in " + c.Name() + about(ctx, c)
+		if c != "" {
+			what += " in " + c + about(ctx, db.Collection(c))
 		}
 		return Problem{Text: fmt.Sprintf("database %s belongs to no organization and holds %s: kept; move or drop it by hand", where, what)}
 	}
 	return Problem{Auto: true, Text: fmt.Sprintf("database %s belongs to no organization and is empty", where),
 		Repair: func(ctx context.Context) (string, error) {
-			if c, err := holding(ctx); err != nil || c != nil {
+			if c, err := s.dataIn(ctx, p); err != nil || c != "" {
 				return "", err
 			}
 			if owned, err := s.claimed(ctx, nsKey{dep: dep, db: name}); err != nil || owned {

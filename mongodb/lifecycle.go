@@ -395,9 +395,9 @@ func (s *Store) createCollection(ctx context.Context, p place) error {
 	if err == nil || !hasCode(err, codeNamespaceExists) {
 		return translate(err)
 	}
-	if none, err := empty(ctx, db.Collection(p.Collection)); err != nil {
+	if held, err := holdsAny(ctx, db.Collection(p.Collection), bson.D{}); err != nil {
 		return err
-	} else if !none {
+	} else if held {
 		return orgd.Errorf(orgd.ECONFLICT, "Collection %s already holds data of unknown origin; run orgd doctor.", p.Collection)
 	}
 	return nil
@@ -466,12 +466,20 @@ func (s *Store) firstIn(ctx context.Context, p place, filter bson.D) (string, er
 		return "", err
 	}
 	for _, c := range colls {
-		err := db.Collection(c).FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-		if err == nil {
-			return c, nil
-		} else if !errors.Is(err, mongo.ErrNoDocuments) {
-			return "", translate(err)
+		if held, err := holdsAny(ctx, db.Collection(c), filter); err != nil || held {
+			return c, err
 		}
 	}
 	return "", nil
+}
+
+// holdsAny reports whether c holds a document matching filter, by reading
+// one: the count in a collection's statistics may be wrong on MongoDB after
+// an unclean shutdown, and data must never be taken for an empty collection.
+func holdsAny(ctx context.Context, c *mongo.Collection, filter bson.D) (bool, error) {
+	err := c.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, translate(err)
 }
