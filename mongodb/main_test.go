@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,6 +70,11 @@ func (f *fixture) store(tenantDB string) *mongodb.Store { return f.storeOn(f.db.
 
 // storeOn is store over client, which must reach the fixture's database.
 func (f *fixture) storeOn(client *mongo.Client, tenantDB string) *mongodb.Store {
+	return mongodb.NewStore(client, f.config(tenantDB))
+}
+
+// config is the configuration of the fixture's stores.
+func (f *fixture) config(tenantDB string) mongodb.Config {
 	if tenantDB == "" {
 		tenantDB = f.db.TenantDB
 	}
@@ -76,10 +82,35 @@ func (f *fixture) storeOn(client *mongo.Client, tenantDB string) *mongodb.Store 
 	if f.clock != nil {
 		now = f.clock.Now
 	}
-	return mongodb.NewStore(client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: tenantDB,
+	return mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: tenantDB,
 		Tenancy: f.tenancy, TenantDBPrefix: f.db.Prefix, Deployments: f.deps, MoveDrain: cmp.Or(f.drain, time.Millisecond),
 		Lease: cmp.Or(f.lease, lease), Grace: cmp.Or(f.grace, grace), CopyBatch: cmp.Or(f.batch, 10), CacheSync: f.cache, Now: now, TenantDBs: f.spread,
-		ListDatabases: f.db.ListDatabases})
+		ListDatabases: f.db.ListDatabases}
+}
+
+// stallingStore returns a store whose run freezes, as a paused VM would, at
+// the at-th reading of its clock after the hook of step has run (the first
+// is the step's own lease check), and goes on once release is closed;
+// stalled is closed when it freezes.
+func (f *fixture) stallingStore(step string, at int) (s *mongodb.Store, stalled, release chan struct{}) {
+	var readings atomic.Int32
+	stalled, release = make(chan struct{}), make(chan struct{})
+	cfg := f.config("")
+	cfg.Now = func() time.Time {
+		if readings.Load() > 0 && readings.Add(1) == int32(at)+1 {
+			close(stalled)
+			<-release
+		}
+		return f.clock.Now()
+	}
+	s = mongodb.NewStore(f.db.Client, cfg)
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, name string) error {
+		if name == step {
+			readings.Store(1)
+		}
+		return nil
+	}})
+	return s, stalled, release
 }
 
 // client returns the client of deployment dep.

@@ -3,7 +3,6 @@ package mongodb_test
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,23 +24,7 @@ func TestLateSwitchAfterAnUndo(t *testing.T) {
 
 	// The second clock reading after the "switch" step's hook is the one
 	// the switch write is stamped with: the run stalls there.
-	var readings atomic.Int32
-	stalled, release := make(chan struct{}), make(chan struct{})
-	owner := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
-		TenantDBPrefix: f.db.Prefix, Lease: lease, Grace: grace, MoveDrain: time.Millisecond, ListDatabases: f.db.ListDatabases,
-		Now: func() time.Time {
-			if readings.Load() > 0 && readings.Add(1) == 3 {
-				close(stalled)
-				<-release
-			}
-			return f.clock.Now()
-		}})
-	owner.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-		if step == "switch" {
-			readings.Store(1)
-		}
-		return nil
-	}})
+	owner, stalled, release := f.stallingStore("switch", 2)
 	done := make(chan error, 1)
 	go func() { done <- owner.Move(ctx, acme.ID, orgd.Placement{Tenancy: "database"}) }()
 	<-stalled

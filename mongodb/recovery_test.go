@@ -3,7 +3,6 @@ package mongodb_test
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,23 +114,7 @@ func TestStalledOwnerSparesTheNextOperation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var readings atomic.Int32
-			stalled, release := make(chan struct{}), make(chan struct{})
-			owner := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
-				TenantDBPrefix: f.db.Prefix, Lease: lease, Grace: grace, ListDatabases: f.db.ListDatabases,
-				Now: func() time.Time {
-					if readings.Load() > 0 && readings.Add(1) == int32(at)+1 {
-						close(stalled)
-						<-release
-					}
-					return f.clock.Now()
-				}})
-			owner.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
-				if step == "finish" {
-					readings.Store(1)
-				}
-				return nil
-			}})
+			owner, stalled, release := f.stallingStore("finish", at)
 			done := make(chan error, 1)
 			go func() {
 				_, err := owner.UpdateOrganization(ctx, acme.ID, orgd.OrganizationUpdate{Email: ptr("boss@acme.test")})
