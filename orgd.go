@@ -292,8 +292,13 @@ func (v Validation) Err() error {
 const (
 	RecordMaxBytes = 1 << 20 // a record's JSON
 	RecordMaxDepth = 32      // objects and arrays nested in one another, the record itself included
-	ListMaxLimit   = 1000
-	ListDefLimit   = 100
+	// RecordMaxFields bounds the fields of any one object, the record itself
+	// included: the embedded database's time to read an object grows with the
+	// square of its field count (0.01 s at 1,000, 0.35 s at 10,000), and a
+	// record with one object of 80,000 fields could no longer be read at all.
+	RecordMaxFields = 1000
+	ListMaxLimit    = 1000
+	ListDefLimit    = 100
 )
 
 // RecordQuery selects a page of records in id order.

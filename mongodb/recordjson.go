@@ -84,7 +84,7 @@ func invalid(field, msg string) error {
 
 func (d *jsonDecoder) object(depth int, path string) (bson.D, error) {
 	if depth > orgd.RecordMaxDepth {
-		return nil, invalid(orEmpty(path), fmt.Sprintf("nesting deeper than %d levels", orgd.RecordMaxDepth))
+		return nil, invalid(path, fmt.Sprintf("nesting deeper than %d levels", orgd.RecordMaxDepth))
 	}
 	var doc bson.D
 	seen := map[string]bool{}
@@ -100,6 +100,9 @@ func (d *jsonDecoder) object(depth int, path string) (bson.D, error) {
 		}
 		if seen[key] {
 			return nil, invalid(field, "appears twice")
+		}
+		if len(seen) == orgd.RecordMaxFields {
+			return nil, tooManyFields(path)
 		}
 		seen[key] = true
 		v, err := d.value(depth, field, false)
@@ -124,6 +127,46 @@ func (d *jsonDecoder) object(depth int, path string) (bson.D, error) {
 		doc = bson.D{}
 	}
 	return doc, nil
+}
+
+func tooManyFields(path string) error {
+	return invalid(path, fmt.Sprintf("has more than %d fields: group them in nested objects, or use an array", orgd.RecordMaxFields))
+}
+
+// checkFields refuses an object of a stored record full, full included, with
+// more than RecordMaxFields fields: a merge patch can make one that neither
+// the record nor the patch had.
+func checkFields(full bson.D) error { return checkObject(full, "") }
+
+func checkObject(doc bson.D, path string) error {
+	n := 0
+	for _, e := range doc {
+		if path == "" && (e.Key == fieldID || e.Key == fieldOrg) {
+			continue
+		}
+		n++
+		if err := checkValueFields(e.Value, join(path, e.Key)); err != nil {
+			return err
+		}
+	}
+	if n > orgd.RecordMaxFields {
+		return tooManyFields(path)
+	}
+	return nil
+}
+
+func checkValueFields(v any, path string) error {
+	switch v := v.(type) {
+	case bson.D:
+		return checkObject(v, path)
+	case bson.A:
+		for i, x := range v {
+			if err := checkValueFields(x, path+"."+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (d *jsonDecoder) value(depth int, field string, inArray bool) (any, error) {
@@ -204,8 +247,6 @@ func join(path, key string) string {
 	}
 	return path + "." + key
 }
-
-func orEmpty(path string) string { return path }
 
 // renderRecord is a record as stored (_id, _org, then its fields) in the JSON
 // the API returns. It refuses a record that, without its id, is over

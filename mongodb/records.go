@@ -189,6 +189,9 @@ func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string
 			return translate(err)
 		}
 		full := mergePatch(cur, p)
+		if err := checkFields(full); err != nil {
+			return err
+		}
 		if out, err = renderRecord(full); err != nil {
 			return err
 		}
