@@ -177,7 +177,7 @@ func TestInjectionIsData(t *testing.T) {
 func TestRecordFilters(t *testing.T) {
 	e := newEnv(t)
 	a := e.tenant("acme")
-	for _, r := range []string{`{"x":1}`, `{"x":"NaN"}`, `{"x":16}`, `{"n":3}`, `{"n":"+3"}`, `{"q":null}`, `{"q":"x"}`, `{"name":"a;b"}`} {
+	for _, r := range []string{`{"x":1}`, `{"x":"NaN"}`, `{"x":16}`, `{"n":3}`, `{"n":"+3"}`, `{"q":null}`, `{"q":"x"}`, `{"name":"a;b"}`, `{"tags":["red","blue"]}`} {
 		e.record(a, r)
 	}
 	for _, c := range []struct {
@@ -193,6 +193,8 @@ func TestRecordFilters(t *testing.T) {
 		{"where.n=%2B3", 1}, // "+3" is not a JSON number: only the string matches
 		{"where.q=null", 1}, // not the records without q
 		{"where.name=a%3Bb", 1},
+		{"where.tags=red", 1}, // an element of an array, as in MongoDB
+		{"where.tags=re", 0},
 		{"where.name=a;b", -1},
 		{"where.name=100%", -1},
 		{"where.name=%zz", -1},
@@ -323,7 +325,7 @@ func TestRecordSize(t *testing.T) {
 	e.call("PUT", "/org/records/"+id, a.token, numbers).mustStatus(t, 200)
 	e.call("PATCH", "/org/records/"+id, a.token, `{"b":1}`).mustStatus(t, 200)
 
-	// Under 1 MiB as sent, 4 MiB as written back: 1e18 has 19 digits.
+	// Under 1 MiB as sent, over it as written back: 1e18 comes back as 1e+18.
 	grows := `{"a":[` + strings.Repeat("1e18,", 200000) + `1]}`
 	e.call("POST", "/org/records", a.token, grows).isProblem(t, 422)
 	e.call("PUT", "/org/records/"+id, a.token, grows).isProblem(t, 422)

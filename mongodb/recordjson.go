@@ -251,7 +251,7 @@ func join(path, key string) string {
 // renderRecord is a record as stored (_id, _org, then its fields) in the JSON
 // the API returns. It refuses a record that, without its id, is over
 // RecordMaxBytes that way: its JSON can be longer than what the client sent
-// (1e18 has 19 digits, U+2028 is escaped), and whatever is stored must fit in
+// (1e18 comes back as 1e+18, U+2028 is escaped), and whatever is stored must fit in
 // an export line that an import takes back.
 func renderRecord(full bson.D) ([]byte, error) {
 	raw, err := bson.Marshal(full)

@@ -12,7 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/orgd/orgd/api"
@@ -41,32 +44,60 @@ func main() {
 	}
 }
 
+// command is one of orgd's subcommands; without one, orgd serves the API.
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}
+
+// commands lists the subcommands in the order the usage shows them.
+func commands() []command {
+	return []command{
+		{"doctor", "[-repair]", "check the master database's invariants; -repair fixes what it can", doctor},
+		{"orgs", "list [flags]", "list the organizations with their placement", orgsCmd},
+		{"deployments", "", "show each deployment's tenants, size and state", deploymentsCmd},
+		{"move", "<organization> [-to deployment] [-tenancy model]", "move an organization's data, or watch its move", moveCmd},
+		{"drain", "<deployment> [-undo]", "stop placing new organizations on a deployment", drainCmd},
+		{"bench", "[flags]", "measure orgd against the raw driver and the bcrypt bound", bench},
+		{"config", "[flags]", "print the effective configuration and where each value comes from",
+			func(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+				return printConfig(args, getenv, stdout, stderr)
+			}},
+		{"version", "", "print the version and build",
+			func(_ context.Context, _ []string, _ func(string) string, stdout, _ io.Writer) error {
+				return printVersion(stdout)
+			}},
+	}
+}
+
+// usage is what orgd -h prints: the commands, then the server's flags.
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage:\n  orgd [flags]                serve the API\n  orgd <command> [arguments]\n\nCommands:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\norgd <command> -h shows how to use a command.\n\nFlags (each also an environment variable, named in parentheses; a flag wins over it):\n")
+	fs.PrintDefaults()
+}
+
 // shutdownTimeout bounds how long in-flight requests may run on shutdown.
 const shutdownTimeout = 15 * time.Second
 
 // run starts orgd and serves until ctx is cancelled.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 {
-		switch args[1] {
-		case "doctor":
-			return doctor(ctx, args[2:], getenv, stdout, stderr)
-		case "bench":
-			return bench(ctx, args[2:], getenv, stdout, stderr)
-		case "orgs":
-			return orgsCmd(ctx, args[2:], getenv, stdout, stderr)
-		case "deployments":
-			return deploymentsCmd(ctx, args[2:], getenv, stdout, stderr)
-		case "drain":
-			return drainCmd(ctx, args[2:], getenv, stdout, stderr)
-		case "move":
-			return moveCmd(ctx, args[2:], getenv, stdout, stderr)
-		case "version":
-			return printVersion(stdout)
-		case "config":
-			return printConfig(args[2:], getenv, stdout, stderr)
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		i := slices.IndexFunc(commands(), func(c command) bool { return c.name == args[1] })
+		if i < 0 {
+			return fmt.Errorf("unknown command %q (orgd -h lists the commands)", args[1])
 		}
+		return commands()[i].run(ctx, args[2:], getenv, stdout, stderr)
 	}
-	cfg, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), args[1:], getenv, stderr)
+	fs := flag.NewFlagSet("orgd", flag.ContinueOnError)
+	fs.Usage = func() { usage(fs) }
+	cfg, err := loadConfig(fs, args[1:], getenv, stderr)
 	if err != nil {
 		return err
 	}

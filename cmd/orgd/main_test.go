@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"net"
@@ -226,6 +227,7 @@ func TestStartupErrors(t *testing.T) {
 		{"external without secret", map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1"}, nil, "ORGD_JWT_SECRET"},
 		{"bad flag value", nil, []string{"-token-ttl", "x"}, "ORGD_TOKEN_TTL (-token-ttl)"},
 		{"empty data dir flag", nil, []string{"-data-dir="}, "ORGD_DATA_DIR (-data-dir)"},
+		{"unknown command", nil, []string{"stats"}, `unknown command "stats"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,6 +246,20 @@ func TestStartupErrors(t *testing.T) {
 				t.Errorf("the error shows the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestUsage checks that orgd -h lists the commands as well as the flags.
+func TestUsage(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), []string{"orgd", "-h"}, func(string) string { return "" }, io.Discard, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("run -h: %v", err)
+	}
+	for _, want := range []string{"doctor", "orgs list", "deployments", "move <organization>", "drain <deployment>", "bench", "config", "version", "-addr", "(ORGD_ADDR)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage does not show %q:\n%s", want, out.String())
+		}
 	}
 }
 
