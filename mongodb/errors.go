@@ -30,7 +30,13 @@ func translate(err error) error {
 		return err
 	}
 	if unavailable(err) {
-		return &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The database is unavailable; retry shortly."}
+		msg := "The database is unavailable; retry shortly."
+		if mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
+			// An outage, or a query that costs the database more than
+			// ORGD_DB_TIMEOUT: "unavailable" would be wrong for the second.
+			msg = "The database did not answer in time; retry shortly."
+		}
+		return &orgd.Error{Code: orgd.EUNAVAILABLE, Message: msg}
 	}
 	return err
 }

@@ -1,8 +1,10 @@
 package mongodb
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/orgd/orgd"
@@ -36,6 +38,27 @@ func TestTranslateTransientServerErrors(t *testing.T) {
 	} {
 		if got := orgd.ErrorCode(translate(tt.err)); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestTranslateTimeouts checks that a database that did not answer in time
+// is not called unavailable: a query too costly for ORGD_DB_TIMEOUT fails
+// that way every time, with the database up.
+func TestTranslateTimeouts(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"deadline", fmt.Errorf("find: %w", context.DeadlineExceeded), "did not answer in time"},
+		{"time limit on the server", mongo.CommandError{Code: 50, Name: "MaxTimeMSExpired"}, "did not answer in time"},
+		{"connection lost", mongo.CommandError{Code: 6, Labels: []string{"NetworkError"}}, "is unavailable"},
+		{"stepped down", mongo.CommandError{Code: 189, Name: "PrimarySteppedDown"}, "is unavailable"},
+	} {
+		err := translate(tt.err)
+		if orgd.ErrorCode(err) != orgd.EUNAVAILABLE || !strings.Contains(orgd.ErrorMessage(err), tt.want) {
+			t.Errorf("%s: %v, want unavailable saying %q", tt.name, err, tt.want)
 		}
 	}
 }
