@@ -53,3 +53,41 @@ func TestObjectFieldLimit(t *testing.T) {
 		t.Errorf("%d records stored, want 2", n)
 	}
 }
+
+// TestSurrogateEscapes checks that a \u escape of half a UTF-16 surrogate
+// pair is refused, not stored as U+FFFD, and that whole pairs are kept.
+func TestSurrogateEscapes(t *testing.T) {
+	e := newEnv(t)
+	a := e.tenant("acme")
+	tests := []struct {
+		name, body string
+		status     int
+		want       string // the value of "a" read back
+	}{
+		{"high alone", `{"a":"x\ud800y"}`, 400, ""},
+		{"low alone", `{"a":"\udc00"}`, 400, ""},
+		{"high then another escape", `{"a":"\ud800\u0041"}`, 400, ""},
+		{"in a field name", `{"\ud800":1}`, 400, ""},
+		{"at the end of the body", `{"a":1,"b":"\udbff`, 400, ""},
+		{"a pair", `{"a":"\ud83d\ude00"}`, 201, "😀"},
+		{"an escaped backslash before u", `{"a":"\\ud800"}`, 201, `\ud800`},
+		{"U+FFFD itself", `{"a":"\ufffd"}`, 201, "\ufffd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.call("POST", "/org/records", a.token, tt.body)
+			if tt.status != 201 {
+				r.isProblem(t, tt.status)
+				return
+			}
+			id, _ := r.mustStatus(t, 201).JSON["id"].(string)
+			if got := e.call("GET", "/org/records/"+id, a.token, nil).mustStatus(t, 200).JSON["a"]; got != tt.want {
+				t.Errorf("read back %q, want %q", got, tt.want)
+			}
+		})
+	}
+	r := e.importLines(a.token, `{"a":1}`+"\n"+`{"a":"\ud800"}`+"\n").mustStatus(t, 200)
+	if r.JSON["imported"] != float64(1) || !strings.Contains(string(r.Raw), `"line":2`) {
+		t.Errorf("import of a line with a lone surrogate: %s", r.Raw)
+	}
+}
