@@ -126,8 +126,13 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data directory %q: %w", cfg.Dir, err)
 	}
-	if strings.ContainsAny(dir, "%?#") { // (':' is refused for a socket, by SocketPath)
+	if strings.ContainsAny(dir, "%?#") {
 		return nil, fmt.Errorf("data directory %s: %w", dir, ErrDirName)
+	}
+	if cfg.Addr == "" { // before anything is created: a refused directory is left as it was
+		if _, err := SocketPath(dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)

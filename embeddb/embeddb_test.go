@@ -127,6 +127,9 @@ func TestSocket(t *testing.T) {
 	if _, err := embeddb.Start(embeddb.Config{Dir: long}); !errors.Is(err, embeddb.ErrPathTooLong) {
 		t.Errorf("a directory too deep for a socket: %v, want ErrPathTooLong", err)
 	}
+	if _, err := os.Stat(long); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused directory was created: %v", err)
+	}
 }
 
 // TestDataDirOwnerOnly checks that a data directory other users could read
@@ -163,8 +166,12 @@ func TestDirNames(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"a:b", "a%b", "a?b", "a#b"} {
-		if _, err := embeddb.Start(embeddb.Config{Dir: filepath.Join(t.TempDir(), name)}); !errors.Is(err, embeddb.ErrDirName) {
+		dir := filepath.Join(t.TempDir(), name)
+		if _, err := embeddb.Start(embeddb.Config{Dir: dir}); !errors.Is(err, embeddb.ErrDirName) {
 			t.Errorf("%s: %v, want ErrDirName", name, err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: the refused directory was created: %v", name, err)
 		}
 	}
 	// On a port, the path never goes into an address.
