@@ -234,8 +234,8 @@ func (s *Server) forwardedFor(r *http.Request, peer string) string {
 	}
 	addr := peer
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		a, ok := hopAddr(strings.TrimSpace(hops[i]))
+		if !ok {
 			break
 		}
 		addr = a.Unmap().String()
@@ -244,4 +244,20 @@ func (s *Server) forwardedFor(r *http.Request, peer string) string {
 		}
 	}
 	return addr
+}
+
+// hopAddr reads one X-Forwarded-For entry: an address, or an address and a
+// port as some proxies write it ("203.0.113.9:4444", "[2001:db8::1]:443").
+func hopAddr(hop string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(hop); err == nil {
+		return a, true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr(), true
+	}
+	if strings.HasPrefix(hop, "[") && strings.HasSuffix(hop, "]") {
+		a, err := netip.ParseAddr(hop[1 : len(hop)-1])
+		return a, err == nil
+	}
+	return netip.Addr{}, false
 }

@@ -260,3 +260,32 @@ func TestHashGateHearsOtherRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedForWithPorts checks that an X-Forwarded-For entry written
+// with a port, as some proxies do, counts as its address: not as the proxy,
+// which would put every client behind it under one limit.
+func TestForwardedForWithPorts(t *testing.T) {
+	e := newEnv(t, behindProxy, func(d *api.Deps) {
+		d.Throttle = auth.NewThrottle(auth.ThrottleConfig{Window: time.Minute, AccountLimit: 100, AddrLimit: 3})
+	})
+	e.create(acme).mustStatus(t, 201)
+	for i := range 3 {
+		e.loginFrom("203.0.113.9:"+strconv.Itoa(4000+i), "nobody@x.test", "wrong password").isProblem(t, 401)
+	}
+	e.loginFrom("203.0.113.9:5000", acme.email, acme.password).isProblem(t, 429) // the same client
+	for _, addr := range []string{"198.51.100.7:5555", "[2001:db8::1]:443", "[2001:db8::2]", "198.51.100.8"} {
+		e.loginFrom(addr, acme.email, acme.password).mustStatus(t, 200)
+	}
+	events := e.events(e.loginTokens(acme.email, acme.password).access, "")
+	seen := map[any]bool{}
+	for _, ev := range events {
+		if ev["type"] == "auth.login" && ev["outcome"] == "success" {
+			seen[ev["client_address"]] = true
+		}
+	}
+	for _, want := range []string{"198.51.100.7", "2001:db8::1", "2001:db8::2"} {
+		if !seen[want] {
+			t.Errorf("no login audited from %s: %v", want, seen)
+		}
+	}
+}
