@@ -203,6 +203,16 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	kid, _ := tok.Header["kid"].(string)
 	claims := Claims{AdminID: c.Subject, OrgID: c.OrgID, SessionID: c.SessionID, ID: c.ID, KeyID: kid,
 		IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}
+	// A token lives no longer than the lifetime configured now, whatever its
+	// exp: a revocation is remembered only that long, and a token issued
+	// before the lifetime was lowered must not outlast the record of its
+	// logout.
+	if end := claims.IssuedAt.Add(t.ttl); end.Before(claims.ExpiresAt) {
+		claims.ExpiresAt = end
+		if !current(claims, t.now(), t.leeway) {
+			return Claims{}, fmt.Errorf("%w: issued longer ago than the token lifetime configured now", ErrInvalidToken)
+		}
+	}
 	t.seen.put(key, claims, t.now())
 	return claims, nil
 }

@@ -231,3 +231,34 @@ func TestVerifiedTokenStillExpires(t *testing.T) {
 		t.Errorf("expired: %v", err)
 	}
 }
+
+// TestLifetimeLowered checks that a token issued under a longer lifetime
+// than the one configured now stops working when the new lifetime has run
+// from its issue: a logout is remembered only for the lifetime configured
+// when it happens, and the token must not outlast that record.
+func TestLifetimeLowered(t *testing.T) {
+	k := newKeyring(t)
+	long, err := auth.New(auth.Config{Keys: []auth.Key{k.ed}, TTL: 24 * time.Hour, Leeway: 30 * time.Second, Now: func() time.Time { return k.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, c, err := long.Issue("admin1", "org1", "sess1")
+	if err != nil || c.ExpiresAt.Sub(c.IssuedAt) != 24*time.Hour {
+		t.Fatalf("issue: %+v, %v", c, err)
+	}
+	start := k.now
+	for _, tt := range []struct {
+		after time.Duration
+		ok    bool
+	}{
+		{time.Minute, true},
+		{15*time.Minute + 29*time.Second, true}, // the 15-minute lifetime, within the leeway
+		{15*time.Minute + 31*time.Second, false},
+		{time.Hour, false},
+	} {
+		k.now = start.Add(tt.after)
+		if _, err := k.tokens.Verify(tok); (err == nil) != tt.ok {
+			t.Errorf("%v after issue: %v, want valid %v", tt.after, err, tt.ok)
+		}
+	}
+}
