@@ -9,7 +9,7 @@ type Event struct {
 	OrgID      string // empty for events of no known organization (a login with an unknown email)
 	At         time.Time
 	Type       string
-	Actor      string // the admin id, or ActorAnonymous
+	Actor      string // the admin id, ActorOperator or ActorAnonymous
 	ClientAddr string
 	RequestID  string
 	Outcome    string
@@ -42,3 +42,6 @@ const (
 
 // ActorAnonymous is the actor of an event without an authenticated admin.
 const ActorAnonymous = "anonymous"
+
+// ActorOperator is the actor of an event caused through the operator API.
+const ActorOperator = "operator"

@@ -71,7 +71,7 @@ func (s *Server) record(ctx context.Context, e orgd.Event) {
 		}
 	}
 	s.Logger.InfoContext(ctx, "audit", "event", e.Type, "outcome", e.Outcome, "org_id", e.OrgID, "actor", e.Actor,
-		"client_addr", e.ClientAddr, "request_id", e.RequestID)
+		"client_addr", e.ClientAddr, "request_id", e.RequestID, "details", e.Details)
 	// The client may have gone: the record is still written.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

@@ -67,6 +67,11 @@ func TestLoginThrottle(t *testing.T) {
 	if d, _ := lock["details"].(map[string]any); d["scope"] != "account" || d["failures_from"] != "203.0.113.1 203.0.113.2" {
 		t.Errorf("lockout details %v", lock["details"])
 	}
+	// The service log names them too: a lockout of an unknown account is
+	// in no organization's audit log.
+	if !strings.Contains(e.logs.String(), "failures_from:203.0.113.1 203.0.113.2") {
+		t.Errorf("the service log does not name the addresses behind the lockout")
+	}
 	if n := count(events, "auth.login", "failure"); n != 3 {
 		t.Errorf("%d failed logins audited, want 3", n)
 	}

@@ -250,6 +250,8 @@ func (s *Server) handleOperatorCreate(ctx context.Context, in *operatorCreateInp
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
+	s.record(ctx, orgd.Event{Type: orgd.EventOrgCreated, OrgID: o.ID, Actor: orgd.ActorOperator, Outcome: orgd.OutcomeSuccess,
+		Details: map[string]string{"name": o.Name, "admin_id": o.AdminID, "deployment": o.Deployment, "tenancy": string(o.Tenancy)}})
 	return &operatorOrgOutput{Location: orgLocation(o.Name), Body: operatorView(o)}, nil
 }
 

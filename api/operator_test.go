@@ -105,6 +105,11 @@ func TestOperatorPlacement(t *testing.T) {
 	if names, _ := east.Database(e.db.Prefix+"org_big").ListCollectionNames(context.Background(), bson.D{}); !slices.Equal(names, []string{"org_big"}) {
 		t.Errorf("east holds %v for Big", names)
 	}
+	// Its audit log says who created it, and where.
+	created := find(e.events(e.login("big@x.test", "correct horse"), ""), "organization.created")
+	if d, _ := created["details"].(map[string]any); created["actor"] != "operator" || d["deployment"] != "east" || d["tenancy"] != "database" {
+		t.Errorf("create event %v", created)
+	}
 
 	// Pages of two, in creation order, with a Link to the next.
 	var seen []string
