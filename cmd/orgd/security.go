@@ -58,17 +58,35 @@ func securitySettings() []setting {
 		{"ORGD_CORS_ORIGINS", "cors-origins", "", "comma-separated browser origins allowed to call the API; empty: CORS off", func(v string, c *config) error {
 			c.CORSOrigins = nil
 			for _, o := range list(v) {
-				u, err := url.Parse(o)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
-					return fmt.Errorf("%q is not an origin such as https://app.example.com (no wildcard, no path)", o)
+				origin, err := webOrigin(o)
+				if err != nil {
+					return err
 				}
-				c.CORSOrigins = append(c.CORSOrigins, o)
+				c.CORSOrigins = append(c.CORSOrigins, origin)
 			}
 			return nil
 		}},
 		{"ORGD_AUDIT_RETENTION", "audit-retention", "2160h", "how long a deleted organization's audit events are kept after its deletion", duration(func(c *config) *time.Duration { return &c.AuditRetention }, time.Hour, 87600*time.Hour)},
 		{"ORGD_PRUNE_INTERVAL", "prune-interval", "10m", "how often expired sessions, revocations and audit events are deleted", duration(func(c *config) *time.Duration { return &c.PruneInterval }, time.Second, 24*time.Hour)},
 	}
+}
+
+// webOrigin is o as a browser sends it in Origin (RFC 6454): scheme and host
+// in lower case, no default port, no path; it is compared byte for byte.
+func webOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q is not an origin such as https://app.example.com (no wildcard, no path)", o)
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" && port != map[string]string{"http": "80", "https": "443"}[u.Scheme] {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host, nil
 }
 
 func list(v string) []string {

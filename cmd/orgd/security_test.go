@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,17 @@ func TestSecurityConfig(t *testing.T) {
 	cfg, err = loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), []string{"-trusted-proxies", "10.0.0.0/8, 192.0.2.1", "-cors-origins", "https://app.example.com"}, func(string) string { return "" }, io.Discard)
 	if err != nil || len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[1].String() != "192.0.2.1/32" || cfg.CORSOrigins[0] != "https://app.example.com" {
 		t.Errorf("lists: %+v, %v", cfg, err)
+	}
+	// Origins are kept as browsers send them, so that a match is exact.
+	cfg, err = loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), []string{"-cors-origins",
+		"HTTPS://App.Example.com:443/, http://localhost:3000, http://x.test:80, https://[2001:DB8::1]:8443"}, func(string) string { return "" }, io.Discard)
+	if want := []string{"https://app.example.com", "http://localhost:3000", "http://x.test", "https://[2001:db8::1]:8443"}; err != nil || !slices.Equal(cfg.CORSOrigins, want) {
+		t.Errorf("origins %q, %v; want %q", cfg.CORSOrigins, err, want)
+	}
+	for _, bad := range []string{"https://app.example.com/app", "app.example.com", "https://app.example.com?x", "https://u@app.example.com"} {
+		if _, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), []string{"-cors-origins", bad}, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("origin %q accepted", bad)
+		}
 	}
 	keys := t.TempDir()
 	writeKey(t, keys, "pub.pem", true)
