@@ -44,7 +44,13 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context), require
 	p, err := s.verify(ctx.Context(), h)
 	if err != nil {
 		if orgd.ErrorCode(err) == orgd.EUNAUTHORIZED {
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="orgd", error="invalid_token"`)
+			// RFC 6750 3.1: no error code for a request that sent no bearer
+			// token (none at all, or another scheme).
+			challenge := `Bearer realm="orgd"`
+			if scheme, token, _ := strings.Cut(h, " "); strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(token) != "" {
+				challenge += `, error="invalid_token"`
+			}
+			ctx.SetHeader("WWW-Authenticate", challenge)
 		}
 		s.writeErr(ctx, s.problem(ctx.Context(), err))
 		return

@@ -126,6 +126,11 @@ func TestAuthFailures(t *testing.T) {
 			if tt.status == 401 && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("401 without WWW-Authenticate: Bearer")
 			}
+			// RFC 6750 3.1: an error code only when a bearer token was sent.
+			sent := strings.HasPrefix(tt.header, "Bearer ") && len(tt.header) > len("Bearer ")
+			if tt.status == 401 && strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) != sent {
+				t.Errorf("WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
+			}
 		})
 	}
 	e.call("DELETE", "/org/delete?organization_name=nope", betaTok, nil).isProblem(t, 404)
