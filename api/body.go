@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/orgd/orgd"
 )
 
 // A request body that cannot be read (malformed chunked encoding, a body
@@ -139,11 +141,16 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return p.r.Read(b)
 }
 
-// strictJSON is huma's JSON format, except that an object with a key twice
-// is refused: encoding/json would keep the last value, where the client, or
-// a proxy that checked the body, may have meant the first.
+// strictJSON is huma's JSON format, except that what encoding/json would
+// read as something else than was sent is refused: an object with a key
+// twice (it keeps the last value, where the client, or a proxy that checked
+// the body, may have meant the first), and text it would turn into U+FFFD
+// (two different passwords would read as one).
 func strictJSON() huma.Format {
 	return huma.Format{Marshal: huma.DefaultJSONFormat.Marshal, Unmarshal: func(data []byte, v any) error {
+		if err := orgd.CheckJSONText(data); err != nil {
+			return errors.New(orgd.ErrorMessage(err))
+		}
 		if key := twiceKey(data); key != "" {
 			return fmt.Errorf("field %q appears twice", key)
 		}
@@ -156,7 +163,8 @@ func strictJSON() huma.Format {
 	}}
 }
 
-// twiceKey returns a key that appears twice in one object of data, or "";
+// twiceKey returns a key that appears twice in one object of data, in any
+// case, or "";
 // malformed JSON is left for the decoder to report.
 func twiceKey(data []byte) string {
 	type frame struct {
@@ -175,10 +183,13 @@ func twiceKey(data []byte) string {
 			top = stack[len(stack)-1]
 		}
 		if key, ok := tok.(string); ok && top != nil && top.keys != nil && top.wantKey {
-			if top.keys[key] {
+			// encoding/json matches field names whatever their case:
+			// "EMAIL" and "email" would name one field.
+			folded := strings.ToLower(key)
+			if top.keys[folded] {
 				return key
 			}
-			top.keys[key], top.wantKey = true, false
+			top.keys[folded], top.wantKey = true, false
 			continue
 		}
 		switch tok {

@@ -42,6 +42,11 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{"name taken, other case", "application/json", `{"organization_name":"ACME","email":"b@beta.test","password":"correct horse"}`, 409, ""},
 		{"email taken, other case", "application/json", `{"organization_name":"beta","email":"admin@ACME.test","password":"correct horse"}`, 409, ""},
 		{"field twice", "application/json", `{` + valid + `,"email":"c@beta.test"}`, 400, "body"},
+		{"field twice, in two cases", "application/json", `{` + valid + `,"EMAIL":"c@beta.test"}`, 400, "body"},
+		// Read as U+FFFD, any two such passwords would be one.
+		{"password not UTF-8", "application/json", "{\"organization_name\":\"beta\",\"email\":\"b@beta.test\",\"password\":\"p\xe4sswort-geheim\"}", 400, "body"},
+		{"email not UTF-8", "application/json", "{\"organization_name\":\"beta\",\"email\":\"jos\xe9@beta.test\",\"password\":\"correct horse\"}", 400, "body"},
+		{"password with half a surrogate pair", "application/json", `{"organization_name":"beta","email":"b@beta.test","password":"\ud800\ud800\ud800\ud800\ud800\ud800\ud800\ud800"}`, 400, "body"},
 		{"not JSON", "text/plain", `{` + valid + `}`, 415, ""},
 		{"form", "application/x-www-form-urlencoded", `organization_name=beta`, 415, ""},
 		{"body over 1 MiB", "application/json", `{` + valid + `,"pad":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
