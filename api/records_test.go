@@ -218,6 +218,11 @@ func TestRecordsPagination(t *testing.T) {
 	for i := range 25 {
 		ids = append(ids, e.record(a, fmt.Sprintf(`{"i":%d,"status":"%s"}`, i, []string{"odd", "even"}[(i+1)%2])))
 	}
+	// A cursor that is not a record id is refused, rather than read as the
+	// end of the records (or their start).
+	for _, bad := range []string{"zzz", "0", ids[0] + "x", strings.Repeat("I", 26)} {
+		e.call("GET", "/org/records?after="+bad, a.token, nil).isProblem(t, 422)
+	}
 	// Page through while records are added and deleted: every record that
 	// exists throughout is seen exactly once, in id order.
 	var seen []string
