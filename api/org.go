@@ -181,7 +181,7 @@ func (s *Server) handleDeleteOrg(ctx context.Context, in *deleteOrgInput) (*stru
 			Details: map[string]string{"target": org.Name}})
 		return nil, s.problem(ctx, orgd.Errorf(orgd.EFORBIDDEN, "Your token is not for organization %q.", in.OrganizationName))
 	}
-	if err := s.Store.DeleteOrganization(ctx, org.ID); err != nil {
+	if err := s.Store.DeleteOrganizationNamed(ctx, org.ID, in.OrganizationName); err != nil {
 		return nil, s.problem(ctx, err)
 	}
 	s.record(ctx, orgd.Event{Type: orgd.EventOrgDeleted, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,

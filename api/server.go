@@ -20,7 +20,7 @@ type Store interface {
 	OrganizationByName(ctx context.Context, name string) (*orgd.Organization, error)
 	OrganizationByID(ctx context.Context, id string) (*orgd.Organization, error)
 	UpdateOrganization(ctx context.Context, orgID string, upd orgd.OrganizationUpdate) (*orgd.Organization, error)
-	DeleteOrganization(ctx context.Context, orgID string) error
+	DeleteOrganizationNamed(ctx context.Context, orgID, name string) error
 	AdminByID(ctx context.Context, id string) (*orgd.Admin, error)
 	AdminFromDB(ctx context.Context, id string) (*orgd.Admin, error)
 	AdminByEmail(ctx context.Context, email string) (*orgd.Admin, error)

@@ -47,3 +47,26 @@ func TestCreateKeepsDataOfUnknownOrigin(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteByAStaleName checks that a delete of an organization by a name
+// it lost to a rename since the caller looked it up deletes nothing: the
+// rename came first, so the name no longer exists.
+func TestDeleteByAStaleName(t *testing.T) {
+	f := newFixture(t)
+	s := f.store("")
+	ctx := context.Background()
+	o := mustCreate(t, s, "acme", "a@acme.test")
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("wile")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteOrganizationNamed(ctx, o.ID, "acme"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Fatalf("delete by the old name: %v, want not found", err)
+	}
+	if got, err := s.OrganizationByName(ctx, "wile"); err != nil || got.ID != o.ID || got.Status != "active" {
+		t.Fatalf("after it: %+v, %v", got, err)
+	}
+	if err := s.DeleteOrganizationNamed(ctx, o.ID, "WILE"); err != nil {
+		t.Fatalf("delete by its name: %v", err)
+	}
+	f.mustHold(s)
+}

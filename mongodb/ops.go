@@ -233,11 +233,25 @@ func (r *run) markBusy(ctx context.Context, status string) error {
 // DeleteOrganization deletes the organization orgID with its collection,
 // admin and keys. Once started it always completes.
 func (s *Store) DeleteOrganization(ctx context.Context, orgID string) error {
+	return s.DeleteOrganizationNamed(ctx, orgID, "")
+}
+
+// DeleteOrganizationNamed is DeleteOrganization of an organization the
+// caller named: if a rename has taken that name from it since the caller
+// looked it up, nothing is deleted and the name is not found, as it would
+// have been a moment later ("" skips the check).
+func (s *Store) DeleteOrganizationNamed(ctx context.Context, orgID, name string) error {
 	ctx, cancel := s.detach(ctx)
 	defer cancel()
 	r, a, err := s.begin(ctx, orgID, opDelete)
 	if err != nil {
 		return err
+	}
+	if name != "" && orgd.NormalizeName(name) != r.d.NameKey {
+		if err := r.end(ctx); err != nil {
+			s.log.Error("end operation", "org_id", orgID, "err", err)
+		}
+		return orgd.Errorf(orgd.ENOTFOUND, "Organization %q does not exist.", name)
 	}
 	if err := r.configured(ctx); err != nil {
 		return err
