@@ -160,10 +160,7 @@ func TestInjectionIsData(t *testing.T) {
 		e.call("DELETE", "/org/records/"+url.PathEscape(id), a.token, nil).isProblem(t, 404)
 		e.call("PUT", "/org/records/"+url.PathEscape(id), a.token, `{"pwned":true}`).isProblem(t, 404)
 	}
-	r := e.call("GET", "/org/records?after="+url.QueryEscape(`{"$gt":""}`), a.token, nil).mustStatus(t, 200)
-	if got := len(r.JSON["records"].([]any)); got != 0 {
-		t.Errorf("an operator-looking cursor listed %d records", got)
-	}
+	e.call("GET", "/org/records?after="+url.QueryEscape(`{"$gt":""}`), a.token, nil).isProblem(t, 422) // not a record id
 	docs := e.rawDocs("org_acme")
 	if len(docs) != 3 || slices.ContainsFunc(docs, func(d string) bool { return strings.Contains(d, "pwned") }) {
 		t.Errorf("database content after injection attempts: %v", docs)
