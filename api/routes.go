@@ -24,7 +24,7 @@ func (s *Server) routes() {
 	huma.Register(s.api, s.public("GET", "/.well-known/jwks.json", 200, "Public keys that verify access tokens"), s.handleJWKS)
 
 	huma.Register(s.api, s.document(s.admin("POST", "/org/records", 201, "Create a record")), s.handleCreateRecord)
-	huma.Register(s.api, s.admin("GET", "/org/records", 200, "List records in id order"), s.handleListRecords)
+	huma.Register(s.api, s.openQuery(s.admin("GET", "/org/records", 200, "List records in id order"), "where."), s.handleListRecords)
 	huma.Register(s.api, s.admin("GET", "/org/records/{id}", 200, "Get a record"), s.handleGetRecord)
 	huma.Register(s.api, s.document(s.admin("PUT", "/org/records/{id}", 200, "Replace a record")), s.handleReplaceRecord)
 	huma.Register(s.api, s.document(s.admin("PATCH", "/org/records/{id}", 200, "Update a record with a JSON merge patch")), s.handlePatchRecord)
@@ -35,8 +35,9 @@ func (s *Server) routes() {
 
 	s.operatorRoutes()
 
-	huma.Register(s.api, s.public("GET", "/healthz", 200, "Liveness: the process answers"), s.handleHealthz)
-	huma.Register(s.api, s.public("GET", "/readyz", 200, "Readiness: the database answers"), s.handleReadyz)
+	// Probes may add what they like to the query.
+	huma.Register(s.api, s.openQuery(s.public("GET", "/healthz", 200, "Liveness: the process answers"), ""), s.handleHealthz)
+	huma.Register(s.api, s.openQuery(s.public("GET", "/readyz", 200, "Readiness: the database answers"), ""), s.handleReadyz)
 
 	// The admin console: static files calling the API above from the browser.
 	c := console.New()
@@ -77,12 +78,19 @@ func (s *Server) public(method, path string, status int, summary string, mw ...f
 		Path:          path,
 		Summary:       summary,
 		DefaultStatus: status,
-		Middlewares:   mw,
+		Middlewares:   append(mw, s.strictQuery), // after authentication: a 401 comes first
 		// huma's own limit on reading a body (5 s unless set) would replace
 		// the server's ReadTimeout; -1 asks it to clear the deadline, which
 		// guardWriter does not let it do.
 		BodyReadTimeout: -1,
 	}
+}
+
+// openQuery marks an operation that also takes any query parameter whose
+// name starts with prefix ("": any); strictQuery refuses other undeclared ones.
+func (s *Server) openQuery(o huma.Operation, prefix string) huma.Operation {
+	o.Metadata = map[string]any{openQuery: prefix}
+	return o
 }
 
 // document marks an operation whose body is a free-form record: the store
@@ -95,7 +103,7 @@ func (s *Server) document(o huma.Operation) huma.Operation {
 
 // documentBodies shows record bodies as JSON objects in the OpenAPI document.
 func (s *Server) documentBodies() {
-	schema := &huma.Schema{Type: "object", Description: "Any JSON object of at most 1 MiB, nested at most 32 deep; " +
+	schema := &huma.Schema{Type: "object", Description: "Any JSON object of at most 1 MiB, nested at most 32 deep, at most 1,000 fields in any object; " +
 		"field names must not start with '$' or contain '.'; id and _id are ignored"}
 	for _, o := range []*huma.Operation{s.api.OpenAPI().Paths["/org/records"].Post,
 		s.api.OpenAPI().Paths["/org/records/{id}"].Put, s.api.OpenAPI().Paths["/org/records/{id}"].Patch} {
