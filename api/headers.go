@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"mime"
 	"net"
 	"net/http"
@@ -99,7 +100,7 @@ func clientInfo(ctx context.Context) requestInfo {
 }
 
 // hygiene sets the security headers of every response, answers CORS,
-// refuses a query string that does not parse, notes the request's id and
+// refuses a query string that does not parse and a coded body, notes the request's id and
 // client address, and guards its body (body.go).
 func (s *Server) hygiene(next http.Handler) http.Handler {
 	api, docs := securityHeaders(strictCSP), securityHeaders(docsCSP)
@@ -125,6 +126,12 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 		// would read as no name at all, which a token then fills in.
 		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
 			writeProblem(w, r, http.StatusUnprocessableEntity, "The query string is malformed: escape ';' as %3B, '%' as %25 and '&' as %26 in values.")
+			return
+		}
+		// No coding is decoded: a compressed body would be read as its bytes.
+		if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+			w.Header().Set("Accept-Encoding", "identity")
+			writeProblem(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported: send the body uncompressed.", ce))
 			return
 		}
 		normalizeMediaTypes(r)

@@ -27,6 +27,17 @@ func TestHTTPEdges(t *testing.T) {
 	if strings.Contains(r.Raw, "Go value") || strings.Contains(r.Raw, "float64") {
 		t.Errorf("the problem names Go internals: %s", r.Raw)
 	}
+	// A compressed body is refused (RFC 9110 8.4.1), not read as its bytes.
+	for _, ce := range []string{"gzip", "br"} {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/org/create", strings.NewReader(`{"organization_name":"zippy","email":"a@zippy.test","password":"correct horse"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Encoding", ce)
+		r := e.do(req)
+		r.isProblem(t, 415)
+		if r.Header.Get("Accept-Encoding") != "identity" {
+			t.Errorf("Content-Encoding %s: Accept-Encoding %q", ce, r.Header.Get("Accept-Encoding"))
+		}
+	}
 	// The request target *, meaning the server itself.
 	addr := strings.TrimPrefix(e.srv.URL, "http://")
 	if status, ct, body := rawRequest(t, addr, "GET * HTTP/1.1\r\nHost: x\r\n\r\n"); status != 400 || ct != "application/problem+json" {
