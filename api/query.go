@@ -34,6 +34,8 @@ func (s *Server) strictQuery(ctx huma.Context, next func(huma.Context)) {
 		}
 		i := slices.IndexFunc(op.Parameters, func(p *huma.Param) bool { return p.In == "query" && p.Name == name })
 		switch {
+		case i < 0 && !plainName(name): // not echoed: it could be anything, a password pasted in the wrong place included
+			errs = append(errs, &huma.ErrorDetail{Location: "query", Message: "names a parameter this operation does not take" + known(op)})
 		case i < 0:
 			errs = append(errs, &huma.ErrorDetail{Location: "query." + name, Message: "is not a parameter of this operation" + known(op)})
 		case len(q[name]) > 1 && (op.Parameters[i].Schema == nil || op.Parameters[i].Schema.Type != "array"):
@@ -62,4 +64,18 @@ func known(op *huma.Operation) string {
 		return " (it takes none)"
 	}
 	return " (it takes " + strings.Join(names, ", ") + ")"
+}
+
+// plainName reports whether a query parameter's name looks like one: short,
+// of letters, digits and "_.-".
+func plainName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
