@@ -114,6 +114,7 @@
     let res = await attempt();
     if (res.status === 401 && auth && session.access) {
       if (await refreshTokens()) res = await attempt();
+      else if (session.refresh) throw notRenewed(); // not refused: orgd was busy or away
       if (res.status === 401) {
         const err = await errorFrom(res);
         sessionEnded(err);
@@ -124,6 +125,13 @@
     if (raw) return res;
     if (res.status === 204) return null;
     return res.json();
+  }
+
+  // notRenewed is the error of a request whose token could not be renewed
+  // because orgd was busy or unreachable: the refresh token was not refused,
+  // so the session goes on and a later request tries again.
+  function notRenewed() {
+    return new ApiError(503, { detail: 'Your session could not be renewed just now: orgd is busy or unreachable. Try again shortly' });
   }
 
   function setTokens(t) {
@@ -217,8 +225,7 @@
     $('#import-report').hidden = true;
     for (const s of $$('.status')) s.textContent = '';
     for (const dd of $$('#org-details dd')) dd.textContent = '';
-    records.cursors = [''];
-    records.page = 0;
+    Object.assign(records, { field: '', value: '', limit: 25, cursors: [''], page: 0, next: null });
     audit.cursors = [''];
     audit.page = 0;
     $('#session').hidden = true;
@@ -435,22 +442,79 @@
     return out;
   }
 
-  function short(v, max = 48) {
-    const s = typeof v === 'string' ? v : JSON.stringify(v);
+  function short(s, max = 48) {
     return s.length > max ? s.slice(0, max - 1) + '…' : s;
   }
 
-  function kvList(obj, skip = []) {
+  // The JSON scanners below read values as text, like pretty, so that a
+  // record's preview shows 64-bit integers and the order of fields (which
+  // JavaScript objects change: "10" comes before "b") as orgd sent them.
+  const space = (text, i) => {
+    while (i < text.length && ' \t\r\n'.includes(text[i])) i++;
+    return i;
+  };
+
+  // valueEnd returns the index just past the JSON value that starts at i.
+  function valueEnd(text, i) {
+    if (text[i] === '"') {
+      for (i++; i < text.length; i++) {
+        if (text[i] === '\\') i++;
+        else if (text[i] === '"') return i + 1;
+      }
+      return i;
+    }
+    if (text[i] === '{' || text[i] === '[') {
+      for (let depth = 0; i < text.length; i++) {
+        const c = text[i];
+        if (c === '"') i = valueEnd(text, i) - 1;
+        else if (c === '{' || c === '[') depth++;
+        else if ((c === '}' || c === ']') && --depth === 0) return i + 1;
+      }
+      return i;
+    }
+    while (i < text.length && !',}] \t\r\n'.includes(text[i])) i++;
+    return i;
+  }
+
+  // members lists the fields of the JSON object text as [name, value text]
+  // pairs, in order; items lists the elements of the JSON array text.
+  function members(text) {
+    const out = [];
+    for (let i = space(text, text.indexOf('{') + 1); text[i] === '"'; ) {
+      const end = valueEnd(text, i);
+      const name = JSON.parse(text.slice(i, end));
+      i = space(text, space(text, end) + 1); // past the ':'
+      const v = valueEnd(text, i);
+      out.push([name, text.slice(i, v)]);
+      i = space(text, v);
+      if (text[i] === ',') i = space(text, i + 1);
+    }
+    return out;
+  }
+  function items(text) {
+    const out = [];
+    for (let i = space(text, text.indexOf('[') + 1); i < text.length && text[i] !== ']'; ) {
+      const v = valueEnd(text, i);
+      out.push(text.slice(i, v));
+      i = space(text, v);
+      if (text[i] === ',') i = space(text, i + 1);
+    }
+    return out;
+  }
+
+  // kvList previews a record's first fields, from [name, value text] pairs.
+  function kvList(pairs, skip = []) {
     const wrap = document.createElement('span');
     wrap.className = 'kvs';
-    const keys = Object.keys(obj).filter((k) => !skip.includes(k));
-    for (const k of keys.slice(0, 5)) {
+    const shown = pairs.filter(([k]) => !skip.includes(k));
+    const keys = shown.map(([k]) => k);
+    for (const [k, v] of shown.slice(0, 5)) {
       const s = document.createElement('span');
       s.className = 'kv';
       const key = document.createElement('span');
       key.className = 'k';
       key.textContent = k;
-      s.append(key, ' ', short(obj[k]));
+      s.append(key, ' ', short(v[0] === '"' ? JSON.parse(v) : v));
       wrap.append(s);
     }
     if (keys.length > 5) {
@@ -597,9 +661,11 @@
     if (records.field) q.set('where.' + records.field, records.value);
     table.setAttribute('aria-busy', 'true');
     clearErrors(form);
-    let page;
+    let page, texts;
     try {
-      page = await api('GET', '/org/records?' + q);
+      const text = await (await api('GET', '/org/records?' + q, { raw: true })).text();
+      page = JSON.parse(text);
+      texts = items(members(text).find(([k]) => k === 'records')[1]);
     } catch (err) {
       if (err instanceof ApiError && seq === routeSeq) {
         showError(form, err, (loc) => (String(loc).startsWith('query.where.') ? 'field' : fieldOf(loc)));
@@ -611,7 +677,7 @@
     if (seq !== routeSeq) return;
     records.next = page.next;
     const body = $('tbody', table);
-    body.replaceChildren(...page.records.map((r) => {
+    body.replaceChildren(...page.records.map((r, i) => {
       const tr = document.createElement('tr');
       const a = document.createElement('a');
       a.href = '#/records/' + encodeURIComponent(r.id);
@@ -619,7 +685,7 @@
       a.textContent = r.id;
       a.setAttribute('aria-label', 'Record ' + r.id);
       cell(tr, a);
-      cell(tr, kvList(r, ['id']));
+      cell(tr, kvList(members(texts[i]), ['id']));
       const t = ulidTime(r.id);
       cell(tr, t ? timeEl(t) : '', 'wide-only nowrap');
       return tr;
@@ -834,7 +900,7 @@
         try {
           part = await reader.read();
         } catch {
-          throw new ApiError(0, { detail: 'The export was cut short before the end; try again' });
+          throw new ApiError(502, { detail: 'The export was cut short before the end; try again' });
         }
         if (part.done) break;
         chunks.push(part.value);
@@ -907,7 +973,10 @@
     try {
       await freshen();
       let x = await upload(file, progress);
-      if (x.status === 401 && (await refreshTokens())) x = await upload(file, progress);
+      if (x.status === 401) {
+        if (await refreshTokens()) x = await upload(file, progress);
+        else if (session.refresh) throw notRenewed();
+      }
       if (x.status < 200 || x.status > 299) {
         let problem = {};
         try { problem = JSON.parse(x.responseText); } catch { problem = {}; }
@@ -1031,7 +1100,7 @@
       badge.className = 'badge ' + (ev.outcome === 'success' ? 'good' : ev.outcome ? 'bad' : '');
       badge.textContent = ev.outcome || '—';
       cell(tr, badge);
-      cell(tr, ev.actor && ev.actor === you ? 'you' : ev.actor === 'anonymous' ? 'anonymous' : 'admin', 'wide-only');
+      cell(tr, ev.actor && ev.actor === you ? 'you' : ev.actor === 'anonymous' || ev.actor === 'operator' ? ev.actor : 'admin', 'wide-only');
       cell(tr, ev.client_address || '', 'wide-only mono');
       cell(tr, eventDetails(ev.details), 'wide-only');
       return tr;
