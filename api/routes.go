@@ -13,25 +13,25 @@ import (
 
 // routes registers every route; this is the one place to see them all.
 func (s *Server) routes() {
-	huma.Register(s.api, s.public("POST", "/org/create", 201, "Create an organization"), s.handleCreateOrg)
-	huma.Register(s.api, s.public("GET", "/org/get", 200, "Get an organization", s.optionalAdmin), s.handleGetOrg)
-	huma.Register(s.api, s.admin("PUT", "/org/update", 200, "Update your organization"), s.handleUpdateOrg)
-	huma.Register(s.api, s.admin("DELETE", "/org/delete", 204, "Delete your organization"), s.handleDeleteOrg)
-	huma.Register(s.api, s.public("POST", "/admin/login", 200, "Log in as an organization admin"), s.handleLogin)
-	huma.Register(s.api, s.public("POST", "/admin/refresh", 200, "Exchange a refresh token for new tokens"), s.handleRefresh)
+	huma.Register(s.api, failing(s.public("POST", "/org/create", 201, "Create an organization"), 409, 413, 415, 503), s.handleCreateOrg)
+	huma.Register(s.api, s.optional(failing(s.public("GET", "/org/get", 200, "Get an organization", s.optionalAdmin), 401, 404, 503)), s.handleGetOrg)
+	huma.Register(s.api, failing(s.admin("PUT", "/org/update", 200, "Update your organization"), 409, 413, 415), s.handleUpdateOrg)
+	huma.Register(s.api, failing(s.admin("DELETE", "/org/delete", 204, "Delete your organization"), 403, 404, 409), s.handleDeleteOrg)
+	huma.Register(s.api, failing(s.public("POST", "/admin/login", 200, "Log in as an organization admin"), 401, 413, 415, 429, 503), s.handleLogin)
+	huma.Register(s.api, failing(s.public("POST", "/admin/refresh", 200, "Exchange a refresh token for new tokens"), 401, 413, 415, 503), s.handleRefresh)
 	huma.Register(s.api, s.admin("POST", "/admin/logout", 204, "Log out: revoke this login's tokens"), s.handleLogout)
 	huma.Register(s.api, s.admin("GET", "/org/audit", 200, "Your organization's audit log, newest first"), s.handleAudit)
 	huma.Register(s.api, s.public("GET", "/.well-known/jwks.json", 200, "Public keys that verify access tokens"), s.handleJWKS)
 
-	huma.Register(s.api, s.document(s.admin("POST", "/org/records", 201, "Create a record")), s.handleCreateRecord)
-	huma.Register(s.api, s.openQuery(s.admin("GET", "/org/records", 200, "List records in id order"), "where."), s.handleListRecords)
-	huma.Register(s.api, s.admin("GET", "/org/records/{id}", 200, "Get a record"), s.handleGetRecord)
-	huma.Register(s.api, s.document(s.admin("PUT", "/org/records/{id}", 200, "Replace a record")), s.handleReplaceRecord)
-	huma.Register(s.api, s.document(s.admin("PATCH", "/org/records/{id}", 200, "Update a record with a JSON merge patch")), s.handlePatchRecord)
-	huma.Register(s.api, s.admin("DELETE", "/org/records/{id}", 204, "Delete a record"), s.handleDeleteRecord)
-	huma.Register(s.api, s.admin("GET", "/org/export", 200, "Export every record as NDJSON"), s.handleExport)
-	huma.Register(s.api, s.withBody(s.admin("POST", "/org/import", 200, "Import records from NDJSON"), "application/x-ndjson"), s.handleImport)
-	s.documentBodies()
+	huma.Register(s.api, s.document(failing(s.admin("POST", "/org/records", 201, "Create a record"), 400, 409, 413, 415)), s.handleCreateRecord)
+	huma.Register(s.api, s.openQuery(failing(s.admin("GET", "/org/records", 200, "List records in id order"), 409), "where."), s.handleListRecords)
+	huma.Register(s.api, failing(s.admin("GET", "/org/records/{id}", 200, "Get a record"), 404, 409), s.handleGetRecord)
+	huma.Register(s.api, s.document(failing(s.admin("PUT", "/org/records/{id}", 200, "Replace a record"), 400, 404, 409, 413, 415)), s.handleReplaceRecord)
+	huma.Register(s.api, s.document(failing(s.admin("PATCH", "/org/records/{id}", 200, "Update a record with a JSON merge patch"), 400, 404, 409, 413, 415)), s.handlePatchRecord)
+	huma.Register(s.api, failing(s.admin("DELETE", "/org/records/{id}", 204, "Delete a record"), 404, 409), s.handleDeleteRecord)
+	huma.Register(s.api, failing(s.admin("GET", "/org/export", 200, "Export every record as NDJSON"), 409), s.handleExport)
+	huma.Register(s.api, s.withBody(failing(s.admin("POST", "/org/import", 200, "Import records from NDJSON"), 400, 408, 409, 413, 415), "application/x-ndjson"), s.handleImport)
+	s.documentRecords()
 
 	s.operatorRoutes()
 
@@ -101,19 +101,6 @@ func (s *Server) document(o huma.Operation) huma.Operation {
 	return o
 }
 
-// documentBodies shows record bodies as JSON objects in the OpenAPI document.
-func (s *Server) documentBodies() {
-	schema := &huma.Schema{Type: "object", Description: "Any JSON object of at most 1 MiB, nested at most 32 deep, at most 1,000 fields in any object; " +
-		"field names must not start with '$' or contain '.'; id and _id are ignored"}
-	for _, o := range []*huma.Operation{s.api.OpenAPI().Paths["/org/records"].Post,
-		s.api.OpenAPI().Paths["/org/records/{id}"].Put, s.api.OpenAPI().Paths["/org/records/{id}"].Patch} {
-		o.RequestBody.Content = map[string]*huma.MediaType{"application/json": {Schema: schema}}
-		if o.Method == "PATCH" {
-			o.RequestBody.Content["application/merge-patch+json"] = &huma.MediaType{Schema: schema}
-		}
-	}
-}
-
 // withBody documents a request body that the handler reads as a stream.
 func (s *Server) withBody(o huma.Operation, contentType string) huma.Operation {
 	o.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
@@ -122,10 +109,23 @@ func (s *Server) withBody(o huma.Operation, contentType string) huma.Operation {
 	return o
 }
 
+// optional marks an operation that takes an admin's bearer token but does
+// not need one.
+func (s *Server) optional(o huma.Operation) huma.Operation {
+	o.Security = []map[string][]string{{}, {"bearer": {}}}
+	return o
+}
+
 // admin describes an operation that needs an organization admin's bearer token.
 func (s *Server) admin(method, path string, status int, summary string) huma.Operation {
 	o := s.public(method, path, status, summary, s.requireAdmin)
 	o.Security = []map[string][]string{{"bearer": {}}}
-	o.Errors = []int{401}
+	o.Errors = []int{401, 503}
+	return o
+}
+
+// failing documents more statuses an operation may answer with.
+func failing(o huma.Operation, statuses ...int) huma.Operation {
+	o.Errors = append(o.Errors, statuses...)
 	return o
 }
