@@ -205,7 +205,7 @@ func (s *Server) tokens(sess *orgd.Session, refresh string) (*tokenOutput, error
 	out.Body.TokenType = "bearer"
 	out.Body.ExpiresIn = int(claims.ExpiresAt.Sub(claims.IssuedAt).Seconds())
 	out.Body.RefreshToken = refresh
-	out.Body.RefreshExpiresIn = max(int(sess.ExpiresAt.Sub(s.Now()).Seconds()), 0)
+	out.Body.RefreshExpiresIn = max(int(sess.ExpiresAt.Sub(s.Now()).Round(time.Second).Seconds()), 0) // 2592000, not 2591999, for a new login
 	return out, nil
 }
 

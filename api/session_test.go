@@ -54,6 +54,10 @@ func TestRefreshRotation(t *testing.T) {
 	first := e.loginTokens(acme.email, acme.password)
 	other := e.loginTokens(acme.email, acme.password) // a second, unrelated login
 
+	// A new login's refresh token lives the whole configured time, to the second.
+	if l := e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password}).mustStatus(t, 200); l.JSON["refresh_expires_in"] != float64(30*24*3600) {
+		t.Errorf("a new login's refresh_expires_in %v, want %d", l.JSON["refresh_expires_in"], 30*24*3600)
+	}
 	r := e.refresh(first.refresh).mustStatus(t, 200)
 	second := tokensOf(t, r)
 	if second.refresh == first.refresh || second.access == first.access {
