@@ -76,6 +76,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		click("#record-save"),
 		visibleText("#record-json-error", "Malformed JSON"),
 		visibleText("#record-json-error", "line 3"))
+	// Chromium's message for an unquoted value gives no position: the
+	// console finds it.
+	p.do("save a value without quotes",
+		setValue("#record-json", "{\n  \"name\": widget,\n  \"status\": \"active\"\n}"),
+		click("#record-save"),
+		visibleText("#record-json-error", "line 2, column 11"))
 	p.do("save the record",
 		setValue("#record-json", `{"name":"widget","status":"sold","qty":4}`),
 		click("#record-save"),

@@ -816,13 +816,83 @@
   }
 
   // parseError locates a JSON syntax error in text, or returns null.
+  // syntaxErrorAt returns the offset where text stops being JSON, or -1:
+  // the browser's message does not always say (Chromium's "Unexpected
+  // token 'w', ... is not valid JSON" has no position).
+  function syntaxErrorAt(text) {
+    let i = 0;
+    const fail = () => { throw i; };
+    const ws = () => { i = space(text, i); };
+    const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+    const string = () => {
+      for (i++; i < text.length; i++) {
+        const c = text[i];
+        if (c === '"') { i++; return; }
+        if (c < ' ') fail();
+        if (c === '\\') {
+          i++;
+          if (text[i] === 'u') {
+            if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+            i += 4;
+          } else if (!'"\\/bfnrt'.includes(text[i]) || i >= text.length) fail();
+        }
+      }
+      fail();
+    };
+    const sequence = (close, item) => {
+      i++;
+      ws();
+      if (text[i] === close) { i++; return; }
+      for (;;) {
+        item();
+        ws();
+        if (text[i] === close) { i++; return; }
+        if (text[i] !== ',') fail();
+        i++;
+      }
+    };
+    const value = () => {
+      ws();
+      const c = text[i];
+      if (c === '{') {
+        sequence('}', () => {
+          ws();
+          if (text[i] !== '"') fail();
+          string();
+          ws();
+          if (text[i] !== ':') fail();
+          i++;
+          value();
+        });
+      } else if (c === '[') sequence(']', value);
+      else if (c === '"') string();
+      else if (['true', 'false', 'null'].some((w) => text.startsWith(w, i) && (i += w.length))) return;
+      else {
+        number.lastIndex = i;
+        const m = number.exec(text);
+        if (!m) fail();
+        i += m[0].length;
+      }
+    };
+    try {
+      value();
+      ws();
+      if (i < text.length) fail();
+      return -1;
+    } catch (at) {
+      if (typeof at !== 'number') throw at;
+      return Math.min(at, text.length);
+    }
+  }
+
   function parseError(text) {
     try {
       JSON.parse(text);
       return null;
     } catch (e) {
       const m = /position (\d+)/.exec(e.message);
-      const offset = m ? Number(m[1]) : text.length;
+      const at = m ? -1 : syntaxErrorAt(text);
+      const offset = m ? Number(m[1]) : at >= 0 ? at : text.length;
       const before = text.slice(0, offset).split('\n');
       const message = e.message.replace(/\s*\(line \d+ column \d+\)/, '').replace(/ in JSON at position \d+/, '');
       return { offset, line: before.length, column: before[before.length - 1].length + 1, message: sentence(message) };
