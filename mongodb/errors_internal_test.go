@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -59,6 +60,22 @@ func TestTranslateTimeouts(t *testing.T) {
 		err := translate(tt.err)
 		if orgd.ErrorCode(err) != orgd.EUNAVAILABLE || !strings.Contains(orgd.ErrorMessage(err), tt.want) {
 			t.Errorf("%s: %v, want unavailable saying %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestConnectHidesTheURI checks that a URI the driver cannot parse is refused
+// without quoting any of it: the part it cannot parse may be a password or
+// an option's secret.
+func TestConnectHidesTheURI(t *testing.T) {
+	for _, uri := range []string{
+		"mongodb://h/?tlsCertificateKeyFilePassword=TopSecret%zz",
+		"mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:TopSecret%2",
+		"mongodb://user:TopSecret%zz@h/",
+	} {
+		_, err := Connect(context.Background(), uri, time.Second)
+		if err == nil || strings.Contains(err.Error(), "TopSecret") || strings.Contains(err.Error(), "%z") {
+			t.Errorf("connect: %v", err)
 		}
 	}
 }

@@ -6,7 +6,7 @@ package mongodb
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -227,7 +227,10 @@ func ConnectWith(ctx context.Context, uri string, timeout time.Duration, monitor
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to MongoDB: %w", err)
+		// The driver's message quotes what it could not parse: a password
+		// or an option's secret value.
+		return nil, errors.New("connect to MongoDB: the URI is not usable: check its syntax and its options; " +
+			"a % in a password or an option is written %25")
 	}
 	return client, nil
 }

@@ -117,7 +117,7 @@ func connectTool(ctx context.Context, cfg config, logger *slog.Logger, stdout io
 	client, err := mongodb.Connect(ctx, uri, cfg.DBTimeout)
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("MONGODB_URI: %w", err)
 	}
 	return client, func() { _ = client.Disconnect(context.Background()); stop() }, nil
 }

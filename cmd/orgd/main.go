@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	client, err := mongodb.ConnectWith(ctx, uri, cfg.DBTimeout, m.CommandMonitor())
 	if err != nil {
-		return err
+		return fmt.Errorf("MONGODB_URI: %w", err)
 	}
 	defer func() { // before the embedded database stops: it waits for open connections
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
