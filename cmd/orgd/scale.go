@@ -128,7 +128,9 @@ func connectDeployments(ctx context.Context, cfg config) (map[string]*mongo.Clie
 // operatorToken returns the operator credential, or "" when none is
 // configured (the operator endpoints then refuse every request).
 func operatorToken(cfg config) (string, error) {
-	tok, source := cfg.OperatorToken, "ORGD_OPERATOR_TOKEN"
+	// Trimmed: a secret mounted as a variable often ends in a newline, which
+	// no Authorization header can carry.
+	tok, source := strings.TrimSpace(cfg.OperatorToken), "ORGD_OPERATOR_TOKEN"
 	if cfg.OperatorTokenFile != "" {
 		b, err := os.ReadFile(cfg.OperatorTokenFile)
 		if err != nil {
@@ -139,9 +141,10 @@ func operatorToken(cfg config) (string, error) {
 		// quietly leave the operator API off.
 		if tok == "" {
 			return "", fmt.Errorf("%s: %s holds no operator credential", source, cfg.OperatorTokenFile)
-		} else if strings.ContainsAny(tok, " \t\r\n") {
-			return "", fmt.Errorf("%s: %s must hold one operator credential, on one line", source, cfg.OperatorTokenFile)
 		}
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%s: the operator credential must be one word, without spaces or line breaks", source)
 	}
 	if tok != "" && len(tok) < operatorTokenMinLen {
 		return "", fmt.Errorf("%s: the operator credential must be at least %d bytes (e.g. `openssl rand -hex 32`)", source, operatorTokenMinLen)

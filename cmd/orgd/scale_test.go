@@ -57,6 +57,7 @@ func TestScaleConfigErrors(t *testing.T) {
 		{"short token", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": short}, "ORGD_OPERATOR_TOKEN_FILE"},
 		{"empty token file", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": empty}, "ORGD_OPERATOR_TOKEN_FILE"},
 		{"two tokens in the file", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": twoLines}, "ORGD_OPERATOR_TOKEN_FILE"},
+		{"two words in the token", map[string]string{"ORGD_OPERATOR_TOKEN": strings.Repeat("t", 40) + " " + strings.Repeat("u", 40)}, "ORGD_OPERATOR_TOKEN"},
 		{"tenant database too long to spread", map[string]string{"ORGD_TENANT_DB": strings.Repeat("t", 61)}, "ORGD_TENANT_DB"},
 		{"master database the embedded one refuses", map[string]string{"ORGD_MASTER_DB": "orgd+m"}, "ORGD_MASTER_DB"},
 		{"tenant database the embedded one refuses", map[string]string{"ORGD_TENANT_DB": "tenants@x"}, "ORGD_TENANT_DB"},
@@ -186,6 +187,16 @@ func mustID(t *testing.T, s *mongodb.Store, name string) string {
 		t.Fatal(err)
 	}
 	return o.ID
+}
+
+// TestOperatorTokenTrimmed checks that the credential set in the
+// environment is taken without the line break a mounted secret often ends
+// with: no Authorization header can carry it.
+func TestOperatorTokenTrimmed(t *testing.T) {
+	want := strings.Repeat("o", 40)
+	if got, err := operatorToken(config{scaleConfig: scaleConfig{OperatorToken: want + "\n"}}); err != nil || got != want {
+		t.Errorf("operatorToken: %q, %v; want %q", got, err, want)
+	}
 }
 
 // TestServeWithDeployments starts orgd with a second deployment and an
