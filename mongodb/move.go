@@ -358,7 +358,8 @@ func (r *run) finalSync(ctx context.Context, src, dst place) error {
 	if err := r.step(ctx, "publish_switch"); err != nil { // published once switched (moveForward)
 		return err
 	}
-	s.log.Info("move switched", "org_id", r.d.ID, "to", dst.Deployment, "tenancy", dst.Tenancy, "documents", n, "writes_paused", now.Sub(op.PausedAt))
+	s.log.Info("move switched", "org_id", r.d.ID, "to", dst.Deployment, "tenancy", dst.Tenancy, "documents", n,
+		"writes_paused_ms", (op.PausedBefore + now.Sub(op.PausedAt)).Milliseconds())
 	return r.setPhase(ctx, phaseSwitched, bson.E{Key: "switched_at", Value: now})
 }
 
@@ -376,6 +377,8 @@ func (r *run) setPhase(ctx context.Context, phase string, more ...bson.E) error 
 		switch e.Key {
 		case "paused_at":
 			r.op.PausedAt = e.Value.(time.Time)
+		case "paused_before":
+			r.op.PausedBefore = e.Value.(time.Duration)
 		case "switched_at":
 			r.op.SwitchedAt = e.Value.(time.Time)
 		}
@@ -420,7 +423,10 @@ func (r *run) unpause() {
 	if err := r.publish(ctx); err != nil {
 		r.s.log.Error("publish a stopped move", "org_id", r.d.ID, "err", err)
 	}
-	if err := r.setPhase(ctx, phaseCatchUp); err != nil {
+	// The pause ended here: counted with the earlier ones, not from a
+	// paused_at that would go on ageing while writes flow.
+	before := r.op.paused(r.s.now())
+	if err := r.setPhase(ctx, phaseCatchUp, bson.E{Key: "paused_before", Value: before}, bson.E{Key: "paused_at", Value: time.Time{}}); err != nil {
 		r.s.log.Error("journal a stopped move", "org_id", r.d.ID, "err", err)
 	}
 }

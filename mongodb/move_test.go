@@ -349,3 +349,45 @@ func TestMoveKeepsItsLeaseWhileDraining(t *testing.T) {
 	}
 	f.mustHold(s)
 }
+
+// TestPauseOfAStoppedMove stops a move during its pause, lets writes flow,
+// then has another instance finish it: the pause reported, while the move
+// catches up again and once it is done, counts the time writes were paused
+// (the stopped run's and the last run's), never the time they flowed.
+func TestPauseOfAStoppedMove(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := f.store("")
+	o := mustCreate(t, s, "acme", "a@acme.test")
+	f.insertDocs(o, 5)
+	stopped := false
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "verify" && !stopped { // paused, copy in sync: one second passes, the process stops
+			stopped = true
+			f.clock.Advance(time.Second)
+			cancel()
+			return context.Canceled
+		}
+		return nil
+	}})
+	if err := s.Move(ctx, o.ID, orgd.Placement{Tenancy: "database"}); err == nil {
+		t.Fatal("the move was not stopped")
+	}
+	f.clock.Advance(10 * time.Second) // writes flow meanwhile
+	st, err := s.MoveStatus(context.Background(), o.ID)
+	if err != nil || st.Done || st.Paused != time.Second {
+		t.Fatalf("a stopped move: %+v, %v; want writes paused 1s", st, err)
+	}
+	f.restartLater()
+	f.clock.Advance(time.Second) // so that a pause counted from the first would show
+	other := f.store("")
+	if _, err := other.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err = other.MoveStatus(context.Background(), o.ID)
+	if err != nil || !st.Done || st.Phase != "moved" || st.Paused != time.Second {
+		t.Errorf("the finished move: %+v, %v; want moved, writes paused 1s", st, err)
+	}
+	f.mustHold(other)
+}

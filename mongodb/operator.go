@@ -117,19 +117,19 @@ func (p place) placement() orgd.Placement {
 	return orgd.Placement{Deployment: p.Deployment, Tenancy: orgd.Tenancy(p.Tenancy)}
 }
 
-// paused is how long a move's pause of the organization's writes has lasted
-// as of now: from the pause to the switch, or to the writes' resumption when
-// the move was undone.
+// paused is how long a move has paused the organization's writes as of now:
+// the pauses of runs stopped during theirs, then the one in force, from the
+// pause to the switch, or to the writes' resumption when the move was undone.
 func (op *opDoc) paused(now time.Time) time.Duration {
 	switch {
 	case op.PausedAt.IsZero():
-		return 0
+		return op.PausedBefore
 	case !op.SwitchedAt.IsZero():
-		return op.SwitchedAt.Sub(op.PausedAt)
+		return op.PausedBefore + op.SwitchedAt.Sub(op.PausedAt)
 	case !op.ResumedAt.IsZero():
-		return op.ResumedAt.Sub(op.PausedAt)
+		return op.PausedBefore + op.ResumedAt.Sub(op.PausedAt)
 	}
-	return now.Sub(op.PausedAt)
+	return op.PausedBefore + now.Sub(op.PausedAt)
 }
 
 // progress describes a move in progress from its journal entry.

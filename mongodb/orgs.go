@@ -84,13 +84,14 @@ type opDoc struct {
 	CollTarget int64         `bson:"coll_target,omitempty"` // a move's copy stops there; its catch-up copies the rest
 	Total      int64         `bson:"total,omitempty"`       // documents to copy, as estimated when the copy began
 	// A move's timeline.
-	CopyStartedAt time.Time `bson:"copy_started_at,omitempty"`
-	PausedAt      time.Time `bson:"paused_at,omitempty"`
-	SwitchedAt    time.Time `bson:"switched_at,omitempty"`
-	ResumedAt     time.Time `bson:"resumed_at,omitempty"` // an undone move's writes resumed
-	Checksum      string    `bson:"checksum,omitempty"`   // of the documents verified before the switch
-	Verified      int64     `bson:"verified,omitempty"`   // how many they were
-	Error         string    `bson:"error,omitempty"`      // why the move was undone, for operators
+	CopyStartedAt time.Time     `bson:"copy_started_at,omitempty"`
+	PausedAt      time.Time     `bson:"paused_at,omitempty"`     // the pause now in force, if any
+	PausedBefore  time.Duration `bson:"paused_before,omitempty"` // earlier pauses, ended by stopped runs
+	SwitchedAt    time.Time     `bson:"switched_at,omitempty"`
+	ResumedAt     time.Time     `bson:"resumed_at,omitempty"` // an undone move's writes resumed
+	Checksum      string        `bson:"checksum,omitempty"`   // of the documents verified before the switch
+	Verified      int64         `bson:"verified,omitempty"`   // how many they were
+	Error         string        `bson:"error,omitempty"`      // why the move was undone, for operators
 }
 
 // adminDoc is an admin account as stored in the master database.
