@@ -85,10 +85,10 @@ func ParseDeployments(text string) (map[string]string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		for _, entry := range strings.Fields(line) {
+		for j, entry := range strings.Fields(line) {
 			name, uri, ok := strings.Cut(entry, "=")
 			if !ok {
-				return nil, fmt.Errorf("entry %d: want name=mongodb://…", i+1)
+				return nil, fmt.Errorf("line %d, entry %d: want name=mongodb://…", i+1, j+1)
 			}
 			if msg := orgd.ValidateDeployment(name); msg != "" {
 				if strings.Contains(name, ":") || strings.Contains(name, "@") { // a URI without its name: never quoted

@@ -37,9 +37,7 @@ func openTool(ctx context.Context, cfg config, stdout, stderr io.Writer) (*mongo
 
 // orgsCmd runs "orgd orgs list": organizations with their placement, page by page.
 func orgsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "list" {
-		return errors.New("usage: orgd orgs list [-deployment name] [-status s] [-tenancy t] [-limit n] [-after cursor] [-all]")
-	}
+	const usage = "orgd orgs list [-deployment name] [-status s] [-tenancy t] [-limit n] [-after cursor] [-all]"
 	fs := flag.NewFlagSet("orgd orgs list", flag.ContinueOnError)
 	dep := fs.String("deployment", "", "only organizations on this deployment")
 	status := fs.String("status", "", "only organizations in this state: active, creating, updating, deleting, moving")
@@ -47,6 +45,12 @@ func orgsCmd(ctx context.Context, args []string, getenv func(string) string, std
 	limit := fs.Int("limit", 100, "organizations per page (1-1000)")
 	after := fs.String("after", "", "the next cursor printed by the previous page")
 	everything := fs.Bool("all", false, "follow the cursor through every page")
+	if len(args) > 1 && args[0] == "list" && helpAsked(args[1:], usage, fs, stderr) || helpAsked(args, usage, fs, stderr) {
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || args[0] != "list" {
+		return errors.New("usage: " + usage)
+	}
 	cfg, err := loadConfig(fs, args[1:], getenv, stderr)
 	if err != nil {
 		return err
@@ -59,6 +63,14 @@ func orgsCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if !slices.Contains([]string{"", "active", "creating", "updating", "deleting", "moving"}, *status) {
 		return fmt.Errorf("-status %q: must be active, creating, updating, deleting or moving", *status)
+	}
+	if *dep != "" {
+		if msg := orgd.ValidateDeployment(*dep); msg != "" {
+			return fmt.Errorf("-deployment %q %s", *dep, msg)
+		}
+	}
+	if *after != "" && !validCursor(*after) {
+		return fmt.Errorf("-after %q: must be the next cursor a previous page printed", *after)
 	}
 	store, done, err := openTool(ctx, cfg, stdout, stderr)
 	if err != nil {
@@ -87,7 +99,14 @@ func orgsCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	if cursor != "" {
-		fmt.Fprintf(stdout, "%d shown; more: orgd orgs list -after %s (or -all)\n", n, cursor)
+		// The same command with the cursor: the filters and the page size kept.
+		more := "orgd orgs list"
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "deployment" || f.Name == "status" || f.Name == "tenancy" || f.Name == "limit" {
+				more += " -" + f.Name + " " + f.Value.String()
+			}
+		})
+		fmt.Fprintf(stdout, "%d shown; more: %s -after %s (or -all)\n", n, more, cursor)
 	} else {
 		fmt.Fprintf(stdout, "%d organizations\n", n)
 	}
@@ -129,12 +148,16 @@ func deploymentsCmd(ctx context.Context, args []string, getenv func(string) stri
 
 // drainCmd runs "orgd drain <deployment> [-undo]".
 func drainCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("usage: orgd drain <deployment> [-undo]")
-	}
-	name := args[0]
+	const usage = "orgd drain <deployment> [-undo]"
 	fs := flag.NewFlagSet("orgd drain", flag.ContinueOnError)
 	undo := fs.Bool("undo", false, "let the deployment take new organizations again")
+	if helpAsked(args, usage, fs, stderr) {
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("usage: " + usage)
+	}
+	name := args[0]
 	cfg, err := loadConfig(fs, args[1:], getenv, stderr)
 	if err != nil {
 		return err
@@ -166,13 +189,17 @@ func drainCmd(ctx context.Context, args []string, getenv func(string) string, st
 // it moves the organization in this process, or watches a move already
 // running, with a progress bar.
 func moveCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New("usage: orgd move <organization> [-to deployment] [-tenancy collection|database]")
-	}
-	name := args[0]
+	const usage = "orgd move <organization> [-to deployment] [-tenancy collection|database]"
 	fs := flag.NewFlagSet("orgd move", flag.ContinueOnError)
 	to := fs.String("to", "", "target deployment (default: its own if -tenancy is given, else the placement policy's choice of another)")
 	tenancy := fs.String("tenancy", "", "target tenancy model: collection or database (default: its current one)")
+	if helpAsked(args, usage, fs, stderr) {
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("usage: " + usage)
+	}
+	name := args[0]
 	cfg, err := loadConfig(fs, args[1:], getenv, stderr)
 	if err != nil {
 		return err
@@ -188,6 +215,11 @@ func moveCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	bar := &progressBar{w: stdout, tty: isTerminal(stdout)}
 	if p, err := store.MoveStatus(ctx, o.ID); err == nil && !p.Done {
+		// Watching a move elsewhere than asked would report it as done.
+		if *to != "" && *to != p.To.Deployment || *tenancy != "" && *tenancy != string(p.To.Tenancy) {
+			return fmt.Errorf("a move of %s to %s (%s model) is already running: wait for it to end (orgd move %s watches it)",
+				o.Name, p.To.Deployment, p.To.Tenancy, o.Name)
+		}
 		fmt.Fprintf(stdout, "A move of %s is already running; watching it.\n", o.Name)
 		return bar.watch(ctx, store, o.ID, nil)
 	}
@@ -314,4 +346,31 @@ func userError(err error) error {
 		msg += fmt.Sprintf(" %s: %s.", cmp.Or(f.Field, "request"), strings.TrimSuffix(f.Message, "."))
 	}
 	return errors.New(msg)
+}
+
+// helpAsked reports whether args ask for a command's usage (-h), and prints
+// it then: the command's own flags; the settings are the server's.
+func helpAsked(args []string, usage string, fs *flag.FlagSet, stderr io.Writer) bool {
+	if len(args) == 0 || !slices.Contains([]string{"-h", "-help", "--help"}, args[0]) {
+		return false
+	}
+	fmt.Fprintf(stderr, "usage: %s\n", usage)
+	fs.SetOutput(stderr)
+	fs.PrintDefaults()
+	fmt.Fprintln(stderr, "It also takes the server's settings (orgd -h), to find the databases.")
+	return true
+}
+
+// validCursor reports whether s could be a cursor orgd orgs list printed: an
+// organization id.
+func validCursor(s string) bool {
+	if len(s) != 26 {
+		return false
+	}
+	for _, c := range strings.ToUpper(s) {
+		if !strings.ContainsRune("0123456789ABCDEFGHJKMNPQRSTVWXYZ", c) {
+			return false
+		}
+	}
+	return true
 }

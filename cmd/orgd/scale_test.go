@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"net/http"
@@ -46,6 +47,7 @@ func TestScaleConfigErrors(t *testing.T) {
 		{"bad home name", map[string]string{"ORGD_DEPLOYMENT": "Main!"}, "ORGD_DEPLOYMENT"},
 		{"clusters and file", map[string]string{"ORGD_CLUSTERS": "east=" + secretURI, "ORGD_CLUSTERS_FILE": "x"}, "ORGD_CLUSTERS_FILE"},
 		{"cluster without uri", map[string]string{"ORGD_CLUSTERS": "east"}, "ORGD_CLUSTERS"},
+		{"second cluster without uri", map[string]string{"ORGD_CLUSTERS": "east=" + secretURI + " west"}, "entry 2"},
 		{"cluster uri without its name", map[string]string{"ORGD_CLUSTERS": "mongodb://user:hunter2hunter2@db.example:27017/?authSource=admin"}, "ORGD_CLUSTERS"},
 		{"cluster with a bad scheme", map[string]string{"ORGD_CLUSTERS": "east=postgres://user:hunter2hunter2@x/"}, "ORGD_CLUSTERS"},
 		{"cluster with a bad name", map[string]string{"ORGD_CLUSTERS": "East!=" + secretURI}, "ORGD_CLUSTERS"},
@@ -134,6 +136,20 @@ func TestOperatorCommands(t *testing.T) {
 	if _, err := cmd("orgs", "list", "-status", "bogus"); err == nil || !strings.Contains(err.Error(), "-status") {
 		t.Errorf("orgs list -status bogus: %v, want an error naming -status", err)
 	}
+	for _, bad := range [][]string{{"-deployment", "East!"}, {"-after", "zzzz"}} {
+		if _, err := cmd(append([]string{"orgs", "list"}, bad...)...); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("orgs list %v: %v, want an error naming %s", bad, err, bad[0])
+		}
+	}
+	// The next page's command keeps the filters and the page size.
+	if out, err := cmd("orgs", "list", "-limit", "1", "-deployment", "east"); err != nil || !strings.Contains(out, "more: orgd orgs list -deployment east -limit 1 -after ") {
+		t.Errorf("orgs list -limit 1 -deployment east: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"move", "-h"}, {"drain", "-h"}, {"orgs", "list", "-h"}} {
+		if _, err := cmd(args...); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%v: %v, want the usage", args, err)
+		}
+	}
 	out, err = cmd("orgs", "list", "-all", "-limit", "1", "-deployment", "east")
 	if err != nil || !strings.Contains(out, "acme") || !strings.Contains(out, "gamma") || !strings.Contains(out, "2 organizations") {
 		t.Errorf("orgs list on east: %v\n%s", err, out)
@@ -177,6 +193,44 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	if out, err := cmd("doctor"); err != nil {
 		t.Errorf("doctor after the moves: %v\n%s", err, out)
+	}
+}
+
+// TestMoveCommandWhileAMoveRuns checks that orgd move watches a move
+// already running only when it asks for that move: one to elsewhere is
+// refused, rather than watched and reported as done.
+func TestMoveCommandWhileAMoveRuns(t *testing.T) {
+	db, east, env := scaleEnv(t)
+	ctx := context.Background()
+	cfg := mongodb.Config{MasterDB: db.MasterDB, TenantDB: db.TenantDB, TenantDBPrefix: db.Prefix,
+		Deployments: map[string]*mongo.Client{"east": east}, Lease: 200 * time.Millisecond, Grace: 100 * time.Millisecond}
+	stopped := mongodb.NewStore(db.Client, cfg)
+	defer stopped.Close()
+	o, err := stopped.CreateOrganization(ctx, "acme", "a@x.test", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "catch_up" {
+			return mongodb.ErrAbort // the process stops: the move stays journaled
+		}
+		return nil
+	}})
+	if err := stopped.Move(ctx, o.ID, orgd.Placement{Tenancy: orgd.TenancyDatabase}); !errors.Is(err, mongodb.ErrAbort) {
+		t.Fatalf("move: %v", err)
+	}
+	err = run(ctx, []string{"orgd", "move", "acme", "-tenancy", "collection"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("orgd move acme -tenancy collection during a move to the database model: %v, want it refused", err)
+	}
+	time.Sleep(400 * time.Millisecond) // the stopped move's lease lapses: a reconciler finishes it
+	other := mongodb.NewStore(db.Client, cfg)
+	defer other.Close()
+	if _, err := other.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.OrganizationByID(ctx, o.ID); err != nil || got.Tenancy != orgd.TenancyDatabase {
+		t.Errorf("after the move: %+v, %v", got, err)
 	}
 }
 
