@@ -121,7 +121,12 @@ func (s *Store) StartMove(ctx context.Context, orgID string, want orgd.Placement
 	p := s.progress(r.op, r.d.Name)
 	// Once Close has begun, the journaled move is left for the reconciler.
 	s.bg.run(func() {
-		if err := r.move(s.bg.ctx); err != nil {
+		err := r.move(s.bg.ctx)
+		switch {
+		case err == nil:
+		case s.bg.ctx.Err() != nil: // Close: a shutdown, not a failure
+			s.log.Info("move stopped by the shutdown: the reconciler finishes it", "org_id", orgID)
+		default:
 			s.log.Error("move", "org_id", orgID, "err", err)
 		}
 	})

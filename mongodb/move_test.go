@@ -1,9 +1,11 @@
 package mongodb_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -390,4 +392,37 @@ func TestPauseOfAStoppedMove(t *testing.T) {
 		t.Errorf("the finished move: %+v, %v; want moved, writes paused 1s", st, err)
 	}
 	f.mustHold(other)
+}
+
+// TestShutdownDuringAMove closes the store while a move it started runs:
+// the move stops, to be finished by the reconciler, and that is no error in
+// the log, where every deploy during a move would raise a false alert.
+func TestShutdownDuringAMove(t *testing.T) {
+	f := newFixture(t)
+	var logs bytes.Buffer
+	cfg := f.config("")
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	s := mongodb.NewStore(f.db.Client, cfg)
+	o := mustCreate(t, s, "acme", "a@acme.test")
+	f.insertDocs(o, 5)
+	reached, release := make(chan struct{}), make(chan struct{})
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		if step == "catch_up" {
+			close(reached)
+			<-release
+		}
+		return nil
+	}})
+	if _, err := s.StartMove(context.Background(), o.ID, orgd.Placement{Tenancy: "database"}); err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	time.Sleep(50 * time.Millisecond) // Close has cancelled the move's context
+	close(release)
+	<-closed
+	if strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "move stopped by the shutdown") {
+		t.Errorf("the log:\n%s", logs.String())
+	}
 }
