@@ -419,7 +419,7 @@ func TestShutdownDuringAMove(t *testing.T) {
 	<-reached
 	closed := make(chan struct{})
 	go func() { s.Close(); close(closed) }()
-	time.Sleep(50 * time.Millisecond) // Close has cancelled the move's context
+	time.Sleep(500 * time.Millisecond) // time for Close to cancel the move's context, which it does first
 	close(release)
 	<-closed
 	if strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "move stopped by the shutdown") {
