@@ -45,6 +45,9 @@ type benchResult struct {
 	BaselineName string  `json:"baseline,omitempty"`
 	Baseline     float64 `json:"baseline_throughput_per_s,omitempty"`
 	Ratio        float64 `json:"ratio,omitempty"`
+	// BaselineErrors are the baseline's failures: each lowers it, and so
+	// raises the ratio.
+	BaselineErrors int `json:"baseline_errors,omitempty"`
 	// CacheHitRate is the share of the server's cached lookups answered
 	// without the database while the scenario ran.
 	CacheHitRate float64 `json:"cache_hit_rate"`
@@ -67,10 +70,13 @@ type benchReport struct {
 	IdleP99ms      float64       `json:"get_org_idle_p99_ms"`
 	FloodP99ms     float64       `json:"get_org_during_login_flood_p99_ms"`
 	FloodLoginRate float64       `json:"login_flood_throughput_per_s"`
+	FloodErrors    int           `json:"login_flood_errors,omitempty"` // the logins' and the reads' alike
 	PeakRSSMiB     float64       `json:"server_peak_rss_mib"`
 	SoakRSS1mMiB   float64       `json:"soak_rss_after_1m_mib,omitempty"`
 	SoakRSSEndMiB  float64       `json:"soak_rss_at_end_mib,omitempty"`
 	SoakMinutes    float64       `json:"soak_minutes,omitempty"`
+	SoakRequests   int           `json:"soak_requests,omitempty"`
+	SoakErrors     int           `json:"soak_errors,omitempty"`
 }
 
 // bench runs `orgd bench`: it starts orgd, seeds it and measures it.
@@ -103,6 +109,12 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("-concurrency: %q is not a number from 1 to 1024", c)
 		}
 		bc.concurrency = append(bc.concurrency, n)
+	}
+	if bc.duration <= 0 {
+		return fmt.Errorf("-duration must be positive")
+	}
+	if bc.soak < 0 || bc.soak > 0 && bc.soak <= time.Minute {
+		return fmt.Errorf("-soak compares RSS after its first minute with its end: give it more than a minute (e.g. 10m)")
 	}
 	if bc.orgs < 1 || bc.records < 1 || bc.bcryptCost < bcrypt.MinCost || bc.bcryptCost > bcrypt.MaxCost {
 		return fmt.Errorf("-orgs and -records must be positive, -bcrypt-cost from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
@@ -142,19 +154,27 @@ func printBench(w io.Writer, r *benchReport) {
 			x.P50ms, x.P95ms, x.P99ms, x.Errors, x.Retries, 100*x.CacheHitRate, base, ratio, x.BaselineName)
 	}
 	tw.Flush()
+	for _, x := range r.Results {
+		if x.BaselineErrors > 0 {
+			fmt.Fprintf(w, "%s at concurrency %d: the baseline failed %d times (its rate, and the ratio, are not to be trusted)\n", x.Scenario, x.Concurrency, x.BaselineErrors)
+		}
+	}
+	if r.SeedReused {
+		fmt.Fprintln(w, "(the organizations and records of an earlier run were reused: -data)")
+	}
 	fmt.Fprintln(w)
 	if r.RenameSmallMs > 0 { // unless -only left it out
 		fmt.Fprintf(w, "rename: %.1f ms with 100 records, %.1f ms with %d records (ratio %.2f)\n",
 			r.RenameSmallMs, r.RenameLargeMs, r.RenameDocs, r.RenameLargeMs/max(r.RenameSmallMs, 0.001))
 	}
 	if r.IdleP99ms > 0 {
-		fmt.Fprintf(w, "GET /org/get p99: %.2f ms idle, %.2f ms during a login flood of %.1f logins/s (ratio %.2f)\n",
-			r.IdleP99ms, r.FloodP99ms, r.FloodLoginRate, r.FloodP99ms/max(r.IdleP99ms, 0.001))
+		fmt.Fprintf(w, "GET /org/get p99: %.2f ms idle, %.2f ms during a login flood of %.1f logins/s (ratio %.2f; %d errors)\n",
+			r.IdleP99ms, r.FloodP99ms, r.FloodLoginRate, r.FloodP99ms/max(r.IdleP99ms, 0.001), r.FloodErrors)
 	}
 	fmt.Fprintf(w, "server peak RSS: %.1f MiB\n", r.PeakRSSMiB)
 	if r.SoakMinutes > 0 {
-		fmt.Fprintf(w, "soak %.0f min: RSS %.1f MiB after 1 min, %.1f MiB at the end (ratio %.2f)\n",
-			r.SoakMinutes, r.SoakRSS1mMiB, r.SoakRSSEndMiB, r.SoakRSSEndMiB/max(r.SoakRSS1mMiB, 0.001))
+		fmt.Fprintf(w, "soak %.0f min: RSS %.1f MiB after 1 min, %.1f MiB at the end (ratio %.2f); %d requests, %d errors\n",
+			r.SoakMinutes, r.SoakRSS1mMiB, r.SoakRSSEndMiB, r.SoakRSSEndMiB/max(r.SoakRSS1mMiB, 0.001), r.SoakRequests, r.SoakErrors)
 	}
 }
 

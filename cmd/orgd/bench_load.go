@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	mrand "math/rand/v2"
 	"slices"
 	"strings"
@@ -83,7 +84,9 @@ func (e *benchEnv) flood(ctx context.Context, rep *benchReport, d time.Duration)
 		during.add(runFor(ctx, 1, turn, e.getOrg))
 		wg.Wait()
 		logins, flooded = logins+flood.Requests, flooded+time.Since(t0)
+		rep.FloodErrors += flood.Errors
 	}
+	rep.FloodErrors += idle.errs + during.errs
 	rep.IdleP99ms, rep.FloodP99ms = idle.summarize("get", 1).P99ms, during.summarize("get", 1).P99ms
 	rep.FloodLoginRate = float64(logins) / flooded.Seconds()
 }
@@ -165,7 +168,9 @@ func summarize(name string, conc int, lat []time.Duration, errs int, elapsed tim
 		if len(lat) == 0 {
 			return 0
 		}
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+		// Nearest rank: the smallest latency that p of the requests did not exceed.
+		i := int(math.Ceil(p*float64(len(lat)))) - 1
+		return float64(lat[min(max(i, 0), len(lat)-1)].Microseconds()) / 1000
 	}
 	return benchResult{Scenario: name, Concurrency: conc, Requests: len(lat), Errors: errs,
 		Throughput: float64(len(lat)) / elapsed.Seconds(), P50ms: pct(0.50), P95ms: pct(0.95), P99ms: pct(0.99)}

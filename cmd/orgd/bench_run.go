@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -157,11 +159,25 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	}
 	rep.SeedSeconds, rep.SeedReused = time.Since(start).Seconds(), reused
 	if bc.dataDir != "" && bc.mongoURI == "" {
+		// The marker stays if this run stops before it has tidied up: the
+		// next one then looks through every organization, not only those it
+		// wrote to.
+		marker := filepath.Join(dir, "bench-untidy")
+		_, statErr := os.Stat(marker)
+		everything := statErr == nil
+		if err := os.WriteFile(marker, nil, 0o600); err != nil {
+			return nil, err
+		}
 		defer func() {
-			if err == nil {
-				progress("taking out of %s what this run added", dir)
-				err = e.tidy(ctx, dir, progress)
+			// Interrupted too: with a context of its own.
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+			defer cancel()
+			progress("taking out of %s what this run added", dir)
+			terr := e.tidy(tctx, dir, everything, progress)
+			if terr == nil {
+				terr = os.Remove(marker)
 			}
+			err = cmp.Or(err, terr)
 		}()
 	}
 	progress("waiting for the server's first reconciler sweep")
@@ -182,6 +198,12 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 			continue
 		}
 		for _, c := range bc.concurrency {
+			if sc.name == renameName && c > bc.orgs {
+				// One rename per organization at a time: more workers would
+				// wait for one, and the wait would count as the rename's.
+				progress("%s: concurrency %d capped at %d, the organizations", sc.name, c, bc.orgs)
+				c = bc.orgs
+			}
 			progress("%s at concurrency %d", sc.name, c)
 			h0, m0 := srv.cacheCounts(e.http)
 			r0 := e.retries.Load()
@@ -189,7 +211,7 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 			if sc.baseline != nil {
 				var b benchResult
 				r, b = driveTurns(ctx, sc.name, c, bc.duration, sc.orgd, sc.baseline)
-				r.BaselineName, r.Baseline = sc.baselineName, b.Throughput
+				r.BaselineName, r.Baseline, r.BaselineErrors = sc.baselineName, b.Throughput, b.Errors
 				if b.Throughput > 0 {
 					r.Ratio = r.Throughput / b.Throughput
 				}
@@ -243,11 +265,15 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 			case <-done:
 			}
 		}()
-		drive(ctx, "soak", 8, bc.soak, mixed)
+		soak := drive(ctx, "soak", 8, bc.soak, mixed)
+		rep.SoakRequests, rep.SoakErrors = soak.Requests, soak.Errors
 		close(done)
 		rep.SoakRSSEndMiB = rssMiB(srv.pid(), "VmRSS")
 	}
 	rep.PeakRSSMiB = srv.peakRSS()
+	if ctx.Err() != nil { // the scenarios after the interruption ran for no time: no report
+		return nil, fmt.Errorf("interrupted before the end: %w", ctx.Err())
+	}
 	return rep, nil
 }
 

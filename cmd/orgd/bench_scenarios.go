@@ -18,6 +18,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
+// renameName is the rename scenario's name.
+const renameName = "PUT /org/update (rename)"
+
 // benchScenario is an endpoint driven through orgd, and the same database
 // work issued directly with the driver, as a hand-written client would.
 type benchScenario struct {
@@ -73,7 +76,7 @@ func (e *benchEnv) scenarios(bc benchConfig) []benchScenario {
 			_, err = raw.Collection("admins").InsertOne(context.Background(), bson.D{{Key: "_id", Value: fmt.Sprint(n)}, {Key: "hash", Value: string(h)}})
 			return err
 		}},
-		{"PUT /org/update (rename)", "driver: renameCollection + updateOne", e.rename, func(rng *mrand.Rand) error {
+		{renameName, "driver: renameCollection + updateOne", e.rename, func(rng *mrand.Rand) error {
 			n := scratch.Add(1)
 			if err := raw.CreateCollection(context.Background(), fmt.Sprint("ren_a", n)); err != nil {
 				return err

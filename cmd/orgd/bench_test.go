@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -123,6 +126,55 @@ func checkBenchData(t *testing.T, dir string, orgs, records int) {
 		}
 		if n != int64(records) {
 			t.Errorf("%s holds %d documents after the runs, want the %d seeded", o.Name, n, records)
+		}
+	}
+}
+
+// TestBenchInterrupted interrupts a run that writes records into a kept data
+// directory: it fails (its figures would be those of scenarios cut short)
+// and still takes out what it added.
+func TestBenchInterrupted(t *testing.T) {
+	bin := buildOrgd(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "bench", "-orgs", "3", "-records", "2", "-duration", "20s", "-concurrency", "1",
+		"-bcrypt-cost", "4", "-data", dir, "-only", "POST /org/records")
+	cmd.Env = append(os.Environ(), "ORGD_ADMIN_ADDR=127.0.0.1:0") // the server measured ignores this shell's settings
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		fmt.Fprintln(logs, sc.Text())
+		if strings.Contains(sc.Text(), "POST /org/records at concurrency 1") {
+			time.Sleep(time.Second) // records are being written
+			_ = cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(logs, stderr) }()
+	if err := cmd.Wait(); err == nil {
+		t.Error("an interrupted run succeeded")
+	}
+	checkBenchData(t, dir, 3, 2)
+}
+
+// TestBenchChecks checks the figures' arithmetic and the flags the bench
+// refuses.
+func TestBenchChecks(t *testing.T) {
+	lat := make([]time.Duration, 100)
+	for i := range lat {
+		lat[i] = time.Duration(100-i) * time.Millisecond
+	}
+	if r := summarize("x", 1, lat, 0, time.Second); r.P50ms != 50 || r.P95ms != 95 || r.P99ms != 99 {
+		t.Errorf("percentiles of 1..100 ms: p50 %v, p95 %v, p99 %v; want 50, 95, 99", r.P50ms, r.P95ms, r.P99ms)
+	}
+	for _, args := range [][]string{{"-duration", "-5s"}, {"-soak", "3s"}} {
+		if err := bench(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
+			t.Errorf("bench %v: accepted", args)
 		}
 	}
 }

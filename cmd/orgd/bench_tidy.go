@@ -32,7 +32,9 @@ func (e *benchEnv) organizations(ctx context.Context) (map[string]*orgd.Organiza
 // added to it: the organizations they created, the records they wrote, and
 // their baselines' databases. Without it each run would leave the next one
 // more organizations and records than its -orgs and -records say.
-func (e *benchEnv) tidy(ctx context.Context, dir string, progress func(string, ...any)) error {
+// everything looks at every organization's records, not only at those this
+// run wrote to: a run before it stopped before tidying up.
+func (e *benchEnv) tidy(ctx context.Context, dir string, everything bool, progress func(string, ...any)) error {
 	all, err := e.organizations(ctx)
 	if err != nil {
 		return err
@@ -59,7 +61,7 @@ func (e *benchEnv) tidy(ctx context.Context, dir string, progress func(string, .
 		}
 	}
 	for _, o := range e.orgs {
-		if !o.written.Load() {
+		if !everything && !o.written.Load() {
 			continue
 		}
 		o.mu.Lock()
