@@ -357,6 +357,10 @@ func TestImportLineForms(t *testing.T) {
 	if got := e.call("GET", "/org/records/"+upper, a.token, nil).mustStatus(t, 200); got.JSON["x"] != float64(1) {
 		t.Errorf("record imported under a lower-case id: %s", got.Raw)
 	}
+	// A null id is no id, as a hand-written file may say: a new one is given.
+	if r := e.importLines(a.token, `{"id":null,"y":1}`).mustStatus(t, 200); r.JSON["imported"] != float64(1) {
+		t.Errorf("a line with a null id: %s", r.Raw)
+	}
 }
 
 func sameLines(a, b string) bool {
