@@ -37,6 +37,17 @@ func (s *Server) optionalAdmin(ctx huma.Context, next func(huma.Context)) {
 
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context), required bool) {
 	h := ctx.Header("Authorization")
+	n := 0
+	ctx.EachHeader(func(name, _ string) {
+		if strings.EqualFold(name, "Authorization") {
+			n++
+		}
+	})
+	if n > 1 { // which one a proxy checked is not guessed
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="orgd", error="invalid_request"`)
+		s.writeErr(ctx, s.problem(ctx.Context(), orgd.Errorf(orgd.EUNAUTHORIZED, "Send one Authorization header, not %d.", n)))
+		return
+	}
 	if h == "" && !required {
 		next(ctx)
 		return

@@ -138,6 +138,11 @@ func TestAuthFailures(t *testing.T) {
 			}
 		})
 	}
+	// Two credentials: which one a proxy checked is not guessed.
+	req, _ := http.NewRequest("GET", e.srv.URL+"/org/audit", nil)
+	req.Header.Add("Authorization", "Bearer "+betaTok)
+	req.Header.Add("Authorization", "Bearer garbage")
+	e.do(req).isProblem(t, 401)
 	e.call("DELETE", "/org/delete?organization_name=nope", betaTok, nil).isProblem(t, 404)
 	e.call("PUT", "/org/update", "", map[string]string{"email": "x@y.test"}).isProblem(t, 401)
 	// A token presented to the public endpoint must still be valid.
