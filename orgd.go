@@ -156,6 +156,10 @@ func ValidateName(name string) string {
 	return ""
 }
 
+// EmailRule is what ValidateEmail says of a string that is not a plain email
+// address.
+const EmailRule = "must be a plain email address such as admin@example.com"
+
 // ValidateEmail checks an admin email address.
 func ValidateEmail(email string) string {
 	if email == "" {
@@ -181,7 +185,7 @@ func ValidateEmail(email string) string {
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {
-		return "must be a plain email address such as admin@example.com"
+		return EmailRule
 	}
 	at := strings.LastIndexByte(email, '@')
 	if !strings.Contains(email[at+1:], ".") && email[at+1:] != "localhost" {

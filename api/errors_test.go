@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/auth"
 )
 
@@ -276,4 +277,40 @@ func scriptsAndStyles(html string) []string {
 		}
 	}
 	return out
+}
+
+// TestProblemWording checks that problems found by schema validation read
+// like orgd's own: a detail that says what kind of mistake it was, and the
+// email rule rather than net/mail's message, which for a@b..c says "missing '@'".
+func TestProblemWording(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+		detail, message         string
+	}{
+		{"two dots in the domain", "application/json", `{"organization_name":"beta","email":"b@beta..test","password":"correct horse"}`,
+			422, "The request has invalid fields.", orgd.EmailRule},
+		{"no at sign", "application/json", `{"organization_name":"beta","email":"beta.test","password":"correct horse"}`,
+			422, "The request has invalid fields.", orgd.EmailRule},
+		{"malformed JSON", "application/json", `{"organization_name":`, 400, "The request body is malformed.", ""},
+		{"not JSON", "text/plain", `{}`, 415, "The request body's Content-Type is not supported.", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", e.srv.URL+"/org/create", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.contentType)
+			r := e.do(req)
+			r.isProblem(t, tt.status)
+			if r.JSON["detail"] != tt.detail {
+				t.Errorf("detail %q, want %q", r.JSON["detail"], tt.detail)
+			}
+			if tt.message != "" && !strings.Contains(r.Raw, tt.message) {
+				t.Errorf("errors do not say %q: %s", tt.message, r.Raw)
+			}
+			if strings.Contains(r.Raw, "mail:") {
+				t.Errorf("the problem quotes net/mail: %s", r.Raw)
+			}
+		})
+	}
 }

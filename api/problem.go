@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -107,9 +108,26 @@ func scrubErrors(ctx huma.Context, _ string, v any) (any, error) {
 	}
 	for _, d := range em.Errors {
 		d.Value = nil
+		if strings.HasPrefix(d.Message, "expected string to be RFC 5322 email") {
+			// huma's message quotes net/mail's, which for a@b..c says
+			// "missing '@'": say what orgd's own check says instead.
+			d.Message = orgd.EmailRule
+		}
 	}
-	return &problemBody{Type: em.Type, Title: em.Title, Status: em.Status, Detail: em.Detail, Instance: em.Instance,
+	detail := em.Detail
+	if w, ok := validationDetail[em.Status]; ok && detail == "validation failed" { // huma's word for them all
+		detail = w
+	}
+	return &problemBody{Type: em.Type, Title: em.Title, Status: em.Status, Detail: detail, Instance: em.Instance,
 		Errors: em.Errors, RequestID: requestID(ctx.Context())}, nil
+}
+
+// validationDetail words the detail of a problem whose errors list what was
+// wrong, by its status.
+var validationDetail = map[int]string{
+	http.StatusBadRequest:           "The request body is malformed.",
+	http.StatusUnsupportedMediaType: "The request body's Content-Type is not supported.",
+	http.StatusUnprocessableEntity:  "The request has invalid fields.",
 }
 
 // writeProblem writes an RFC 9457 problem outside huma's operations.

@@ -33,7 +33,7 @@
   function problemText(status, p, retryAfter) {
     if (status === 0) return 'orgd could not be reached. Check your connection, then try again.';
     let text = p.detail || p.title || `orgd answered with status ${status}.`;
-    if (text === 'validation failed') text = 'Some values were not accepted: see the messages next to them.';
+    if (text === 'The request has invalid fields.') text = 'Some values were not accepted: see the messages next to them.';
     text = sentence(text);
     const wait = parseInt(retryAfter, 10);
     if ((status === 429 || status === 503) && wait > 0) {
