@@ -103,11 +103,13 @@ func warmUp(turn time.Duration) time.Duration { return min(turn/2, 500*time.Mill
 // driveTurns drives a and b in turns of about a second, d in all each,
 // after a short warm-up of both: a machine whose speed drifts during the
 // run (a virtual machine's neighbours, clock frequency) then weighs on both
-// alike, rather than on whichever ran second.
-func driveTurns(ctx context.Context, name string, conc int, d time.Duration, a, b func(*mrand.Rand) error) (benchResult, benchResult) {
+// alike, rather than on whichever ran second. It calls measuring once the
+// warm-up is over.
+func driveTurns(ctx context.Context, name string, conc int, d time.Duration, a, b func(*mrand.Rand) error, measuring func()) (benchResult, benchResult) {
 	n, turn := turns(d)
 	runFor(ctx, conc, warmUp(turn), a)
 	runFor(ctx, conc, warmUp(turn), b)
+	measuring()
 	var sa, sb loadSample
 	for range n {
 		sa.add(runFor(ctx, conc, turn, a))

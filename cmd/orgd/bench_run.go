@@ -210,7 +210,8 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 			var r benchResult
 			if sc.baseline != nil {
 				var b benchResult
-				r, b = driveTurns(ctx, sc.name, c, bc.duration, sc.orgd, sc.baseline)
+				// Retries in the warm-up are not the run's.
+				r, b = driveTurns(ctx, sc.name, c, bc.duration, sc.orgd, sc.baseline, func() { r0 = e.retries.Load() })
 				r.BaselineName, r.Baseline, r.BaselineErrors = sc.baselineName, b.Throughput, b.Errors
 				if b.Throughput > 0 {
 					r.Ratio = r.Throughput / b.Throughput

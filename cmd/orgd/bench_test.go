@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,5 +178,21 @@ func TestBenchChecks(t *testing.T) {
 		if err := bench(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
 			t.Errorf("bench %v: accepted", args)
 		}
+	}
+}
+
+// TestDriveTurnsAfterWarmUp checks that what driveTurns reports, and what
+// its caller counts from its measuring call (the retries), leave the
+// warm-up out.
+func TestDriveTurnsAfterWarmUp(t *testing.T) {
+	var calls, atMeasuring atomic.Int64
+	a := func(*mrand.Rand) error { calls.Add(1); time.Sleep(time.Millisecond); return nil }
+	b := func(*mrand.Rand) error { time.Sleep(time.Millisecond); return nil }
+	r, _ := driveTurns(t.Context(), "a", 1, time.Second, a, b, func() { atMeasuring.Store(calls.Load()) })
+	if atMeasuring.Load() == 0 {
+		t.Fatal("measuring was called before the warm-up ran")
+	}
+	if want := int(calls.Load() - atMeasuring.Load()); r.Requests != want {
+		t.Errorf("%d requests reported, want the %d made after measuring was called", r.Requests, want)
 	}
 }
