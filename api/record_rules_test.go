@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -44,6 +45,18 @@ func TestObjectFieldLimit(t *testing.T) {
 		})
 	}
 	e.call("PATCH", "/org/records/"+id, a.token, `{"k0":null,"one more":1}`).mustStatus(t, 200)
+
+	// A record of 1,000 fields as read back, its "id" besides, is written
+	// back and imported as it is.
+	got := e.call("GET", "/org/records/"+id, a.token, nil).mustStatus(t, 200)
+	e.call("PUT", "/org/records/"+id, a.token, got.Raw).mustStatus(t, 200)
+	req, _ := http.NewRequest("GET", e.srv.URL+"/org/export", nil)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	exported := e.do(req).mustStatus(t, 200)
+	e.call("DELETE", "/org/records/"+id, a.token, nil).mustStatus(t, 204)
+	if r := e.importLines(a.token, exported.Raw).mustStatus(t, 200); r.JSON["imported"] != float64(1) {
+		t.Errorf("import of its own export: %.300s", r.Raw)
+	}
 
 	r := e.importLines(a.token, `{"a":1}`+"\n"+wide+"\n").mustStatus(t, 200)
 	if r.JSON["imported"] != float64(1) || !strings.Contains(string(r.Raw), `"line":2`) {

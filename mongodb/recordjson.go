@@ -99,9 +99,6 @@ func (d *jsonDecoder) object(depth int, path string) (bson.D, error) {
 		if seen[key] {
 			return nil, invalid(field, "appears twice")
 		}
-		if len(seen) == orgd.RecordMaxFields {
-			return nil, tooManyFields(path)
-		}
 		seen[key] = true
 		v, err := d.value(depth, field, false)
 		if err != nil {
@@ -115,6 +112,11 @@ func (d *jsonDecoder) object(depth int, path string) (bson.D, error) {
 				d.id = v
 			}
 			continue
+		}
+		// Counted as kept: a record as read back carries its "id" besides
+		// its fields, and must be writable and importable as it is.
+		if len(doc) == orgd.RecordMaxFields {
+			return nil, tooManyFields(path)
 		}
 		doc = append(doc, bson.E{Key: key, Value: v})
 	}
