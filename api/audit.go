@@ -17,7 +17,7 @@ type Audit interface {
 type (
 	auditInput struct {
 		Limit int    `query:"limit" minimum:"1" maximum:"200" default:"50" doc:"Events per page"`
-		After string `query:"after" pattern:"^[0-9A-HJKMNP-TV-Z]{26}$" doc:"Continue after this event id (the next value of the previous page)"`
+		After string `query:"after" pattern:"^[0-7][0-9A-HJKMNP-TV-Z]{25}$" doc:"Continue after this event id (the next value of the previous page)"`
 	}
 	auditOutput struct {
 		CacheControl string `header:"Cache-Control"`

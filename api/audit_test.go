@@ -144,7 +144,7 @@ func TestAuditLog(t *testing.T) {
 			t.Fatalf("page order differs at %d", i)
 		}
 	}
-	for _, q := range []string{"?limit=0", "?limit=201", "?after=nope", "?limit=x"} {
+	for _, q := range []string{"?limit=0", "?limit=201", "?after=nope", "?after=8ZZZZZZZZZZZZZZZZZZZZZZZZZ", "?limit=x"} {
 		e.call("GET", "/org/audit"+q, d.access, nil).isProblem(t, 422)
 	}
 	e.call("GET", "/org/audit", "", nil).isProblem(t, 401)

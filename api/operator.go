@@ -341,9 +341,9 @@ func moveBody(p *orgd.MoveProgress) moveView {
 }
 
 // validULID reports whether s looks like an orgd id: 26 characters of
-// Crockford's base 32.
+// Crockford's base 32, the first at most 7 (more overflows 128 bits).
 func validULID(s string) bool {
-	if len(s) != 26 {
+	if len(s) != 26 || s[0] > '7' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -146,7 +146,7 @@ func TestOperatorPlacement(t *testing.T) {
 	if n := count("status=active&tenancy=collection"); n != 4 {
 		t.Errorf("%d active in the collection model, want 4", n)
 	}
-	for _, bad := range []string{"limit=0", "limit=1001", "after=nope", "status=sleeping", "tenancy=cluster", "deployment=East!"} {
+	for _, bad := range []string{"limit=0", "limit=1001", "after=nope", "after=8ZZZZZZZZZZZZZZZZZZZZZZZZZ", "status=sleeping", "tenancy=cluster", "deployment=East!"} {
 		e.op("GET", "/operator/organizations?"+bad, nil).isProblem(t, 422)
 	}
 

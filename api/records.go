@@ -51,7 +51,7 @@ type (
 	}
 	listRecordsInput struct {
 		Limit int    `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Records per page"`
-		After string `query:"after" pattern:"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$" doc:"The next cursor of the previous page: a record id"`
+		After string `query:"after" pattern:"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$" doc:"The next cursor of the previous page: a record id"`
 		where []orgd.Filter
 	}
 	importInput struct {
