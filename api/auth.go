@@ -35,19 +35,28 @@ func (s *Server) optionalAdmin(ctx huma.Context, next func(huma.Context)) {
 	s.authenticate(ctx, next, false)
 }
 
-func (s *Server) authenticate(ctx huma.Context, next func(huma.Context), required bool) {
-	h := ctx.Header("Authorization")
+// oneAuthorization refuses, with a 401, a request with more than one
+// Authorization header: which one a proxy in front checked is not guessed.
+func (s *Server) oneAuthorization(ctx huma.Context) bool {
 	n := 0
 	ctx.EachHeader(func(name, _ string) {
 		if strings.EqualFold(name, "Authorization") {
 			n++
 		}
 	})
-	if n > 1 { // which one a proxy checked is not guessed
+	if n > 1 {
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="orgd", error="invalid_request"`)
 		s.writeErr(ctx, s.problem(ctx.Context(), orgd.Errorf(orgd.EUNAUTHORIZED, "Send one Authorization header, not %d.", n)))
+		return false
+	}
+	return true
+}
+
+func (s *Server) authenticate(ctx huma.Context, next func(huma.Context), required bool) {
+	if !s.oneAuthorization(ctx) {
 		return
 	}
+	h := ctx.Header("Authorization")
 	if h == "" && !required {
 		next(ctx)
 		return

@@ -165,6 +165,9 @@ func (s *Server) operator(method, path string, status int, summary string) huma.
 // An organization admin's valid token is refused with 403: it is a real
 // credential, of a role that may not do this.
 func (s *Server) requireOperator(ctx huma.Context, next func(huma.Context)) {
+	if !s.oneAuthorization(ctx) {
+		return
+	}
 	scheme, token, _ := strings.Cut(ctx.Header("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if s.OperatorToken != "" && strings.EqualFold(scheme, "Bearer") && token != "" {

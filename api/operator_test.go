@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +68,13 @@ func TestOperatorCredential(t *testing.T) {
 			})
 		}
 	}
+	// The operator credential and another: which one a proxy checked is
+	// not guessed.
+	req, _ := http.NewRequest("PUT", e.srv.URL+"/operator/deployments/east", strings.NewReader(`{"draining":true}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Add("Authorization", "Bearer "+operatorToken)
+	req.Header.Add("Authorization", "Bearer garbage")
+	e.do(req).isProblem(t, 401)
 	// Nothing happened.
 	e.call("GET", "/operator/moves/acme", operatorToken, nil).isProblem(t, 404)
 	r := e.call("GET", "/operator/deployments", operatorToken, nil).mustStatus(t, 200)
