@@ -129,7 +129,7 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 			return
 		}
 		// No coding is decoded: a compressed body would be read as its bytes.
-		if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		if ce := bodyCoding(r.Header); ce != "" {
 			w.Header().Set("Accept-Encoding", "identity")
 			writeProblem(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported: send the body uncompressed.", ce))
 			return
@@ -138,6 +138,19 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 		w, r = guardBody(w, r)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
 	})
+}
+
+// bodyCoding returns the first content coding h names other than identity,
+// in any of its Content-Encoding lines and lists ("identity, gzip").
+func bodyCoding(h http.Header) string {
+	for _, line := range h.Values("Content-Encoding") {
+		for c := range strings.SplitSeq(line, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return c
+			}
+		}
+	}
+	return ""
 }
 
 // normalizeMediaTypes writes the request's media types as huma matches

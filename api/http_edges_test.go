@@ -28,10 +28,11 @@ func TestHTTPEdges(t *testing.T) {
 		t.Errorf("the problem names Go internals: %s", r.Raw)
 	}
 	// A compressed body is refused (RFC 9110 8.4.1), not read as its bytes.
-	for _, ce := range []string{"gzip", "br"} {
+	// Every line and list member counts, not only the first.
+	for _, ce := range [][]string{{"gzip"}, {"br"}, {"identity", "gzip"}, {"identity, gzip"}} {
 		req, _ := http.NewRequest("POST", e.srv.URL+"/org/create", strings.NewReader(`{"organization_name":"zippy","email":"a@zippy.test","password":"correct horse"}`))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Content-Encoding", ce)
+		req.Header["Content-Encoding"] = ce
 		r := e.do(req)
 		r.isProblem(t, 415)
 		if r.Header.Get("Accept-Encoding") != "identity" {
