@@ -215,8 +215,10 @@ func moveCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	bar := &progressBar{w: stdout, tty: isTerminal(stdout)}
 	if p, err := store.MoveStatus(ctx, o.ID); err == nil && !p.Done {
-		// Watching a move elsewhere than asked would report it as done.
-		if *to != "" && *to != p.To.Deployment || *tenancy != "" && *tenancy != string(p.To.Tenancy) {
+		// Watching a move elsewhere than asked would report it as done. A
+		// flag left out means the organization's own, as for a new move.
+		asked := *to != "" || *tenancy != ""
+		if asked && (cmp.Or(*to, p.From.Deployment) != p.To.Deployment || cmp.Or(*tenancy, string(p.From.Tenancy)) != string(p.To.Tenancy)) {
 			return fmt.Errorf("a move of %s to %s (%s model) is already running: wait for it to end (orgd move %s watches it)",
 				o.Name, p.To.Deployment, p.To.Tenancy, o.Name)
 		}

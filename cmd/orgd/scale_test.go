@@ -219,9 +219,17 @@ func TestMoveCommandWhileAMoveRuns(t *testing.T) {
 	if err := stopped.Move(ctx, o.ID, orgd.Placement{Tenancy: orgd.TenancyDatabase}); !errors.Is(err, mongodb.ErrAbort) {
 		t.Fatalf("move: %v", err)
 	}
-	err = run(ctx, []string{"orgd", "move", "acme", "-tenancy", "collection"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "already running") {
-		t.Errorf("orgd move acme -tenancy collection during a move to the database model: %v, want it refused", err)
+	// Each asks for somewhere else than the running move's target (its
+	// deployment, database model): -to alone keeps the current model
+	// (collection), as for a new move.
+	elsewhere := map[string]string{"main": "east", "east": "main"}[o.Deployment]
+	for _, args := range [][]string{{"-tenancy", "collection"}, {"-to", o.Deployment}, {"-to", elsewhere, "-tenancy", "database"}} {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second) // watching it would not end
+		err = run(wctx, append([]string{"orgd", "move", "acme"}, args...), func(k string) string { return env[k] }, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "already running") {
+			t.Errorf("orgd move acme %s during a move to the database model on %s: %v, want it refused", strings.Join(args, " "), o.Deployment, err)
+		}
 	}
 	time.Sleep(400 * time.Millisecond) // the stopped move's lease lapses: a reconciler finishes it
 	other := mongodb.NewStore(db.Client, cfg)
