@@ -364,12 +364,12 @@ func helpAsked(args []string, usage string, fs *flag.FlagSet, stderr io.Writer) 
 }
 
 // validCursor reports whether s could be a cursor orgd orgs list printed: an
-// organization id.
+// organization id, in capitals (the store compares them byte by byte).
 func validCursor(s string) bool {
-	if len(s) != 26 {
+	if len(s) != 26 || s[0] > '7' {
 		return false
 	}
-	for _, c := range strings.ToUpper(s) {
+	for _, c := range s {
 		if !strings.ContainsRune("0123456789ABCDEFGHJKMNPQRSTVWXYZ", c) {
 			return false
 		}

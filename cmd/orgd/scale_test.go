@@ -136,7 +136,7 @@ func TestOperatorCommands(t *testing.T) {
 	if _, err := cmd("orgs", "list", "-status", "bogus"); err == nil || !strings.Contains(err.Error(), "-status") {
 		t.Errorf("orgs list -status bogus: %v, want an error naming -status", err)
 	}
-	for _, bad := range [][]string{{"-deployment", "East!"}, {"-after", "zzzz"}} {
+	for _, bad := range [][]string{{"-deployment", "East!"}, {"-after", "zzzz"}, {"-after", "01m8k6tbz11c43y1f074cwhtnf"}, {"-after", "8ZZZZZZZZZZZZZZZZZZZZZZZZZ"}} {
 		if _, err := cmd(append([]string{"orgs", "list"}, bad...)...); err == nil || !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("orgs list %v: %v, want an error naming %s", bad, err, bad[0])
 		}
