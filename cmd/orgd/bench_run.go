@@ -10,7 +10,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -79,8 +78,6 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
 	}
 	secret := randomHex(32)
 	suffix := randomHex(4)
@@ -95,6 +92,11 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	} else { // never touch real data: fresh databases, dropped at the end
 		where = "MONGODB_URI"
 		masterDB, tenantDB = "bench_"+suffix+"_master", "bench_"+suffix+"_tenants"
+	}
+	if bc.dataDir != "" { // once the socket's path is known to fit: not left behind else
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
 	}
 	// The store that seeds places organizations as the server would.
 	tenantDBs := config{MongoURI: bc.mongoURI}.tenantDBs()
@@ -138,16 +140,28 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	if err != nil {
 		return nil, err
 	}
+	if bc.dataDir != "" && bc.mongoURI == "" {
+		if err := e.untidied(ctx, dir, reused, progress); err != nil {
+			return nil, err
+		}
+		defer func() {
+			// Interrupted too: with a context of its own.
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+			defer cancel()
+			progress("taking out of %s what this run added", dir)
+			err = cmp.Or(err, e.tidy(tctx, dir, false, progress))
+		}()
+	}
 	start := time.Now()
 	if !reused {
 		progress("seeding %d organizations with %d records each", bc.orgs, bc.records)
-		if err := e.seed(ctx, bc, tokens, progress); err != nil {
-			return nil, err
+		err := e.seed(ctx, bc, tokens, progress)
+		if err == nil && bc.dataDir != "" {
+			err = e.save(bc, dir)
 		}
-		if bc.dataDir != "" {
-			if err := e.save(bc, dir); err != nil {
-				return nil, err
-			}
+		if err != nil {
+			e.orgs = nil // none is kept: the tidy-up takes every one out
+			return nil, err
 		}
 		// Measure the steady state of a deployment, whose instances start
 		// with the organizations already there, rather than a cold cache.
@@ -158,28 +172,6 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		}
 	}
 	rep.SeedSeconds, rep.SeedReused = time.Since(start).Seconds(), reused
-	if bc.dataDir != "" && bc.mongoURI == "" {
-		// The marker stays if this run stops before it has tidied up: the
-		// next one then looks through every organization, not only those it
-		// wrote to.
-		marker := filepath.Join(dir, "bench-untidy")
-		_, statErr := os.Stat(marker)
-		everything := statErr == nil
-		if err := os.WriteFile(marker, nil, 0o600); err != nil {
-			return nil, err
-		}
-		defer func() {
-			// Interrupted too: with a context of its own.
-			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
-			defer cancel()
-			progress("taking out of %s what this run added", dir)
-			terr := e.tidy(tctx, dir, everything, progress)
-			if terr == nil {
-				terr = os.Remove(marker)
-			}
-			err = cmp.Or(err, terr)
-		}()
-	}
 	progress("waiting for the server's first reconciler sweep")
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	err = srv.settle(sctx, e.http)

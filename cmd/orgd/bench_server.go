@@ -35,6 +35,7 @@ func (s *benchServer) start() error {
 	cmd := exec.Command(exe)
 	cmd.Env = append(benchEnviron(), s.env...)
 	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = childAttr()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err

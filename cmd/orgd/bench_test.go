@@ -196,3 +196,68 @@ func TestDriveTurnsAfterWarmUp(t *testing.T) {
 		t.Errorf("%d requests reported, want the %d made after measuring was called", r.Requests, want)
 	}
 }
+
+// TestBenchStoppedUntidy stops runs where they cannot tidy up, in a kept
+// data directory: one interrupted while seeding, one killed while writing
+// records. Each time the next run works, measures only the N organizations
+// with M records, and leaves nothing else behind; and the killed run's
+// server does not outlive it.
+func TestBenchStoppedUntidy(t *testing.T) {
+	bin := buildOrgd(t)
+	dir := t.TempDir()
+	// start runs the bench and, once a line of its progress contains
+	// trigger, waits for delay and sends it sig.
+	start := func(sig os.Signal, trigger string, delay time.Duration, args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append([]string{"bench", "-duration", "20s", "-concurrency", "1", "-bcrypt-cost", "4", "-data", dir}, args...)...)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			fmt.Fprintln(logs, sc.Text())
+			if strings.Contains(sc.Text(), trigger) {
+				time.Sleep(delay)
+				_ = cmd.Process.Signal(sig)
+				break
+			}
+		}
+		go func() { _, _ = io.Copy(logs, stderr) }()
+		if err := cmd.Wait(); err == nil {
+			t.Errorf("bench %v, stopped: succeeded", args)
+		}
+		return cmd
+	}
+	// then runs the bench to its end and returns its progress.
+	then := func(args ...string) string {
+		cmd := exec.Command(bin, append([]string{"bench", "-orgs", "3", "-records", "2", "-duration", "300ms", "-concurrency", "1", "-bcrypt-cost", "4", "-data", dir}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = io.MultiWriter(&stderr, logs)
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("bench %v after a stopped run: %v\n%s", args, err, stderr.Bytes())
+		}
+		return stderr.String()
+	}
+
+	start(os.Interrupt, "seeding", 500*time.Millisecond, "-orgs", "200", "-records", "100", "-only", "GET /org/get")
+	then("-only", "GET /org/get")
+	checkBenchData(t, dir, 3, 2)
+
+	start(os.Kill, "POST /org/records at concurrency 1", time.Second, "-orgs", "3", "-records", "2", "-only", "POST /org/records")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if addr, _ := embeddb.Running(dir); addr == "" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the killed run's server still serves %s", dir)
+		}
+	}
+	progress := then("-only", "GET /org/get")
+	tidied, measured := strings.Index(progress, "taking out of"), strings.Index(progress, "at concurrency")
+	if tidied < 0 || measured < 0 || tidied > measured {
+		t.Errorf("the run after a killed one measured before it tidied up:\n%s", progress)
+	}
+	checkBenchData(t, dir, 3, 2)
+}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/orgd/orgd"
@@ -87,5 +90,37 @@ func (e *benchEnv) tidy(ctx context.Context, dir string, everything bool, progre
 			}
 		}
 	}
+	if err := os.Remove(filepath.Join(dir, untidyMarker)); !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	return nil
+}
+
+// untidyMarker is the file a run keeps in its data directory until it has
+// tidied up.
+const untidyMarker = "bench-untidy"
+
+// untidied readies dir, a kept data directory, for this run. If a run
+// before stopped before tidying up (killed, or while seeding), it takes out
+// what that run added, before anything is measured. It refuses a directory
+// with organizations but no seeding to reuse: they are not the bench's, and
+// tidying up would delete them. Then it marks dir until this run has
+// tidied up.
+func (e *benchEnv) untidied(ctx context.Context, dir string, reused bool, progress func(string, ...any)) error {
+	marker := filepath.Join(dir, untidyMarker)
+	if _, err := os.Stat(marker); err == nil {
+		progress("a run before this one stopped before tidying up: taking out of %s what it added", dir)
+		if err := e.tidy(ctx, dir, true, progress); err != nil {
+			return err
+		}
+	} else if !reused {
+		all, err := e.organizations(ctx)
+		if err != nil {
+			return err
+		}
+		if len(all) > 0 {
+			return fmt.Errorf("-data %s holds %d organizations but no %s: the bench did not seed them; use another directory", dir, len(all), benchStateFile)
+		}
+	}
+	return os.WriteFile(marker, nil, 0o600)
 }
