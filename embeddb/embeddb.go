@@ -161,10 +161,13 @@ func Start(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	sqliteSettings() // refused only if SQLite had a connection first: then it keeps its defaults
+	if err := removeUnfinished(dir, logger); err != nil {
+		lock.unlock()
+		return nil, fmt.Errorf("embedded database: %w", err)
+	}
 	// At WARN and below FerretDB logs every failed command and disconnect.
 	logger = slog.New(levelFloor{logger.Handler(), slog.LevelError})
-
-	sqliteSettings() // refused only if SQLite had a connection first: then it keeps its defaults
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  listener,
 		Handler:   "sqlite",

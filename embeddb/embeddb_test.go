@@ -2,6 +2,7 @@ package embeddb_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+	_ "modernc.org/sqlite"
 )
 
 // TestDatabaseNames checks that the directory gives the databases the
@@ -192,5 +194,54 @@ func TestUnusableAddr(t *testing.T) {
 	_, err := embeddb.Start(embeddb.Config{Dir: t.TempDir(), Addr: "127.0.0.1:99999"})
 	if !errors.Is(err, embeddb.ErrAddrUnusable) || errors.Is(err, embeddb.ErrAddrInUse) {
 		t.Errorf("start on port 99999: %v, want an unusable address, not a taken one", err)
+	}
+}
+
+// TestStartAfterAKillMidCreate checks that a database file left without
+// FerretDB's metadata table, as a kill between its two steps of creating a
+// database leaves it, does not keep the server from starting, and that the
+// other databases keep their data.
+func TestStartAfterAKillMidCreate(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	start := func() (*embeddb.Server, *mongo.Client) {
+		t.Helper()
+		s, err := embeddb.Start(embeddb.Config{Dir: dir, Addr: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := mongo.Connect(options.Client().ApplyURI(s.URI()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, c
+	}
+	s, c := start()
+	if _, err := c.Database("keep").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Disconnect(ctx)
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// What FerretDB's first step leaves: the file, in WAL mode, no table.
+	half := filepath.Join(dir, "half.sqlite")
+	db, err := sql.Open("sqlite", half)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA journal_mode=wal"); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+
+	s, c = start()
+	defer func() { _ = c.Disconnect(ctx); _ = s.Stop(ctx) }()
+	if n, err := c.Database("keep").Collection("c").CountDocuments(ctx, bson.D{}); err != nil || n != 1 {
+		t.Errorf("keep.c: %d documents, %v; want 1", n, err)
+	}
+	if _, err := c.Database("half").Collection("c").InsertOne(ctx, bson.D{{Key: "x", Value: 1}}); err != nil {
+		t.Errorf("the database whose creation was cut short, created again: %v", err)
 	}
 }
