@@ -3,9 +3,11 @@ package mongodb_test
 import (
 	"cmp"
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -69,4 +71,52 @@ func TestDeleteByAStaleName(t *testing.T) {
 		t.Fatalf("delete by its name: %v", err)
 	}
 	f.mustHold(s)
+}
+
+// TestCreateStoppedOnceInUse stops a create after its organization came
+// into use, and its admin wrote a record: the reconciler finishes the create
+// rather than undoing it, and the record stays. A create that fails there is
+// a success, with the journal entry left to the reconciler.
+func TestCreateStoppedOnceInUse(t *testing.T) {
+	for name, stop := range map[string]error{"killed": mongodb.ErrAbort, "failed": errors.New("the database went away")} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			s := f.store("")
+			var org *orgd.Organization
+			s.SetHooks(mongodb.Hooks{BeforeStep: func(kind, step string) error {
+				if step != "activated" {
+					return nil
+				}
+				// In use already: its admin logs in and writes a record.
+				o, err := f.store("").OrganizationByName(ctx, "newco")
+				if err != nil {
+					t.Errorf("the organization before its create returned: %v", err)
+					return stop
+				}
+				if _, _, err := f.store("").CreateRecord(ctx, o, []byte(`{"n":1}`)); err != nil {
+					t.Errorf("a record written before the create returned: %v", err)
+				}
+				org = o
+				return stop
+			}})
+			_, err := s.CreateOrganization(ctx, "NewCo", "new@co.test", "h")
+			if errors.Is(stop, mongodb.ErrAbort) != (err != nil) {
+				t.Errorf("create stopped by %v once in use: %v", stop, err)
+			}
+			f.restartLater()
+			if _, err := f.store("").Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if org == nil {
+				t.Fatal("the create never came to its activated step")
+			}
+			if _, err := f.store("").OrganizationByName(ctx, "newco"); err != nil {
+				t.Errorf("after the reconciler: %v", err)
+			}
+			if n, _ := f.docs(org.Database, org.Collection); n != 1 {
+				t.Errorf("%s.%s holds %d records after the reconciler, want the 1 written", org.Database, org.Collection, n)
+			}
+		})
+	}
 }

@@ -46,7 +46,11 @@ func (s *Store) CreateOrganizationAt(ctx context.Context, name, email, passwordH
 	}
 	d.OpID = op.ID
 	r := &run{s: s, d: d, op: op}
-	if err := r.create(ctx, passwordHash); err != nil {
+	if err := r.create(ctx, passwordHash); err != nil && r.d.Status == stActive && !errors.Is(err, ErrAbort) {
+		// Created: only ending its journal entry failed, which the
+		// reconciler does instead.
+		s.log.Warn("create: the organization is active; its journal entry is left for the reconciler", "org_id", d.ID, "err", err)
+	} else if err != nil {
 		s.addCount(dep, -1)
 		if orgd.ErrorCode(err) == orgd.EUNAVAILABLE && !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) &&
 			want.Deployment == "" && s.deps.name(dep) != s.deps.home {
@@ -102,7 +106,12 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 	if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}}); err != nil {
 		return err
 	}
+	// From here the organization is in use (its admin can log in and write
+	// records): whatever stops the create now, it is finished, never undone.
 	d.Status = stActive
+	if err := r.step(ctx, "activated"); err != nil {
+		return err
+	}
 	return r.end(ctx)
 }
 

@@ -207,6 +207,10 @@ func (r *run) resume(ctx context.Context) (string, error) {
 	switch {
 	case !r.op.Planned: // it had not changed anything yet
 		return "dropped the unstarted " + r.op.Kind + " of " + name, r.end(ctx)
+	case r.op.Kind == opCreate && exists && r.d.Status == stActive:
+		// It stopped after the organization came into use: undoing it would
+		// delete records written since.
+		return "finished the interrupted create of " + name, r.end(ctx)
 	case r.op.Kind == opCreate:
 		return "undid the interrupted create of " + name, r.undoCreate(ctx)
 	case exists && r.d.Status == stActive && r.op.Kind != opCreate && r.op.Kind != opMove:
