@@ -15,6 +15,7 @@ import (
 
 	"github.com/orgd/orgd/api"
 	"github.com/orgd/orgd/auth"
+	"golang.org/x/net/idna"
 )
 
 // securitySettings are the settings of tokens, logins and the audit log.
@@ -72,19 +73,34 @@ func securitySettings() []setting {
 }
 
 // webOrigin is o as a browser sends it in Origin (RFC 6454): scheme and host
-// in lower case, no default port, no path; it is compared byte for byte.
+// in lower case, an international name in its ASCII form (xn--), an IP
+// address in its shortest form, no default port, no path; it is compared
+// byte for byte, so what could never match is refused.
 func webOrigin(o string) (string, error) {
+	bad := fmt.Errorf("%q is not an origin such as https://app.example.com (no wildcard, no path)", o)
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
 		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("%q is not an origin such as https://app.example.com (no wildcard, no path)", o)
+		return "", bad
 	}
-	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Zone() == "" {
+		host = ip.String()
+		if ip.Is6() {
+			host = "[" + host + "]"
+		}
+	} else if host, err = idna.Lookup.ToASCII(host); err != nil || host == "" ||
+		strings.Trim(host, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != "" {
+		return "", bad
 	}
-	if port != "" && port != map[string]string{"http": "80", "https": "443"}[u.Scheme] {
-		host += ":" + port
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", bad
+		}
+		if n != map[string]int{"http": 80, "https": 443}[u.Scheme] {
+			host += ":" + strconv.Itoa(n)
+		}
 	}
 	return u.Scheme + "://" + host, nil
 }

@@ -140,11 +140,14 @@ func TestSecurityConfig(t *testing.T) {
 	}
 	// Origins are kept as browsers send them, so that a match is exact.
 	cfg, err = loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), []string{"-cors-origins",
-		"HTTPS://App.Example.com:443/, http://localhost:3000, http://x.test:80, https://[2001:DB8::1]:8443"}, func(string) string { return "" }, io.Discard)
-	if want := []string{"https://app.example.com", "http://localhost:3000", "http://x.test", "https://[2001:db8::1]:8443"}; err != nil || !slices.Equal(cfg.CORSOrigins, want) {
+		"HTTPS://App.Example.com:443/, http://localhost:3000, http://x.test:80, https://[2001:DB8::1]:8443, " +
+			"https://bücher.example, https://app.example.com:08443, https://[2001:db8:0:0:0:0:0:1], http://127.0.0.1:0080"}, func(string) string { return "" }, io.Discard)
+	if want := []string{"https://app.example.com", "http://localhost:3000", "http://x.test", "https://[2001:db8::1]:8443",
+		"https://xn--bcher-kva.example", "https://app.example.com:8443", "https://[2001:db8::1]", "http://127.0.0.1"}; err != nil || !slices.Equal(cfg.CORSOrigins, want) {
 		t.Errorf("origins %q, %v; want %q", cfg.CORSOrigins, err, want)
 	}
-	for _, bad := range []string{"https://app.example.com/app", "app.example.com", "https://app.example.com?x", "https://u@app.example.com"} {
+	for _, bad := range []string{"https://app.example.com/app", "app.example.com", "https://app.example.com?x", "https://u@app.example.com",
+		"https://*.example.com", "https://app.example.com:99999", "https://app.example.com:0", "https://a b.example"} {
 		if _, err := loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), []string{"-cors-origins", bad}, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("origin %q accepted", bad)
 		}
