@@ -64,7 +64,13 @@ func commands() []command {
 				return printConfig(args, getenv, stdout, stderr)
 			}},
 		{"version", "", "print the version and build",
-			func(_ context.Context, _ []string, _ func(string) string, stdout, _ io.Writer) error {
+			func(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+				if len(args) > 0 && slices.Contains([]string{"-h", "-help", "--help"}, args[0]) {
+					fmt.Fprintln(stderr, "usage: orgd version\nIt prints orgd's version, the commit it was built from and the Go version that built it.")
+					return flag.ErrHelp
+				} else if len(args) > 0 {
+					return fmt.Errorf("orgd version takes no arguments, got %q", args[0])
+				}
 				return printVersion(stdout)
 			}},
 	}

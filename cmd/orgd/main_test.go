@@ -228,6 +228,7 @@ func TestStartupErrors(t *testing.T) {
 		{"bad flag value", nil, []string{"-token-ttl", "x"}, "ORGD_TOKEN_TTL (-token-ttl)"},
 		{"empty data dir flag", nil, []string{"-data-dir="}, "ORGD_DATA_DIR (-data-dir)"},
 		{"unknown command", nil, []string{"stats"}, `unknown command "stats"`},
+		{"version with an argument", nil, []string{"version", "--short"}, "takes no arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,6 +261,11 @@ func TestUsage(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage does not show %q:\n%s", want, out.String())
 		}
+	}
+	// As it says, each command shows its own.
+	var stdout strings.Builder
+	if err := run(context.Background(), []string{"orgd", "version", "-h"}, func(string) string { return "" }, &stdout, io.Discard); !errors.Is(err, flag.ErrHelp) || stdout.Len() > 0 {
+		t.Errorf("orgd version -h: %v, printed %q; want its usage only", err, stdout.String())
 	}
 }
 
