@@ -72,6 +72,8 @@ func validRecordID(id string) bool {
 // CreateRecord stores a new record in the organization's collection and
 // returns its id and the record as JSON.
 func (s *Store) CreateRecord(ctx context.Context, o *orgd.Organization, body []byte) (string, []byte, error) {
+	ctx, cancel := s.detachWrite(ctx)
+	defer cancel()
 	o, err := s.latest(ctx, o)
 	if err != nil {
 		return "", nil, err
@@ -123,6 +125,8 @@ func (s *Store) GetRecord(ctx context.Context, o *orgd.Organization, id string) 
 
 // ReplaceRecord replaces a record's fields with body.
 func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id string, body []byte) ([]byte, error) {
+	ctx, cancel := s.detachWrite(ctx)
+	defer cancel()
 	id = storedID(id)
 	o, err := s.latest(ctx, o)
 	if err != nil {
@@ -166,6 +170,8 @@ func (s *Store) ReplaceRecord(ctx context.Context, o *orgd.Organization, id stri
 
 // PatchRecord applies a JSON merge patch (RFC 7396) to a record.
 func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string, patch []byte) ([]byte, error) {
+	ctx, cancel := s.detachWrite(ctx)
+	defer cancel()
 	id = storedID(id)
 	o, err := s.latest(ctx, o)
 	if err != nil {
@@ -220,6 +226,8 @@ func (s *Store) PatchRecord(ctx context.Context, o *orgd.Organization, id string
 
 // DeleteRecord deletes a record.
 func (s *Store) DeleteRecord(ctx context.Context, o *orgd.Organization, id string) error {
+	ctx, cancel := s.detachWrite(ctx)
+	defer cancel()
 	id = storedID(id)
 	o, err := s.latest(ctx, o)
 	if err != nil {
@@ -375,6 +383,14 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 		return now, nil
 	}
 	return now, redo(now)
+}
+
+// detachWrite is the context of a write of tenant data: not the request's,
+// since a write the database may have applied must still be settled when
+// its client hangs up (else what a racing rename or delete left of it would
+// stay where no organization looks), but bounded all the same.
+func (s *Store) detachWrite(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), settleWait+time.Minute)
 }
 
 // settleWait bounds how long a write waits for its organization's operation

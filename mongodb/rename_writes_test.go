@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/mongodb"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // TestWriteAfterARenameOnAStaleInstance creates a record on a second
@@ -304,5 +307,63 @@ func TestRenameWithoutItsCollection(t *testing.T) {
 			}
 			f.mustHold(s)
 		})
+	}
+}
+
+// TestStaleWriteWhoseClientHangsUp writes a record through an instance that
+// has not yet heard of a rename, and the client hangs up the moment the
+// database has stored it: the write is still made to land where the
+// organization is now, not left in the old place that no organization owns.
+func TestStaleWriteWhoseClientHangsUp(t *testing.T) {
+	f := newFixture(t)
+	f.cache = time.Minute // the clock stands still: other's cache stays stale
+	s := f.store("")
+
+	ctx, hangUp := context.WithCancel(context.Background())
+	defer hangUp()
+	var into atomic.Int64 // the request id of the insert into the old place
+	var oldPlace atomic.Value
+	mon := &event.CommandMonitor{
+		Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if c, _ := e.Command.Lookup("insert").StringValueOK(); c != "" && c == oldPlace.Load() {
+				into.Store(e.RequestID)
+			}
+		},
+		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+			if e.RequestID == into.Load() {
+				hangUp()
+			}
+		},
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(f.db.URI).SetMonitor(mon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+	other := f.storeOn(client, "")
+	stale := mustCreate(t, s, "Acme", "a@x.test")
+	if _, err := other.OrganizationByID(context.Background(), stale.ID); err != nil { // cached there
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateOrganization(context.Background(), stale.ID, orgd.OrganizationUpdate{Name: ptr("Roadrunner")}); err != nil {
+		t.Fatal(err)
+	}
+	oldPlace.Store(stale.Collection)
+	id, _, werr := other.CreateRecord(ctx, stale, []byte(`{"n":2}`))
+	if into.Load() == 0 {
+		t.Fatal("the write did not go to the old place")
+	}
+	if werr != nil {
+		t.Errorf("the write, its client gone: %v", werr)
+	}
+	now, err := s.OrganizationByName(context.Background(), "roadrunner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRecord(context.Background(), now, id); werr == nil && err != nil {
+		t.Errorf("record %s in %s.%s: %v", id, now.Database, now.Collection, err)
+	}
+	if n, _ := f.docs(stale.Database, stale.Collection); n != 0 {
+		t.Errorf("the old %s.%s holds %d documents", stale.Database, stale.Collection, n)
 	}
 }

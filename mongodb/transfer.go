@@ -97,6 +97,8 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 		if len(batch) == 0 {
 			return nil
 		}
+		ctx, cancel := s.detachWrite(ctx) // the batch is settled even if the client hangs up
+		defer cancel()
 		// An import can outlast the start of a move or a rename, whose
 		// pause would otherwise not stop it: each batch checks first.
 		if err := s.stillWritable(ctx, o); err != nil {
