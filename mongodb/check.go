@@ -20,6 +20,11 @@ type Problem struct {
 	Repair func(context.Context) (string, error)
 	// Auto is true when the reconciler repairs it by itself.
 	Auto bool
+	// Leftover is true for an empty per-organization database no
+	// organization claims, which is how a drop leaves one on the embedded
+	// database (see dropTenant) until the next sweep: expected, not a
+	// broken invariant.
+	Leftover bool
 }
 
 // snapshot is the master database and the tenant collections, read in the

@@ -416,7 +416,22 @@ func (s *Store) dropTenant(ctx context.Context, p place) error {
 	if p.Database == s.master.Name() || p.Database == s.tenant.Name() || !strings.Contains(p.Database, orgd.CollectionPrefix) {
 		return fmt.Errorf("refusing to drop database %s: it is not a per-organization database", p.Database)
 	}
-	return translate(db.Drop(ctx))
+	// Its collections, not the database: FerretDB drops a database by
+	// deleting its file, and a write from an instance that has not heard of
+	// the drop yet then fails with a disk I/O error (a 500), or crashes the
+	// process that hosts the database (SIGBUS in SQLite's WAL index). An
+	// empty database is gone on MongoDB; on the embedded database its file
+	// goes with the reconciler's next sweep (an empty orphan database).
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return translate(err)
+	}
+	for _, c := range names {
+		if err := db.Collection(c).Drop(ctx); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
 }
 
 // mergeInto moves organization orgID's records from src into dst. The

@@ -285,7 +285,13 @@ func (e *benchEnv) seed(ctx context.Context, bc benchConfig, tokens *auth.Tokens
 	for range 8 {
 		wg.Go(func() {
 			for i := range work {
-				if err := e.seedOne(ctx, i, bc.records, string(hash), tokens); err != nil {
+				// The store finishes what it began after ctx ends (a create, an
+				// import's batch): stopping is the seed's to check.
+				err := ctx.Err()
+				if err == nil {
+					err = e.seedOne(ctx, i, bc.records, string(hash), tokens)
+				}
+				if err != nil {
 					errc <- err
 					return
 				}
@@ -295,6 +301,10 @@ func (e *benchEnv) seed(ctx context.Context, bc benchConfig, tokens *auth.Tokens
 	for i := range bc.orgs {
 		select {
 		case work <- i:
+		case <-ctx.Done():
+			close(work)
+			wg.Wait()
+			return ctx.Err()
 		case err := <-errc:
 			close(work)
 			wg.Wait()

@@ -242,7 +242,7 @@ func TestBenchStoppedUntidy(t *testing.T) {
 		return stderr.String()
 	}
 
-	start(os.Interrupt, "seeding", 500*time.Millisecond, "-orgs", "200", "-records", "100", "-only", "GET /org/get")
+	start(os.Interrupt, "seeding", 200*time.Millisecond, "-orgs", "5000", "-records", "100", "-only", "GET /org/get")
 	then("-only", "GET /org/get")
 	checkBenchData(t, dir, 3, 2)
 
