@@ -46,9 +46,10 @@ func (s *Store) CreateOrganizationAt(ctx context.Context, name, email, passwordH
 	}
 	d.OpID = op.ID
 	r := &run{s: s, d: d, op: op}
-	if err := r.create(ctx, passwordHash); err != nil && r.d.Status == stActive && !errors.Is(err, ErrAbort) {
+	if err := r.create(ctx, passwordHash); err != nil && r.d.Status == stActive && !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) {
 		// Created: only ending its journal entry failed, which the
-		// reconciler does instead.
+		// reconciler does instead. (With the operation taken over, the
+		// run that took it decides, and the client is told to retry.)
 		s.log.Warn("create: the organization is active; its journal entry is left for the reconciler", "org_id", d.ID, "err", err)
 	} else if err != nil {
 		s.addCount(dep, -1)

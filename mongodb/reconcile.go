@@ -190,6 +190,14 @@ func (s *Store) adopt(ctx context.Context, op opDoc) (*run, error) {
 		if err := r.claimOrg(ctx, nil); err != nil {
 			return nil, err
 		}
+		// Read again: until the claim, the stalled run could still write
+		// the record (a create marking it active), and resume decides
+		// from it.
+		if ok, err := findByID(ctx, s.orgs(), op.OrgID, &r.d); err != nil {
+			return nil, err
+		} else if !ok {
+			r.d = orgDoc{ID: op.OrgID}
+		}
 	}
 	return r, nil
 }
