@@ -388,9 +388,13 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 // detachWrite is the context of a write of tenant data: not the request's,
 // since a write the database may have applied must still be settled when
 // its client hangs up (else what a racing rename or delete left of it would
-// stay where no organization looks), but bounded all the same.
+// stay where no organization looks), but bounded all the same. The bound is
+// a timer, not a deadline: the driver applies ORGD_DB_TIMEOUT to each
+// operation only on a context without one.
 func (s *Store) detachWrite(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), settleWait+time.Minute)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t := time.AfterFunc(settleWait+time.Minute, cancel)
+	return ctx, func() { t.Stop(); cancel() }
 }
 
 // settleWait bounds how long a write waits for its organization's operation
