@@ -139,6 +139,22 @@ func validName(s string) bool {
 	return true
 }
 
+// ValidID reports whether s could be an id orgd gave (an organization's, an
+// audit event's): 26 characters of Crockford's base 32 in capitals, as the
+// store compares them byte by byte, the first at most 7 (more overflows
+// 128 bits).
+func ValidID(s string) bool {
+	if len(s) != 26 || s[0] > '7' {
+		return false
+	}
+	for i := range len(s) {
+		if !strings.ContainsRune("0123456789ABCDEFGHJKMNPQRSTVWXYZ", rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
 // NormalizeName returns the case-insensitive key of an organization name.
 func NormalizeName(name string) string { return strings.ToLower(name) }
 

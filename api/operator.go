@@ -202,7 +202,7 @@ func (s *Server) handleListOrgs(ctx context.Context, in *listOrgsInput) (*listOr
 			errs = append(errs, &huma.ErrorDetail{Location: "query.deployment", Message: msg})
 		}
 	}
-	if in.After != "" && !validULID(in.After) {
+	if in.After != "" && !orgd.ValidID(in.After) {
 		errs = append(errs, &huma.ErrorDetail{Location: "query.after", Message: "must be the next cursor of a previous page"})
 	}
 	if len(errs) > 0 {
@@ -341,18 +341,4 @@ func moveBody(p *orgd.MoveProgress) moveView {
 		v.Percent = 100
 	}
 	return v
-}
-
-// validULID reports whether s looks like an orgd id: 26 characters of
-// Crockford's base 32, the first at most 7 (more overflows 128 bits).
-func validULID(s string) bool {
-	if len(s) != 26 || s[0] > '7' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !strings.ContainsRune("0123456789ABCDEFGHJKMNPQRSTVWXYZ", rune(s[i])) {
-			return false
-		}
-	}
-	return true
 }

@@ -141,6 +141,17 @@ func TestBenchInterrupted(t *testing.T) {
 	cmd := exec.Command(bin, "bench", "-orgs", "3", "-records", "2", "-duration", "20s", "-concurrency", "1",
 		"-bcrypt-cost", "4", "-data", dir, "-only", "POST /org/records")
 	cmd.Env = append(os.Environ(), "ORGD_ADMIN_ADDR=127.0.0.1:0") // the server measured ignores this shell's settings
+	// Records are being written a second after.
+	if err := stopAt(t, cmd, "POST /org/records at concurrency 1", time.Second, os.Interrupt); err == nil {
+		t.Error("an interrupted run succeeded")
+	}
+	checkBenchData(t, dir, 3, 2)
+}
+
+// stopAt runs cmd, a bench, and once a line of its progress contains
+// trigger, waits for delay and sends it sig; it returns how cmd ended.
+func stopAt(t *testing.T, cmd *exec.Cmd, trigger string, delay time.Duration, sig os.Signal) error {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -151,17 +162,14 @@ func TestBenchInterrupted(t *testing.T) {
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		fmt.Fprintln(logs, sc.Text())
-		if strings.Contains(sc.Text(), "POST /org/records at concurrency 1") {
-			time.Sleep(time.Second) // records are being written
-			_ = cmd.Process.Signal(os.Interrupt)
+		if strings.Contains(sc.Text(), trigger) {
+			time.Sleep(delay)
+			_ = cmd.Process.Signal(sig)
 			break
 		}
 	}
 	go func() { _, _ = io.Copy(logs, stderr) }()
-	if err := cmd.Wait(); err == nil {
-		t.Error("an interrupted run succeeded")
-	}
-	checkBenchData(t, dir, 3, 2)
+	return cmd.Wait()
 }
 
 // TestBenchChecks checks the figures' arithmetic and the flags the bench
@@ -205,31 +213,13 @@ func TestDriveTurnsAfterWarmUp(t *testing.T) {
 func TestBenchStoppedUntidy(t *testing.T) {
 	bin := buildOrgd(t)
 	dir := t.TempDir()
-	// start runs the bench and, once a line of its progress contains
-	// trigger, waits for delay and sends it sig.
-	start := func(sig os.Signal, trigger string, delay time.Duration, args ...string) *exec.Cmd {
+	// start runs the bench and stops it with sig, delay after a line of
+	// its progress contains trigger.
+	start := func(sig os.Signal, trigger string, delay time.Duration, args ...string) {
 		cmd := exec.Command(bin, append([]string{"bench", "-duration", "20s", "-concurrency", "1", "-bcrypt-cost", "4", "-data", dir}, args...)...)
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			fmt.Fprintln(logs, sc.Text())
-			if strings.Contains(sc.Text(), trigger) {
-				time.Sleep(delay)
-				_ = cmd.Process.Signal(sig)
-				break
-			}
-		}
-		go func() { _, _ = io.Copy(logs, stderr) }()
-		if err := cmd.Wait(); err == nil {
+		if err := stopAt(t, cmd, trigger, delay, sig); err == nil {
 			t.Errorf("bench %v, stopped: succeeded", args)
 		}
-		return cmd
 	}
 	// then runs the bench to its end and returns its progress.
 	then := func(args ...string) string {

@@ -69,7 +69,7 @@ func orgsCmd(ctx context.Context, args []string, getenv func(string) string, std
 			return fmt.Errorf("-deployment %q %s", *dep, msg)
 		}
 	}
-	if *after != "" && !validCursor(*after) {
+	if *after != "" && !orgd.ValidID(*after) {
 		return fmt.Errorf("-after %q: must be the next cursor a previous page printed", *after)
 	}
 	store, done, err := openTool(ctx, cfg, stdout, stderr)
@@ -360,19 +360,5 @@ func helpAsked(args []string, usage string, fs *flag.FlagSet, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	fs.PrintDefaults()
 	fmt.Fprintln(stderr, "It also takes the server's settings (orgd -h), to find the databases.")
-	return true
-}
-
-// validCursor reports whether s could be a cursor orgd orgs list printed: an
-// organization id, in capitals (the store compares them byte by byte).
-func validCursor(s string) bool {
-	if len(s) != 26 || s[0] > '7' {
-		return false
-	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789ABCDEFGHJKMNPQRSTVWXYZ", c) {
-			return false
-		}
-	}
 	return true
 }
