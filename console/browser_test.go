@@ -112,6 +112,10 @@ func openBrowser(t *testing.T, base string) *page {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium puts its profile lock's socket in a directory of its own
+		// under TMPDIR and removes it only on a clean exit, which a test's
+		// end is not: without this, every run left one in /tmp.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 		chromedp.WindowSize(1280, 800),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
