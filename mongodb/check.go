@@ -22,9 +22,11 @@ type Problem struct {
 	Auto bool
 	// Leftover is true for an empty per-organization database no
 	// organization claims, which is how a drop leaves one on the embedded
-	// database (see dropTenant) until the next sweep: expected, not a
+	// database (see dropTenant) until a later sweep: expected, not a
 	// broken invariant.
 	Leftover bool
+
+	ns nsKey // the leftover database, for the reconciler's count of its age
 }
 
 // snapshot is the master database and the tenant collections, read in the

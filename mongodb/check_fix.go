@@ -57,7 +57,7 @@ func (s *Store) orphanDatabase(ctx context.Context, dep, name string) Problem {
 		}
 		return Problem{Text: fmt.Sprintf("database %s belongs to no organization and holds %s: kept; move or drop it by hand", where, what)}
 	}
-	return Problem{Auto: true, Leftover: true, Text: fmt.Sprintf("database %s belongs to no organization and is empty", where),
+	return Problem{Auto: true, Leftover: true, ns: nsKey{dep: dep, db: name}, Text: fmt.Sprintf("database %s belongs to no organization and is empty", where),
 		Repair: func(ctx context.Context) (string, error) {
 			if c, err := s.dataIn(ctx, p); err != nil || c != "" {
 				return "", err

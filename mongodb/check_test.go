@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -97,5 +98,60 @@ func TestOrphanRepairSparesANewOwner(t *testing.T) {
 				t.Errorf("%s.%s holds %d documents, want 1", o.Database, o.Collection, n)
 			}
 		})
+	}
+}
+
+// TestReconcilerLetsALeftoverAge plants an empty per-organization database
+// that no organization claims, as a delete leaves on the embedded database.
+// The reconciler drops it only once it has been found empty for longer than
+// a write that began before the delete could still run there (dropping a
+// database on the embedded database deletes its file under such a write),
+// and starts counting again when it holds data for a while.
+func TestReconcilerLetsALeftoverAge(t *testing.T) {
+	f := newFixture(t)
+	f.tenancy = "database"
+	s := f.store("")
+	ctx := context.Background()
+	ghost := f.db.Prefix + "org_ghost"
+	if err := f.db.Client.Database(ghost).CreateCollection(ctx, "org_ghost"); err != nil {
+		t.Fatal(err)
+	}
+	exists := func() bool {
+		t.Helper()
+		dbs, err := f.db.Client.ListDatabaseNames(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(dbs, ghost)
+	}
+	reconcile := func(after time.Duration) {
+		t.Helper()
+		f.clock.Advance(after)
+		if _, err := s.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reconcile(0)
+	reconcile(time.Minute)
+	if !exists() {
+		t.Fatalf("%s was dropped a minute after it was first found empty", ghost)
+	}
+	// Data lands in it: it is kept, and found empty again later, it starts over.
+	c := f.db.Client.Database(ghost).Collection("org_ghost")
+	if _, err := c.InsertOne(ctx, bson.D{{Key: "n", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(2 * time.Minute)
+	if _, err := c.DeleteMany(ctx, bson.D{}); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(time.Minute)
+	reconcile(time.Minute)
+	if !exists() {
+		t.Fatalf("%s was dropped a minute after it was found empty again", ghost)
+	}
+	reconcile(time.Minute)
+	if exists() {
+		t.Errorf("%s is still there after three minutes empty", ghost)
 	}
 }

@@ -421,7 +421,7 @@ func (s *Store) dropTenant(ctx context.Context, p place) error {
 	// the drop yet then fails with a disk I/O error (a 500), or crashes the
 	// process that hosts the database (SIGBUS in SQLite's WAL index). An
 	// empty database is gone on MongoDB; on the embedded database its file
-	// goes with the reconciler's next sweep (an empty orphan database).
+	// goes with a later sweep of the reconciler (an empty orphan database).
 	names, err := db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return translate(err)

@@ -25,12 +25,16 @@ func (s *Store) Reconcile(ctx context.Context) ([]string, error) {
 	}
 	var did []string
 	var errs []error
+	s.leftoverMu.Lock()
+	defer s.leftoverMu.Unlock()
+	seen := make(map[nsKey]time.Time) // what is left over now; the rest is forgotten
+	defer func() { s.leftovers = seen }()
 	for _, p := range probs {
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err()) // a round cut short is no success
 			break
 		}
-		if !p.Auto {
+		if !p.Auto || p.Leftover && !s.leftoverAged(p.ns, seen) {
 			continue
 		}
 		msg, err := p.Repair(ctx)
@@ -41,6 +45,23 @@ func (s *Store) Reconcile(ctx context.Context) ([]string, error) {
 		}
 	}
 	return did, errors.Join(errs...)
+}
+
+// leftoverAged reports whether the empty orphan database k has been found
+// so for longer than a write to it can still be running, noting in seen
+// when it was first found. On the embedded database, dropping a database
+// deletes its file, under any write still running there: one that began
+// before its organization went away, or that came from an instance whose
+// cache had not heard of it yet, which FerretDB failed with 500s and once
+// in a while crashed on. Such writes end within writeLimit, and caches
+// hear within the tombstone window.
+func (s *Store) leftoverAged(k nsKey, seen map[nsKey]time.Time) bool {
+	first, ok := s.leftovers[k]
+	if !ok {
+		first = s.now()
+	}
+	seen[k] = first
+	return s.now().Sub(first) >= writeLimit+s.tombs
 }
 
 // Resume finishes or undoes the operations their owners abandoned. It reads

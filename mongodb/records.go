@@ -393,9 +393,13 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 // operation only on a context without one.
 func (s *Store) detachWrite(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	t := time.AfterFunc(settleWait+time.Minute, cancel)
+	t := time.AfterFunc(writeLimit, cancel)
 	return ctx, func() { t.Stop(); cancel() }
 }
+
+// writeLimit bounds a write of tenant data, from its first operation to
+// its last: settleWait, and a minute for the database's own operations.
+const writeLimit = settleWait + time.Minute
 
 // settleWait bounds how long a write waits for its organization's operation
 // to end before answering 409. It stays well inside the HTTP server's

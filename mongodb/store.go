@@ -123,6 +123,9 @@ type Store struct {
 	outbox        auditOutbox
 
 	reconciled func(sweep bool, repaired int, err error)
+
+	leftoverMu sync.Mutex
+	leftovers  map[nsKey]time.Time // empty orphan databases, and when a sweep first found them so
 }
 
 // masterColl returns the master database's collection name.

@@ -42,8 +42,8 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	var probs []mongodb.Problem
 	for _, p := range found {
-		if p.Leftover && !*repair { // what a drop leaves until the next sweep
-			fmt.Fprintf(stdout, "note: %s: the reconciler's next sweep removes it (or orgd doctor -repair now)\n", p.Text)
+		if p.Leftover && !*repair { // what a drop leaves until a later sweep
+			fmt.Fprintf(stdout, "note: %s: a sweep of the reconciler removes it once it has been empty for about two minutes (or orgd doctor -repair now)\n", p.Text)
 			continue
 		}
 		probs = append(probs, p)
