@@ -93,17 +93,25 @@ func (s *Store) current(ctx context.Context, o *orgd.Organization) (*orgd.Organi
 // out of date. It returns the organization op last ran on.
 func (s *Store) atCurrent(ctx context.Context, o *orgd.Organization, op func(*orgd.Organization) error) (*orgd.Organization, error) {
 	err := op(o)
-	if orgd.ErrorCode(err) != orgd.ENOTFOUND {
-		return o, err
+	// The data can move again between reading where it is and looking
+	// there (two renames in a row): follow it, a few times at most.
+	for hops := 0; orgd.ErrorCode(err) == orgd.ENOTFOUND; hops++ {
+		now, cerr := s.current(ctx, o)
+		if cerr != nil {
+			return o, cerr
+		} else if now == o {
+			return o, err
+		} else if hops == maxHops {
+			return o, orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", now.Name)
+		}
+		o, err = now, op(now)
 	}
-	now, cerr := s.current(ctx, o)
-	if cerr != nil {
-		return o, cerr
-	} else if now == o {
-		return o, err
-	}
-	return now, op(now)
+	return o, err
 }
+
+// maxHops bounds how many times a record request follows its
+// organization's data to a new place before answering 409.
+const maxHops = 4
 
 // samePlace reports whether a and b say an organization's data is in the
 // same place.
@@ -118,6 +126,9 @@ func samePlace(a, b *orgd.Organization) bool {
 // skipped), and removed from the old one should they have landed after its
 // drop (recreating it).
 func (s *Store) relocate(ctx context.Context, o *orgd.Organization, docs []any) func(*orgd.Organization) error {
+	// settle may call it again, should the data move once more while it
+	// ran: each call takes the documents out of where the previous one put them.
+	from := o
 	return func(now *orgd.Organization) error {
 		if len(docs) == 0 {
 			return nil
@@ -135,7 +146,11 @@ func (s *Store) relocate(ctx context.Context, o *orgd.Organization, docs []any) 
 				ids = append(ids, doc[0].Value)
 			}
 		}
-		_, err = s.tenantCollection(o).DeleteMany(ctx, bson.D{{Key: fieldID, Value: bson.D{{Key: "$in", Value: ids}}}, {Key: fieldOrg, Value: o.ID}})
-		return translate(err)
+		_, err = s.tenantCollection(from).DeleteMany(ctx, bson.D{{Key: fieldID, Value: bson.D{{Key: "$in", Value: ids}}}, {Key: fieldOrg, Value: o.ID}})
+		if err != nil {
+			return translate(err)
+		}
+		from = now
+		return nil
 	}
 }

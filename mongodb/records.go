@@ -333,25 +333,44 @@ func literals(v string) bson.A {
 // where the organization is now: redo is called with the organization as it
 // is now. It returns the organization as it is now.
 func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error) (*orgd.Organization, error) {
+	for hops := 0; ; hops++ {
+		now, redone, err := s.settleOnce(ctx, o, redo)
+		if !redone || err != nil && orgd.ErrorCode(err) != orgd.ENOTFOUND {
+			return now, err
+		}
+		// The redo went where the data was when the organization's record
+		// was read; it may have moved on since (a second rename), taking the
+		// write along or not: settle the redo in turn. One that found
+		// nothing there is made again where the data went, or, if it has
+		// not moved, found a record deleted after this write.
+		if hops == maxHops {
+			return now, orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", now.Name)
+		}
+		o = now
+	}
+}
+
+// settleOnce is one round of settle; redone says whether it called redo.
+func (s *Store) settleOnce(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error) (_ *orgd.Organization, redone bool, _ error) {
 	// The fast path reads only the journal and the tombstones, both small:
 	// if no operation runs on the organization and none ended within the
 	// tombstone window (longer than o, refreshed from the cache when the
 	// write began, can be stale), then o still says where its data is.
 	if quiet, err := s.quiet(ctx, o.ID); err != nil {
-		return nil, err
+		return nil, false, err
 	} else if quiet {
-		return o, nil
+		return o, false, nil
 	}
 	var d orgDoc
 	ok, err := findByID(ctx, s.orgs(), o.ID, &d)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// A rename changes where the data is without changing the version, so
 	// the place is compared too: a write that landed in the old place after
 	// the rename must be made again in the new one.
 	if ok && d.Version == o.Version && d.Status == stActive && samePlace(d.domain(s.deps.home), o) {
-		return o, nil
+		return o, false, nil
 	}
 	// The write may already be in: answering 409 now would have a client that
 	// retries store it twice. So wait out what a move's pause can take
@@ -360,29 +379,29 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 	for ok && d.Status != stActive && time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
-			return nil, translate(ctx.Err())
+			return nil, false, translate(ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 500*time.Millisecond)
 		if ok, err = findByID(ctx, s.orgs(), o.ID, &d); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if !ok { // deleted meanwhile: whatever this write left behind goes too
 		_, err := s.tenantCollection(o).DeleteMany(ctx, bson.D{{Key: fieldOrg, Value: o.ID}})
 		if err != nil {
-			return nil, translate(err)
+			return nil, false, translate(err)
 		}
-		return nil, orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
+		return nil, false, orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
 	}
 	if d.Status != stActive {
-		return nil, busy(&d)
+		return nil, false, busy(&d)
 	}
 	now := d.domain(s.deps.home)
 	if samePlace(now, o) {
-		return now, nil
+		return now, false, nil
 	}
-	return now, redo(now)
+	return now, true, redo(now)
 }
 
 // detachWrite is the context of a write of tenant data: not the request's,

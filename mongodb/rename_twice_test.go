@@ -1,0 +1,131 @@
+package mongodb_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orgd/orgd"
+	"github.com/orgd/orgd/mongodb"
+	"go.mongodb.org/mongo-driver/v2/event"
+)
+
+// renamesOnCommands returns a store whose client renames the organization
+// orgID (through s, on another client), synchronously, before the commands
+// named in at run on a tenant collection (org_*): at[i] is the command
+// ("find", "insert", "update") before whose i-th run on a tenant collection
+// the organization gets names[i]; "+update" renames after an update
+// succeeded instead. This is what two renames in a row (each a few hundred
+// milliseconds apart) do to a record request that spans both, as seen
+// against a live server under load.
+func renamesOnCommands(t *testing.T, f *fixture, s *mongodb.Store, orgID string, at, names []string) *mongodb.Store {
+	t.Helper()
+	var mu sync.Mutex
+	armed := false
+	step := 0
+	fire := func(ctx context.Context, when, cmd string, coll string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !armed || step >= len(at) || !strings.HasPrefix(coll, orgd.CollectionPrefix) || at[step] != when+cmd {
+			return
+		}
+		name := names[step]
+		step++
+		if _, err := s.UpdateOrganization(context.WithoutCancel(ctx), orgID, orgd.OrganizationUpdate{Name: &name}); err != nil {
+			t.Errorf("rename to %s: %v", name, err)
+		}
+	}
+	colls := map[int64]string{}
+	client, err := mongodb.ConnectWith(context.Background(), f.db.URI, 5*time.Second, &event.CommandMonitor{
+		Started: func(ctx context.Context, e *event.CommandStartedEvent) {
+			coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+			mu.Lock()
+			colls[e.RequestID] = coll
+			mu.Unlock()
+			fire(ctx, "", e.CommandName, coll)
+		},
+		Succeeded: func(ctx context.Context, e *event.CommandSucceededEvent) {
+			mu.Lock()
+			coll := colls[e.RequestID]
+			mu.Unlock()
+			fire(ctx, "+", e.CommandName, coll)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	other := f.storeOn(client, "")
+	mu.Lock()
+	armed = true
+	mu.Unlock()
+	return other
+}
+
+// TestRecordRequestsRacingTwoRenames: a record request during which its
+// organization is renamed twice must not answer "not found" for a record
+// that exists (README: a record read or write that finds nothing where the
+// organization was "answer[s] 409, never 'not found'"), must not report as
+// not found a write it made, and a record it creates must be found where the
+// organization is afterwards.
+func TestRecordRequestsRacingTwoRenames(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		at   []string
+		do   func(s *mongodb.Store, o *orgd.Organization, id string) (string, error)
+		want string // the record as read afterwards; "" for as created
+	}{
+		{"get, not found twice", []string{"find", "find"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			_, err := s.GetRecord(ctx, o, id)
+			return id, err
+		}, ""},
+		{"patch, not found twice", []string{"find", "find"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			_, err := s.PatchRecord(ctx, o, id, []byte(`{"m":2}`))
+			return id, err
+		}, `"n":1,"m":2}`},
+		{"patch, settled after a second rename", []string{"+update", "find"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			_, err := s.PatchRecord(ctx, o, id, []byte(`{"m":2}`))
+			return id, err
+		}, `"n":1,"m":2}`},
+		{"replace, settled after a second rename", []string{"+update", "update"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			_, err := s.ReplaceRecord(ctx, o, id, []byte(`{"r":3}`))
+			return id, err
+		}, `"r":3}`},
+		{"create, settled after a second rename", []string{"insert", "insert"}, func(s *mongodb.Store, o *orgd.Organization, _ string) (string, error) {
+			id, _, err := s.CreateRecord(ctx, o, []byte(`{"c":4}`))
+			return id, err
+		}, `"c":4}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			s := f.store("")
+			o := mustCreate(t, s, "Acme", "a@x.test")
+			id := createRecord(t, s, o, `{"n":1}`)
+			other := renamesOnCommands(t, f, s, o.ID, c.at, []string{"Roadrunner", "Coyote"})
+			got, err := c.do(other, o, id)
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			now, err := s.OrganizationByName(ctx, "coyote")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := s.GetRecord(ctx, now, got)
+			if err != nil {
+				t.Fatalf("record %s after the renames: %v", got, err)
+			}
+			if want := c.want; want != "" && !strings.HasSuffix(string(rec), want) {
+				t.Errorf("record %s, want it to end with %s", rec, want)
+			}
+			for _, stale := range []string{"org_acme", "org_roadrunner"} {
+				if n, _ := f.docs(now.Database, stale); n != 0 {
+					t.Errorf("the old %s holds %d documents", stale, n)
+				}
+			}
+		})
+	}
+}
