@@ -113,6 +113,8 @@ func TestRecordRules(t *testing.T) {
 		{"invalid UTF-8 in field names", "{\"k\xff\":1,\"k\xfe\":2}", 400, ""},
 		{"trailing data", `{"a":1} {"b":2}`, 400, ""},
 		{"huge number", `{"a":1e999}`, 422, "body.a"},
+		{"integer past 64 bits", `{"a":18446744073709551615}`, 422, "body.a"},
+		{"integer just past 64 bits", `{"a":-9223372036854775809}`, 422, "body.a"},
 		{"over 1 MiB", `{"a":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
 	}
 	for _, tt := range tests {
@@ -138,6 +140,13 @@ func TestRecordRules(t *testing.T) {
 	e.call("GET", "/org/records?where.a.b=1", a.token, nil).isProblem(t, 422)
 	if n := len(e.rawDocs("org_acme")); n != 1 {
 		t.Errorf("%d documents stored, want only the valid one", n)
+	}
+	// The ends of the 64-bit range stay integers; past them, a number
+	// written with an exponent is a double.
+	r := e.call("POST", "/org/records", a.token, `{"a":9223372036854775807,"b":-9223372036854775808,"c":1.8446744073709552e19}`).mustStatus(t, 201)
+	id := r.JSON["id"].(string)
+	if got := e.call("GET", "/org/records/"+id, a.token, nil).mustStatus(t, 200).Raw; got != `{"id":"`+id+`","a":9223372036854775807,"b":-9223372036854775808,"c":1.8446744073709552e+19}` {
+		t.Errorf("read back %s", got)
 	}
 }
 

@@ -212,12 +212,17 @@ func (d *jsonDecoder) value(depth int, field string, inArray bool) (any, error) 
 }
 
 // number keeps integers as 64-bit integers and everything else as doubles.
+// An integer past 64 bits is refused, not rounded to the nearest double
+// (18446744073709551615 would come back as 1.8446744073709552e+19, another
+// number): the client sent an exact value that cannot be kept.
 func number(n json.Number, field string) (any, error) {
 	s := string(n)
 	if !strings.ContainsAny(s, ".eE") {
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return i, nil
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, invalid(field, "integer out of the 64-bit range: send it as a string, or with an exponent (1.8e19) for a double")
 		}
+		return i, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) {
