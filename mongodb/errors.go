@@ -31,7 +31,11 @@ func translate(err error) error {
 	}
 	if unavailable(err) {
 		msg := "The database is unavailable; retry shortly."
-		if mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
+		// No server to send the operation to is an unreachable database,
+		// even though the driver reports it as a timeout once its server
+		// selection gives up.
+		var sse topology.ServerSelectionError
+		if !errors.As(err, &sse) && (mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded)) {
 			// An outage, or a query that costs the database more than
 			// ORGD_DB_TIMEOUT: "unavailable" would be wrong for the second.
 			msg = "The database did not answer in time; retry shortly."

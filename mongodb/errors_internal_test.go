@@ -10,6 +10,7 @@ import (
 
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
 // TestTranslateTransientServerErrors checks that what a database answers
@@ -56,6 +57,9 @@ func TestTranslateTimeouts(t *testing.T) {
 		{"time limit on the server", mongo.CommandError{Code: 50, Name: "MaxTimeMSExpired"}, "did not answer in time"},
 		{"connection lost", mongo.CommandError{Code: 6, Labels: []string{"NetworkError"}}, "is unavailable"},
 		{"stepped down", mongo.CommandError{Code: 189, Name: "PrimarySteppedDown"}, "is unavailable"},
+		// No server answered within ORGD_DB_TIMEOUT: the database cannot be
+		// reached, which the README calls unavailable.
+		{"no server", fmt.Errorf("find: %w", topology.ServerSelectionError{Wrapped: context.DeadlineExceeded}), "is unavailable"},
 	} {
 		err := translate(tt.err)
 		if orgd.ErrorCode(err) != orgd.EUNAVAILABLE || !strings.Contains(orgd.ErrorMessage(err), tt.want) {
