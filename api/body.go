@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,10 @@ import (
 type bodyGuard struct {
 	io.ReadCloser
 	err error
+	// answered is set once a handler made its problem from err (problem
+	// does): its answer may say more than bodyProblem, such as how many
+	// lines of an import are done, and is kept.
+	answered bool
 }
 
 func (g *bodyGuard) Read(p []byte) (int, error) {
@@ -56,6 +61,7 @@ func bodyFailure(ctx context.Context) (huma.StatusError, bool) {
 	if g == nil || g.err == nil {
 		return nil, false
 	}
+	g.answered = true
 	status, detail := bodyProblem(g.err)
 	return huma.NewError(status, detail), true
 }
@@ -75,7 +81,8 @@ func bodyProblem(err error) (int, string) {
 }
 
 // guardWriter answers the body's problem instead of a 5xx that reading it
-// caused, or of huma's terse 408.
+// caused, or of huma's terse 408; a handler's own answer to it (an import's
+// 408 that says which lines are done) is kept.
 type guardWriter struct {
 	http.ResponseWriter
 	g        *bodyGuard
@@ -84,7 +91,7 @@ type guardWriter struct {
 }
 
 func (w *guardWriter) WriteHeader(code int) {
-	if code < 500 && code != http.StatusRequestTimeout || w.g.err == nil || w.replaced {
+	if code < 500 && code != http.StatusRequestTimeout || w.g.err == nil || w.g.answered || w.replaced {
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
@@ -129,11 +136,12 @@ type progressReader struct {
 	r      io.Reader
 	extend func(time.Time) error
 	end    time.Time
+	idle   time.Duration // 0: importIdle
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	// A network deadline is wall-clock time, whatever clock the server was given.
-	d := time.Now().Add(importIdle)
+	d := time.Now().Add(cmp.Or(p.idle, importIdle))
 	if d.After(p.end) {
 		d = p.end
 	}

@@ -97,6 +97,36 @@ func TestSlowImport(t *testing.T) {
 	}
 }
 
+// TestStalledImport checks that an import whose body stops arriving is a 408
+// that says which lines are done, as a body cut short (400) does: sending
+// the whole file again would import its first lines twice.
+func TestStalledImport(t *testing.T) {
+	e := newEnv(t, func(d *api.Deps) { d.ImportIdle = 500 * time.Millisecond })
+	e.create(acme).mustStatus(t, 201)
+	tok := e.login(acme.email, acme.password)
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range 600 { // more than one batch of 500 lines
+			fmt.Fprintf(pw, `{"n":%d}`+"\n", i)
+		}
+		time.Sleep(2 * time.Second) // four times ImportIdle
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/org/import", pr)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 408 || !strings.Contains(string(b), "did not arrive in time") ||
+		!strings.Contains(string(b), "Lines 1 to 500 are done (500 records imported): send the lines from 501 on.") {
+		t.Errorf("stalled import: %d %s, want 408 saying lines 1 to 500 are done", res.StatusCode, b)
+	}
+}
+
 // failingExport is a RecordStore whose export ends with end after its first
 // records, more than the server buffers: the status and they are sent.
 type failingExport struct {

@@ -259,6 +259,9 @@ func (s *Server) handleImport(ctx context.Context, in *importInput) (*importOutp
 				fmt.Sprintf("Content-Type %q is not supported: send application/x-ndjson, one JSON object per line.", in.ContentType))
 		}
 	}
+	if p, ok := in.body.(*progressReader); ok {
+		p.idle = s.ImportIdle
+	}
 	o, rs := s.records(ctx)
 	body := &limitedReader{r: in.body, n: importMaxBytes}
 	rep, err := rs.ImportRecords(ctx, o, body)

@@ -77,6 +77,9 @@ type Deps struct {
 	// SeparateAdmin serves the metrics and the docs from AdminHandler only,
 	// for a listen address of their own, instead of from Handler.
 	SeparateAdmin bool
+	// ImportIdle is how long an import waits for more of its body; 0 means
+	// 30 s.
+	ImportIdle time.Duration
 }
 
 // Server is orgd's HTTP API.
