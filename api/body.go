@@ -72,7 +72,7 @@ func bodyProblem(err error) (int, string) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
-		return http.StatusRequestTimeout, "The request body did not arrive in time; send it again."
+		return http.StatusRequestTimeout, "The request body did not arrive in time."
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, "The request body is too large."
 	default:
