@@ -51,6 +51,8 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{"not JSON", "text/plain", `{` + valid + `}`, 415, ""},
 		{"form", "application/x-www-form-urlencoded", `organization_name=beta`, 415, ""},
 		{"body over 1 MiB", "application/json", `{` + valid + `,"pad":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
+		// Exactly 1 MiB is within the limit: refused for what it says, not its size.
+		{"body of 1 MiB", "application/json", `{` + valid + `,"pad":"` + strings.Repeat("x", 1<<20-len(valid)-11) + `"}`, 422, "body.pad"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +62,9 @@ func TestCreateRejectsBadInput(t *testing.T) {
 			r.isProblem(t, tt.status)
 			if tt.field != "" && !hasErrorAt(r, tt.field) {
 				t.Errorf("errors do not name %s: %s", tt.field, r.Raw)
+			}
+			if tt.status == 413 && r.JSON["detail"] != "The request body is over 1 MiB." {
+				t.Errorf("detail %q, want it to state the limit", r.JSON["detail"])
 			}
 			if strings.Contains(r.Raw, "correct horse") || strings.Contains(r.Raw, "éé") {
 				t.Errorf("the problem echoes the password: %s", r.Raw)

@@ -117,6 +117,9 @@ func scrubErrors(ctx huma.Context, _ string, v any) (any, error) {
 	detail := em.Detail
 	if w, ok := validationDetail[em.Status]; ok && detail == "validation failed" { // huma's word for them all
 		detail = w
+	} else if em.Status == http.StatusRequestEntityTooLarge && strings.HasPrefix(detail, "request body is too large") {
+		// huma names its limit, one byte over orgd's (see public).
+		detail = "The request body is over 1 MiB."
 	}
 	return &problemBody{Type: em.Type, Title: em.Title, Status: em.Status, Detail: detail, Instance: em.Instance,
 		Errors: em.Errors, RequestID: requestID(ctx.Context())}, nil

@@ -70,6 +70,10 @@ func (s *Server) opsRoutes(mux *http.ServeMux) {
 	}
 }
 
+// maxBody bounds a request's JSON body, a record's or any other (an import
+// streams its own).
+const maxBody = orgd.RecordMaxBytes
+
 // public describes an operation anyone may call.
 func (s *Server) public(method, path string, status int, summary string, mw ...func(huma.Context, func(huma.Context))) huma.Operation {
 	return huma.Operation{
@@ -83,6 +87,7 @@ func (s *Server) public(method, path string, status int, summary string, mw ...f
 		// the server's ReadTimeout; -1 asks it to clear the deadline, which
 		// guardWriter does not let it do.
 		BodyReadTimeout: -1,
+		MaxBodyBytes:    maxBody + 1, // huma refuses a body that reaches its limit
 	}
 }
 
@@ -97,7 +102,6 @@ func (s *Server) openQuery(o huma.Operation, prefix string) huma.Operation {
 // validates it (huma's schema validation would see only bytes).
 func (s *Server) document(o huma.Operation) huma.Operation {
 	o.SkipValidateBody = true
-	o.MaxBodyBytes = orgd.RecordMaxBytes + 1 // huma refuses a body that reaches the limit
 	return o
 }
 
