@@ -100,7 +100,8 @@ func clientInfo(ctx context.Context) requestInfo {
 }
 
 // hygiene sets the security headers of every response, answers CORS,
-// refuses a query string that does not parse and a coded body, notes the request's id and
+// refuses a query string that does not parse and a coded body or one in
+// another charset than UTF-8, notes the request's id and
 // client address, and guards its body (body.go).
 func (s *Server) hygiene(next http.Handler) http.Handler {
 	api, docs := securityHeaders(strictCSP), securityHeaders(docsCSP)
@@ -134,6 +135,12 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 			writeProblem(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported: send the body uncompressed.", ce))
 			return
 		}
+		// Every body orgd reads is JSON, which is UTF-8 (RFC 8259): one said
+		// to be Latin-1 would be read as UTF-8 all the same, its text changed.
+		if cs := bodyCharset(r.Header.Get("Content-Type")); cs != "" {
+			writeProblem(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("charset %q is not supported: send the body in UTF-8.", cs))
+			return
+		}
 		normalizeMediaTypes(r)
 		w, r = guardBody(w, r)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, ri)))
@@ -151,6 +158,17 @@ func bodyCoding(h http.Header) string {
 		}
 	}
 	return ""
+}
+
+// bodyCharset returns the charset a Content-Type names, when it is not
+// UTF-8 or its subset US-ASCII.
+func bodyCharset(ct string) string {
+	_, params, err := mime.ParseMediaType(ct)
+	cs, ok := params["charset"]
+	if err != nil || !ok || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "us-ascii") {
+		return ""
+	}
+	return cs
 }
 
 // normalizeMediaTypes writes the request's media types as huma matches

@@ -39,6 +39,17 @@ func TestHTTPEdges(t *testing.T) {
 			t.Errorf("Content-Encoding %s: Accept-Encoding %q", ce, r.Header.Get("Accept-Encoding"))
 		}
 	}
+	// JSON is UTF-8: a body said to be in another charset would be read
+	// as UTF-8 all the same, so it is refused, on records as elsewhere.
+	for _, path := range []string{"/org/create", "/org/records"} {
+		req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(`{"organization_name":"latin","email":"a@latin.test","password":"correct horse"}`))
+		req.Header.Set("Content-Type", "application/json; charset=ISO-8859-1")
+		r := e.do(req)
+		r.isProblem(t, 415)
+		if !strings.Contains(r.Raw, `charset \"ISO-8859-1\" is not supported`) {
+			t.Errorf("POST %s in Latin-1: %s", path, r.Raw)
+		}
+	}
 	// The request target *, meaning the server itself.
 	addr := strings.TrimPrefix(e.srv.URL, "http://")
 	if status, ct, body := rawRequest(t, addr, "GET * HTTP/1.1\r\nHost: x\r\n\r\n"); status != 400 || ct != "application/problem+json" {
