@@ -198,7 +198,7 @@ func duration(dst func(*config) *time.Duration, min, max time.Duration) func(str
 	return func(v string, c *config) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < min || d > max {
-			return fmt.Errorf("must be a duration from %v to %v, e.g. 30s", min, max)
+			return fmt.Errorf("must be a duration from %v to %v, written as a number and a unit (90s, 15m, 24h)", min, max)
 		}
 		*dst(c) = d
 		return nil
