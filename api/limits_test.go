@@ -93,6 +93,11 @@ func TestLoginThrottle(t *testing.T) {
 		e.loginFrom("2001:db8:1:2::"+strconv.Itoa(i+1), "nobody"+strconv.Itoa(i)+"@x.test", "wrong password").isProblem(t, 401)
 	}
 	e.loginFrom("2001:db8:1:2:ffff::9", "b@beta.test", "correct horse").isProblem(t, 429)
+	for _, from := range []string{"192.0.2.66", "2001:db8:1:2::/64"} { // lockouts of unknown accounts: in the service log only
+		if !strings.Contains(e.logs.String(), "failures_from:"+from+" scope:address") {
+			t.Errorf("the service log does not name %s as the address behind its lockout:\n%s", from, e.logs.String())
+		}
+	}
 	e.loginFrom("2001:db8:1:3::1", "b@beta.test", "correct horse").mustStatus(t, 200)
 	// A client that is not a trusted proxy cannot choose its address.
 	e2 := newEnv(t, func(d *api.Deps) {

@@ -57,7 +57,8 @@ type Verdict struct {
 	// which deserves an audit event.
 	Locks bool
 	// From lists the client addresses of the failures that make up the
-	// account's count, for the audit event of a lockout.
+	// count that locks (an address lockout's is the address, as counted),
+	// for the audit event of a lockout.
 	From []string
 }
 
@@ -123,7 +124,7 @@ func (t *Throttle) Failed(account, addr string) Verdict {
 	case len(acc.at) == t.cfg.AccountLimit:
 		return Verdict{Locks: true, Scope: ScopeAccount, From: distinct(acc.from)}
 	case len(ad.at) == t.cfg.AddrLimit:
-		return Verdict{Locks: true, Scope: ScopeAddress}
+		return Verdict{Locks: true, Scope: ScopeAddress, From: []string{addr}}
 	}
 	return Verdict{}
 }
