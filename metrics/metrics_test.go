@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 )
 
 type clock struct {
@@ -110,6 +111,10 @@ func TestMetrics(t *testing.T) {
 	mon := m.CommandMonitor()
 	mon.Succeeded(context.Background(), ev("find"))
 	mon.Failed(context.Background(), evf("insert"))
+	// A collection created again by a step done twice: expected, no error.
+	exists := evf("create")
+	exists.Failure = driver.Error{Code: 48, Message: "Collection t.org_acme already exists."}
+	mon.Failed(context.Background(), exists)
 
 	got := gather(t, reg)
 	want := map[string]float64{
@@ -133,12 +138,16 @@ func TestMetrics(t *testing.T) {
 		"orgd_organizations{status=creating}":                                          1,
 		"orgd_db_operation_duration_seconds{operation=find}_count":                     1,
 		"orgd_db_operation_duration_seconds{operation=insert}_count":                   1,
+		"orgd_db_operation_duration_seconds{operation=create}_count":                   1,
 		"orgd_db_operation_errors_total{operation=insert}":                             1,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
+	}
+	if g, ok := got["orgd_db_operation_errors_total{operation=create}"]; ok {
+		t.Errorf("a collection that exists counted as %v database errors", g)
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if _, ok := got[name]; !ok {
