@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -263,12 +264,15 @@ func (s *Server) handleImport(ctx context.Context, in *importInput) (*importOutp
 		p.idle = s.ImportIdle
 	}
 	o, rs := s.records(ctx)
-	body := &limitedReader{r: in.body, n: importMaxBytes}
+	max := cmp.Or(s.ImportMaxBytes, importMaxBytes)
+	body := &limitedReader{r: in.body, n: max}
 	rep, err := rs.ImportRecords(ctx, o, body)
 	if body.over {
-		return nil, huma.NewError(http.StatusRequestEntityTooLarge, fmt.Sprintf(
-			"Import bodies are limited to %d MiB: split the file. %d lines before the limit were imported and %d rejected; the rest was not read.",
-			importMaxBytes>>20, rep.Imported, rep.RejectedTotal))
+		limit := fmt.Sprintf("%d MiB", max>>20)
+		if max%(1<<20) != 0 {
+			limit = fmt.Sprintf("%d bytes", max)
+		}
+		return nil, withProgress(huma.NewError(http.StatusRequestEntityTooLarge, "Import bodies are limited to "+limit+": split the file."), rep)
 	}
 	if err != nil {
 		return nil, withProgress(s.problem(ctx, err), rep)
@@ -286,7 +290,7 @@ func (s *Server) handleImport(ctx context.Context, in *importInput) (*importOutp
 // it got, so that the client sends again only the lines that were not done.
 func withProgress(err error, rep *orgd.ImportReport) error {
 	var m *huma.ErrorModel
-	if rep == nil || !errors.As(err, &m) {
+	if rep == nil || !errors.As(err, &m) || m.Status == http.StatusNotFound { // the organization is gone, and what it imported
 		return err
 	}
 	if rep.Through == 0 {
@@ -299,17 +303,23 @@ func withProgress(err error, rep *orgd.ImportReport) error {
 }
 
 // limitedReader reads at most n bytes and remembers whether there was more.
+// Past the limit it fails rather than end: the line it cut is not a line,
+// and an import stops at a failed read with every line before the last
+// batch it wrote left for the client to send again.
 type limitedReader struct {
 	r    io.Reader
 	n    int64
 	over bool
 }
 
+var errBodyOver = errors.New("import body over its limit")
+
 func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
 		var one [1]byte
 		if k, _ := l.r.Read(one[:]); k > 0 {
 			l.over = true
+			return 0, errBodyOver
 		}
 		return 0, io.EOF
 	}

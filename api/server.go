@@ -80,6 +80,8 @@ type Deps struct {
 	// ImportIdle is how long an import waits for more of its body; 0 means
 	// 30 s.
 	ImportIdle time.Duration
+	// ImportMaxBytes bounds an import's body; 0 means 256 MiB.
+	ImportMaxBytes int64
 }
 
 // Server is orgd's HTTP API.
