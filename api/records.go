@@ -99,8 +99,10 @@ func recordFieldRule(field string) string {
 	switch {
 	case field == "" || field[0] == '$' || strings.ContainsAny(field, ".\x00"):
 		return "must name a top-level field (no '$' at the start, no '.')"
-	case field == "id" || field == "_id" || field[0] == '_' && field == "_org":
+	case field == "id" || field == "_id":
 		return "get a record by id with GET /org/records/{id}"
+	case field == "_org":
+		return "is orgd's own field, which no record holds"
 	}
 	return ""
 }

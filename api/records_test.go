@@ -138,6 +138,13 @@ func TestRecordRules(t *testing.T) {
 	e.call("GET", "/org/records?limit=1001", a.token, nil).isProblem(t, 422)
 	e.call("GET", "/org/records?where.$gt=1", a.token, nil).isProblem(t, 422)
 	e.call("GET", "/org/records?where.a.b=1", a.token, nil).isProblem(t, 422)
+	for q, msg := range map[string]string{"where.id=x": "GET /org/records/{id}", "where._org=x": "orgd's own field"} {
+		r := e.call("GET", "/org/records?"+q, a.token, nil)
+		r.isProblem(t, 422)
+		if !strings.Contains(r.Raw, msg) {
+			t.Errorf("?%s: %s, want it to say %q", q, r.Raw, msg)
+		}
+	}
 	if n := len(e.rawDocs("org_acme")); n != 1 {
 		t.Errorf("%d documents stored, want only the valid one", n)
 	}
