@@ -14,7 +14,7 @@ type OrgFilter struct {
 type DeploymentStats struct {
 	Name     string
 	Home     bool // holds the master database
-	Draining bool // takes no new organizations
+	Draining bool // the placement policy places no new organizations there
 	Tenants  int64
 	// What the deployment holds in all its databases: each collection and
 	// each index is a storage-engine file, the resource that runs out first.

@@ -68,7 +68,7 @@ type (
 	deploymentView struct {
 		Name        string `json:"name"`
 		Home        bool   `json:"home" doc:"Holds the master database"`
-		Draining    bool   `json:"draining" doc:"Takes no new organizations"`
+		Draining    bool   `json:"draining" doc:"The placement policy places no new organizations here (naming it still does)"`
 		Tenants     int64  `json:"tenants"`
 		Databases   int64  `json:"databases"`
 		Collections int64  `json:"collections"`
@@ -86,7 +86,7 @@ type (
 	drainInput struct {
 		Name string `path:"name" maxLength:"32"`
 		Body struct {
-			Draining bool `json:"draining" doc:"true: place no new organizations here"`
+			Draining bool `json:"draining" doc:"true: the placement policy places no new organizations here; naming it still does"`
 		}
 	}
 	drainOutput struct {

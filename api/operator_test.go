@@ -158,7 +158,7 @@ func TestOperatorPlacement(t *testing.T) {
 		e.op("GET", "/operator/organizations?"+bad, nil).isProblem(t, 422)
 	}
 
-	// Draining east: new organizations go to main only.
+	// Draining east: the policy places new organizations on main only.
 	e.op("PUT", "/operator/deployments/east", map[string]bool{"draining": true}).mustStatus(t, 200)
 	e.op("PUT", "/operator/deployments/west", map[string]bool{"draining": true}).isProblem(t, 404)
 	for i := range 3 {
@@ -166,8 +166,11 @@ func TestOperatorPlacement(t *testing.T) {
 			t.Errorf("placed on %v while east drains", r.JSON["deployment"])
 		}
 	}
-	e.op("POST", "/operator/organizations", map[string]string{"organization_name": "Named", "email": "n@x.test",
-		"password": "correct horse", "deployment": "east"}).isProblem(t, 409)
+	// Named, a draining deployment takes an organization: the operator means it.
+	if r := e.op("POST", "/operator/organizations", map[string]string{"organization_name": "Dedicated", "email": "d@x.test",
+		"password": "correct horse", "deployment": "east"}).mustStatus(t, 201); r.JSON["deployment"] != "east" {
+		t.Errorf("placed on %v, not on east as named", r.JSON["deployment"])
+	}
 	for _, body := range []map[string]string{
 		{"organization_name": "Named", "email": "n@x.test", "password": "correct horse", "deployment": "west"},
 		{"organization_name": "Named", "email": "n@x.test", "password": "correct horse", "tenancy": "cluster"},
@@ -179,7 +182,7 @@ func TestOperatorPlacement(t *testing.T) {
 	r = e.op("GET", "/operator/deployments", nil).mustStatus(t, 200)
 	for _, d := range r.JSON["deployments"].([]any) {
 		d := d.(map[string]any)
-		want := map[string]any{"east": 3.0, "main": 5.0}[d["name"].(string)]
+		want := map[string]any{"east": 4.0, "main": 5.0}[d["name"].(string)]
 		if d["tenants"] != want || d["collections_plus_indexes"].(float64) < want.(float64) || d["draining"] != (d["name"] == "east") {
 			t.Errorf("deployment stats %v", d)
 		}

@@ -58,7 +58,7 @@ func (f *fixture) tenantsOn(dep string) []string {
 
 // TestPlacementSpreadsAndDrains places organizations on three deployments:
 // the policy fills the one with the fewest tenants, an operator can name
-// one, and a draining deployment takes none.
+// one, and the policy places none on a draining deployment (naming it does).
 func TestPlacementSpreadsAndDrains(t *testing.T) {
 	f := newFixture(t)
 	f.deps = deployments(t, 3)
@@ -101,11 +101,11 @@ func TestPlacementSpreadsAndDrains(t *testing.T) {
 	if got := f.tenantsOn("east"); len(got) != 3 {
 		t.Errorf("draining east holds %v", got)
 	}
-	_, err := s.CreateOrganizationAt(ctx, "named", "n@x.test", "h", orgd.Placement{Deployment: "east"})
-	if orgd.ErrorCode(err) != orgd.ECONFLICT {
-		t.Errorf("create on a draining deployment: %v, want a conflict", err)
+	// Naming a draining deployment places there: the operator means it.
+	if o, err := s.CreateOrganizationAt(ctx, "dedicated", "d@x.test", "h", orgd.Placement{Deployment: "east"}); err != nil || o.Deployment != "east" {
+		t.Errorf("create naming draining east: %+v, %v", o, err)
 	}
-	_, err = s.CreateOrganizationAt(ctx, "named", "n@x.test", "h", orgd.Placement{Deployment: "south"})
+	_, err := s.CreateOrganizationAt(ctx, "named", "n@x.test", "h", orgd.Placement{Deployment: "south"})
 	if orgd.ErrorCode(err) != orgd.EINVALID {
 		t.Errorf("create on an unknown deployment: %v, want invalid", err)
 	}
@@ -132,8 +132,8 @@ func TestPlacementSpreadsAndDrains(t *testing.T) {
 			t.Errorf("stats %+v", st)
 		}
 	}
-	if tenants != 14 {
-		t.Errorf("stats count %d tenants, want 14", tenants)
+	if tenants != 15 {
+		t.Errorf("stats count %d tenants, want 15", tenants)
 	}
 	f.mustHold(s)
 }
@@ -425,4 +425,39 @@ func TestShutdownDuringAMove(t *testing.T) {
 	if strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "move stopped by the shutdown") {
 		t.Errorf("the log:\n%s", logs.String())
 	}
+}
+
+// TestModelChangeOnADrainingDeployment changes the tenancy model of an
+// organization on a draining deployment, where it stays; and a move whose
+// target the policy picks never picks a draining deployment.
+func TestModelChangeOnADrainingDeployment(t *testing.T) {
+	f := newFixture(t)
+	f.deps = deployments(t, 3)
+	ctx := context.Background()
+	s := f.store("")
+	o, err := s.CreateOrganizationAt(ctx, "acme", "a@acme.test", "h", orgd.Placement{Deployment: "east", Tenancy: orgd.TenancyCollection})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.insertDocs(o, 5)
+	other, err := s.CreateOrganizationAt(ctx, "beta", "b@beta.test", "h", orgd.Placement{Deployment: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDraining(ctx, "east", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Move(ctx, o.ID, orgd.Placement{Deployment: "east", Tenancy: orgd.TenancyDatabase}); err != nil {
+		t.Fatalf("a change of model on draining east: %v", err)
+	}
+	if got, err := s.OrganizationByID(ctx, o.ID); err != nil || got.Deployment != "east" || got.Tenancy != orgd.TenancyDatabase {
+		t.Fatalf("after the model change: %+v, %v", got, err)
+	}
+	if err := s.Move(ctx, other.ID, orgd.Placement{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.OrganizationByID(ctx, other.ID); err != nil || got.Deployment != "west" {
+		t.Errorf("the policy moved beta to %+v, %v; want west, the one deployment neither its own nor draining", got, err)
+	}
+	f.mustHold(s)
 }

@@ -240,16 +240,16 @@ func (s *Store) choose(ctx context.Context, want orgd.Placement) (dep, tenancy s
 	if tenancy == "" {
 		tenancy = s.tenancy
 	}
+	if want.Deployment != "" {
+		// Draining keeps the policy away; an operator who names a
+		// deployment means it (a tenant given hardware of its own goes to a
+		// deployment drained so that nobody else does).
+		s.addCount(want.Deployment, 1)
+		return want.Deployment, tenancy, nil
+	}
 	drain, err := s.draining(ctx)
 	if err != nil {
 		return "", "", err
-	}
-	if want.Deployment != "" {
-		if drain[want.Deployment] {
-			return "", "", orgd.Errorf(orgd.ECONFLICT, "Deployment %q is draining: it takes no new organizations.", want.Deployment)
-		}
-		s.addCount(want.Deployment, 1)
-		return want.Deployment, tenancy, nil
 	}
 	s.counts.mu.Lock()
 	defer s.counts.mu.Unlock()

@@ -178,7 +178,7 @@ func drainCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Deployment %s is draining: no new organization will be placed there.\n", name)
+	fmt.Fprintf(stdout, "Deployment %s is draining: the placement policy places no new organization there (naming it still does).\n", name)
 	if len(orgs) > 0 {
 		fmt.Fprintf(stdout, "%d organizations (or more) live there still; move each elsewhere with: orgd move <name>\n", len(orgs))
 	}

@@ -169,14 +169,15 @@ func TestOperatorCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "Moved beta to main (database model): 1 documents copied") {
 		t.Fatalf("move: %v\n%s", err, out)
 	}
-	if _, err := cmd("move", "beta", "-to", "east"); err == nil || !strings.Contains(err.Error(), "draining") {
-		t.Errorf("move to a draining deployment: %v", err)
+	if _, err := cmd("move", "beta"); err == nil || !strings.Contains(err.Error(), "No other deployment takes new organizations") {
+		t.Errorf("a move the policy places, with the one other deployment draining: %v", err)
+	}
+	// Named, a draining deployment takes it: the operator means it.
+	if out, err = cmd("move", "beta", "-to", "east"); err != nil || !strings.Contains(out, "Moved beta to east") {
+		t.Fatalf("move to draining east: %v\n%s", err, out)
 	}
 	if _, err := cmd("drain", "east", "-undo"); err != nil {
 		t.Fatal(err)
-	}
-	if out, err = cmd("move", "beta", "-to", "east"); err != nil || !strings.Contains(out, "Moved beta to east") {
-		t.Fatalf("move to east: %v\n%s", err, out)
 	}
 	if _, err := cmd("move", "beta", "-to", "west"); err == nil || !strings.Contains(err.Error(), "deployment: is not a configured deployment") {
 		t.Errorf("move to an unknown deployment: %v, want the field named", err)
