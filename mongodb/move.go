@@ -488,6 +488,15 @@ func (r *run) undoMove(ctx context.Context) error {
 	if err := r.step(ctx, "undo_finish"); err != nil {
 		return err
 	}
+	// A copy write this move sent to a deployment that stopped answering
+	// (a batch that timed out) may still be queued there, and land once it
+	// answers again: after the drop, which recreates the copy with it. No
+	// one else writes there (the place follows the name, which this
+	// organization holds), so the copy is looked at again once such writes
+	// have had time to land, and dropped again should any have.
+	if err := r.dropLateCopy(ctx); err != nil {
+		return err
+	}
 	return r.finishMove(ctx, "undone")
 }
 
@@ -520,4 +529,32 @@ func (r *run) finishMove(ctx context.Context, outcome string) error {
 		return translate(err)
 	}
 	return r.end(ctx)
+}
+
+// lateCopyChecks bounds how many times an undo looks for copy writes that
+// landed after it dropped the copy.
+const lateCopyChecks = 5
+
+// dropLateCopy waits the drain time, then drops the undone move's copy again
+// if anything landed there since it was dropped, until it stays empty.
+func (r *run) dropLateCopy(ctx context.Context) error {
+	s, t := r.s, r.s.target(r.op)
+	if _, err := s.deps.client(t.Deployment); err != nil {
+		return nil // retired: the copy stays there for a person (dropUnlessRetired)
+	}
+	for range lateCopyChecks {
+		if err := r.wait(ctx, s.drain); err != nil {
+			return err
+		}
+		c, err := s.dataIn(ctx, t)
+		if err != nil || c == "" {
+			return err
+		}
+		s.log.Warn("undo move: a copy write landed after the copy was dropped; dropping it again",
+			"org_id", r.d.ID, "deployment", t.Deployment, "database", t.Database, "collection", c)
+		if err := s.dropTenant(ctx, t); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("undo move of %s: the copy on %s keeps receiving writes", r.d.ID, t.Deployment)
 }

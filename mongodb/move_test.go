@@ -461,3 +461,53 @@ func TestModelChangeOnADrainingDeployment(t *testing.T) {
 	}
 	f.mustHold(s)
 }
+
+// TestUndoneMoveDropsALateCopyWrite undoes a move to another deployment
+// whose copy receives, after the undo dropped it, a batch the move had sent
+// there earlier: as when that deployment hung (the batch timed out, the move
+// was undone) and ran the queued batch once it answered again. The copy must
+// not stay there: no organization claims it, the sweep keeps a collection
+// that holds data, and a later move there is refused.
+func TestUndoneMoveDropsALateCopyWrite(t *testing.T) {
+	f := newFixture(t)
+	f.deps = deployments(t, 2)
+	ctx := context.Background()
+	s := f.store("")
+	o, err := s.CreateOrganizationAt(ctx, "acme", "a@acme.test", "h", orgd.Placement{Deployment: "main", Tenancy: orgd.TenancyCollection})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.insertDocs(o, 25)
+	target := f.client("east").Database(o.Database).Collection(o.Collection)
+	late := false
+	s.SetHooks(mongodb.Hooks{BeforeStep: func(_, step string) error {
+		switch {
+		case step == "catch_up":
+			return errors.New("injected: east did not answer in time")
+		case step == "undo_finish" && !late: // the copy was just dropped; the queued batch lands
+			late = true
+			if _, err := target.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: 0}, {Key: "n", Value: 0}}, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 1}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	}})
+	if err := s.Move(ctx, o.ID, orgd.Placement{Deployment: "east"}); err == nil {
+		t.Fatal("the move was not undone")
+	}
+	if !late {
+		t.Fatal("the undo did not drop the copy")
+	}
+	if n, _ := f.docsOn("east", o.Database, o.Collection); n != 0 {
+		t.Errorf("the undone move left %d documents of its copy on east", n)
+	}
+	st, err := s.MoveStatus(ctx, o.ID)
+	if err != nil || !st.Done || st.Phase != "undone" {
+		t.Errorf("move status %+v, %v; want undone", st, err)
+	}
+	s.SetHooks(mongodb.Hooks{})
+	if err := s.Move(ctx, o.ID, orgd.Placement{Deployment: "east"}); err != nil {
+		t.Errorf("a move to east after the undone one: %v", err)
+	}
+	f.mustHold(s)
+}
