@@ -163,6 +163,9 @@ func bodyCoding(h http.Header) string {
 // bodyCharset returns the charset a Content-Type names, when it is not
 // UTF-8 or its subset US-ASCII.
 func bodyCharset(ct string) string {
+	if !strings.Contains(ct, ";") { // no parameters (and no body, on most requests): nothing to parse
+		return ""
+	}
 	_, params, err := mime.ParseMediaType(ct)
 	cs, ok := params["charset"]
 	if err != nil || !ok || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "us-ascii") {
