@@ -101,7 +101,7 @@ func clientInfo(ctx context.Context) requestInfo {
 
 // hygiene sets the security headers of every response, answers CORS,
 // refuses a query string that does not parse and a coded body or one in
-// another charset than UTF-8, notes the request's id and
+// another charset than UTF-8 (a request without a body has none), notes the request's id and
 // client address, and guards its body (body.go).
 func (s *Server) hygiene(next http.Handler) http.Handler {
 	api, docs := securityHeaders(strictCSP), securityHeaders(docsCSP)
@@ -137,7 +137,7 @@ func (s *Server) hygiene(next http.Handler) http.Handler {
 		}
 		// Every body orgd reads is JSON, which is UTF-8 (RFC 8259): one said
 		// to be Latin-1 would be read as UTF-8 all the same, its text changed.
-		if cs := bodyCharset(r.Header.Get("Content-Type")); cs != "" {
+		if cs := bodyCharset(r.Header.Get("Content-Type")); cs != "" && r.Body != nil && r.Body != http.NoBody {
 			writeProblem(w, r, http.StatusUnsupportedMediaType, fmt.Sprintf("charset %q is not supported: send the body in UTF-8.", cs))
 			return
 		}
@@ -161,14 +161,18 @@ func bodyCoding(h http.Header) string {
 }
 
 // bodyCharset returns the charset a Content-Type names, when it is not
-// UTF-8 or its subset US-ASCII.
+// UTF-8 (or "utf8", a label of it many clients send) or its subset US-ASCII.
 func bodyCharset(ct string) string {
 	if !strings.Contains(ct, ";") { // no parameters (and no body, on most requests): nothing to parse
 		return ""
 	}
 	_, params, err := mime.ParseMediaType(ct)
 	cs, ok := params["charset"]
-	if err != nil || !ok || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "us-ascii") {
+	if err != nil || !ok {
+		return ""
+	}
+	switch strings.ToLower(cs) {
+	case "utf-8", "utf8", "us-ascii":
 		return ""
 	}
 	return cs

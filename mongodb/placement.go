@@ -221,7 +221,7 @@ func (s *Store) draining(ctx context.Context) (map[string]bool, error) {
 }
 
 // choose applies the placement policy to a new organization or a move: the
-// deployment asked for, which must be configured and not draining, or else
+// deployment asked for, which must be configured (draining or not), or else
 // the non-draining deployment with the fewest tenants (ties: by name).
 func (s *Store) choose(ctx context.Context, want orgd.Placement) (dep, tenancy string, err error) {
 	var v orgd.Validation
@@ -280,8 +280,8 @@ func (s *Store) choose(ctx context.Context, want orgd.Placement) (dep, tenancy s
 	return dep, tenancy, nil
 }
 
-// SetDraining marks deployment name as draining (no new organizations are
-// placed there) or not.
+// SetDraining marks deployment name as draining (the placement policy
+// places no new organizations there; naming it still does) or not.
 func (s *Store) SetDraining(ctx context.Context, name string, draining bool) error {
 	if _, ok := s.deps.clients[name]; !ok {
 		return orgd.Errorf(orgd.ENOTFOUND, "Deployment %q is not configured.", name)

@@ -89,8 +89,9 @@ func (s *Store) current(ctx context.Context, o *orgd.Organization) (*orgd.Organi
 }
 
 // atCurrent runs op, a read or write of one record, on o; when it finds no
-// such record there, it runs it once more where the data is now, should o be
-// out of date. It returns the organization op last ran on.
+// such record there, it runs it again where the data is now, should o be out
+// of date, following it up to maxHops times. It returns the organization op
+// last ran on.
 func (s *Store) atCurrent(ctx context.Context, o *orgd.Organization, op func(*orgd.Organization) error) (*orgd.Organization, error) {
 	err := op(o)
 	// The data can move again between reading where it is and looking

@@ -29,9 +29,14 @@ func (s *Store) Reconcile(ctx context.Context) ([]string, error) {
 	defer s.leftoverMu.Unlock()
 	seen := make(map[nsKey]time.Time) // what is left over now; the rest is forgotten
 	defer func() { s.leftovers = seen }()
-	for _, p := range probs {
+	for i, p := range probs {
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err()) // a round cut short is no success
+			for _, p := range probs[i:] {  // not reached: still as old as they were
+				if first, ok := s.leftovers[p.ns]; ok && p.Leftover {
+					seen[p.ns] = first
+				}
+			}
 			break
 		}
 		if !p.Auto || p.Leftover && !s.leftoverAged(p.ns, seen) {

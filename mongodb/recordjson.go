@@ -214,15 +214,21 @@ func (d *jsonDecoder) value(depth int, field string, inArray bool) (any, error) 
 // number keeps integers as 64-bit integers and everything else as doubles.
 // An integer past 64 bits is refused, not rounded to the nearest double
 // (18446744073709551615 would come back as 1.8446744073709552e+19, another
-// number): the client sent an exact value that cannot be kept.
+// number): the client sent an exact value that cannot be kept. One written
+// as the shortest digits of a double is that double, though: JavaScript's
+// JSON.stringify and Go's encoding/json write a double below 1e21 without an
+// exponent (1e20 as 100000000000000000000, 2^64 as 18446744073709552000).
 func number(n json.Number, field string) (any, error) {
 	s := string(n)
 	if !strings.ContainsAny(s, ".eE") {
 		i, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, invalid(field, "integer out of the 64-bit range: send it as a string, or with an exponent (1.8e19) for a double")
+		if err == nil {
+			return i, nil
 		}
-		return i, nil
+		if f, ferr := strconv.ParseFloat(s, 64); ferr == nil && strconv.FormatFloat(f, 'f', -1, 64) == s {
+			return f, nil
+		}
+		return nil, invalid(field, "integer out of the 64-bit range: send it as a string, or with an exponent (1.8e19) for a double")
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) {

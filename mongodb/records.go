@@ -274,6 +274,27 @@ func (s *Store) ListRecords(ctx context.Context, o *orgd.Organization, q orgd.Re
 	if err != nil {
 		return nil, err
 	}
+	page, err := s.listAt(ctx, o, q)
+	// The data may have moved again between reading where it is and looking
+	// there (a rename right after another): an empty page follows it, as
+	// atCurrent follows a record.
+	for hops := 0; err == nil && len(page.Records) == 0; hops++ {
+		now, cerr := s.current(ctx, o)
+		if cerr != nil {
+			return nil, cerr
+		} else if now == o {
+			break
+		} else if hops == maxHops {
+			return nil, orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", now.Name)
+		}
+		o = now
+		page, err = s.listAt(ctx, o, q)
+	}
+	return page, err
+}
+
+// listAt reads a page of records where o says the organization's data is.
+func (s *Store) listAt(ctx context.Context, o *orgd.Organization, q orgd.RecordQuery) (*orgd.RecordPage, error) {
 	filter := bson.D{{Key: fieldOrg, Value: o.ID}}
 	if q.After != "" {
 		filter = append(filter, bson.E{Key: fieldID, Value: bson.D{{Key: "$gt", Value: storedID(q.After)}}})
