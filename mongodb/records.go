@@ -354,8 +354,9 @@ func literals(v string) bson.A {
 // where the organization is now: redo is called with the organization as it
 // is now. It returns the organization as it is now.
 func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error) (*orgd.Organization, error) {
+	end := time.Now().Add(settleWait) // real time: this sleeps; one bound for every hop
 	for hops := 0; ; hops++ {
-		now, redone, err := s.settleOnce(ctx, o, redo)
+		now, redone, err := s.settleOnce(ctx, o, redo, end)
 		if !redone || err != nil && orgd.ErrorCode(err) != orgd.ENOTFOUND {
 			return now, err
 		}
@@ -371,8 +372,9 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 	}
 }
 
-// settleOnce is one round of settle; redone says whether it called redo.
-func (s *Store) settleOnce(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error) (_ *orgd.Organization, redone bool, _ error) {
+// settleOnce is one round of settle, waiting for an operation to end until
+// end at most; redone says whether it called redo.
+func (s *Store) settleOnce(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error, end time.Time) (_ *orgd.Organization, redone bool, _ error) {
 	// The fast path reads only the journal and the tombstones, both small:
 	// if no operation runs on the organization and none ended within the
 	// tombstone window (longer than o, refreshed from the cache when the
@@ -396,7 +398,7 @@ func (s *Store) settleOnce(ctx context.Context, o *orgd.Organization, redo func(
 	// The write may already be in: answering 409 now would have a client that
 	// retries store it twice. So wait out what a move's pause can take
 	// (the drain and a final comparison: seconds), looking less often as it goes.
-	wait, end := 50*time.Millisecond, time.Now().Add(settleWait) // real time: this sleeps
+	wait := 50 * time.Millisecond
 	for ok && d.Status != stActive && time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
