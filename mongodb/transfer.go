@@ -31,26 +31,50 @@ func (s *Store) ExportRecords(ctx context.Context, o *orgd.Organization, w io.Wr
 	if err != nil {
 		return err
 	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	n, err := s.exportAt(ctx, o, bw)
+	// The data may have moved again between reading where it is and looking
+	// there (a rename right after another): an export that found nothing
+	// follows it, as ListRecords does.
+	for hops := 0; err == nil && n == 0; hops++ {
+		now, cerr := s.current(ctx, o)
+		if cerr != nil {
+			return cerr
+		} else if now == o {
+			break
+		} else if hops == maxHops {
+			return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", now.Name)
+		}
+		o = now
+		n, err = s.exportAt(ctx, o, bw)
+	}
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// exportAt writes to bw the records where o says the organization's data
+// is, and returns how many.
+func (s *Store) exportAt(ctx context.Context, o *orgd.Organization, bw *bufio.Writer) (int, error) {
 	cur, err := s.tenantCollection(o).Find(ctx, bson.D{{Key: fieldOrg, Value: o.ID}}, options.Find().SetBatchSize(exportBatch))
 	if err != nil {
-		return translate(err)
+		return 0, translate(err)
 	}
 	defer cur.Close(ctx)
-	bw := bufio.NewWriterSize(w, 64<<10)
+	n := 0
 	var line []byte
 	for cur.Next(ctx) {
 		if line, err = appendRecord(line[:0], cur.Current); err != nil {
-			return err
+			return n, err
 		}
 		line = append(line, '\n')
 		if _, err := bw.Write(line); err != nil {
-			return err
+			return n, err
 		}
+		n++
 	}
-	if err := cur.Err(); err != nil {
-		return translate(err)
-	}
-	return bw.Flush()
+	return n, translate(cur.Err())
 }
 
 // Import limits.
