@@ -110,3 +110,20 @@ func TestMalformedQuery(t *testing.T) {
 	}
 	e.call("GET", "/org/get?organization_name=acme", "", nil).mustStatus(t, 200)
 }
+
+// TestCharsetEdges checks what the charset check lets through: "utf8", a
+// common label of UTF-8 (the WHATWG Encoding Standard lists it), and a
+// request without a body, which has no charset to refuse.
+func TestCharsetEdges(t *testing.T) {
+	e := newEnv(t)
+	req, _ := http.NewRequest("POST", e.srv.URL+"/org/create", strings.NewReader(`{"organization_name":"utf8","email":"a@utf8.test","password":"correct horse"}`))
+	req.Header.Set("Content-Type", "application/json; charset=utf8")
+	if r := e.do(req); r.Status != 201 {
+		t.Errorf("POST /org/create with charset=utf8: %d %s", r.Status, r.Raw)
+	}
+	req, _ = http.NewRequest("GET", e.srv.URL+"/healthz", nil)
+	req.Header.Set("Content-Type", "text/plain; charset=iso-8859-1")
+	if r := e.do(req); r.Status != 200 {
+		t.Errorf("GET /healthz with a Content-Type charset and no body: %d %s", r.Status, r.Raw)
+	}
+}

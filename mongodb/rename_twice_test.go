@@ -1,6 +1,7 @@
 package mongodb_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ func renamesOnCommands(t *testing.T, f *fixture, s *mongodb.Store, orgID string,
 	return other
 }
 
-// TestRecordRequestsRacingTwoRenames: a record request during which its
+// TestRecordRequestsRacingTwoRenames checks that a record request during which its
 // organization is renamed twice must not answer "not found" for a record
 // that exists (README: a record read or write that finds nothing where the
 // organization was "answer[s] 409, never 'not found'"), must not report as
@@ -127,5 +128,125 @@ func TestRecordRequestsRacingTwoRenames(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMoreRequestsRacingTwoRenames runs deletes and imports across two
+// renames, and renames that come back to the first name.
+func TestMoreRequestsRacingTwoRenames(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		at      []string
+		names   []string
+		do      func(s *mongodb.Store, o *orgd.Organization, id string) (string, error)
+		gone    bool // the record must be gone afterwards
+		final   string
+		records int
+	}{
+		{"delete, not found twice", []string{"delete", "delete"}, []string{"Roadrunner", "Coyote"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			return id, s.DeleteRecord(ctx, o, id)
+		}, true, "coyote", 0},
+		{"delete, settled after a second rename", []string{"+delete", "delete"}, []string{"Roadrunner", "Coyote"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			return id, s.DeleteRecord(ctx, o, id)
+		}, true, "coyote", 0},
+		{"import, settled after a second rename", []string{"insert", "insert"}, []string{"Roadrunner", "Coyote"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			rep, err := s.ImportRecords(ctx, o, strings.NewReader("{\"i\":1}\n{\"i\":2}\n"))
+			if err == nil && rep.Imported != 2 {
+				t.Errorf("imported %d", rep.Imported)
+			}
+			return id, err
+		}, false, "coyote", 3},
+		{"create, renamed away and back", []string{"+insert", "insert"}, []string{"Roadrunner", "Acme"}, func(s *mongodb.Store, o *orgd.Organization, _ string) (string, error) {
+			id, _, err := s.CreateRecord(ctx, o, []byte(`{"c":4}`))
+			return id, err
+		}, false, "acme", 2},
+		{"replace, renamed away and back", []string{"+update", "update"}, []string{"Roadrunner", "Acme"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			_, err := s.ReplaceRecord(ctx, o, id, []byte(`{"r":3}`))
+			return id, err
+		}, false, "acme", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			s := f.store("")
+			o := mustCreate(t, s, "Acme", "a@x.test")
+			id := createRecord(t, s, o, `{"n":1}`)
+			other := renamesOnCommands(t, f, s, o.ID, c.at, c.names)
+			got, err := c.do(other, o, id)
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			now, err := s.OrganizationByName(ctx, c.final)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.GetRecord(ctx, now, got)
+			if c.gone && orgd.ErrorCode(err) != orgd.ENOTFOUND {
+				t.Errorf("record %s after the renames: %v, want not found", got, err)
+			} else if !c.gone && err != nil {
+				t.Errorf("record %s after the renames: %v", got, err)
+			}
+			page, err := s.ListRecords(ctx, now, orgd.RecordQuery{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Records) != c.records {
+				t.Errorf("%d records, want %d", len(page.Records), c.records)
+			}
+			for _, stale := range []string{"org_acme", "org_roadrunner", "org_coyote"} {
+				if "org_"+c.final == stale {
+					continue
+				}
+				if n, _ := f.docs(now.Database, stale); n != 0 {
+					t.Errorf("the old %s holds %d documents", stale, n)
+				}
+			}
+		})
+	}
+}
+
+// TestListRacingASecondRename checks that a list that reads where the data is (a
+// first rename, which its organization's copy predates) and finds it moved
+// again before it looks must not answer an empty page, as a get follows it.
+func TestListRacingASecondRename(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.store("")
+	o := mustCreate(t, s, "Acme", "a@x.test")
+	createRecord(t, s, o, `{"n":1}`)
+	name := "Roadrunner"
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	other := renamesOnCommands(t, f, s, o.ID, []string{"find"}, []string{"Coyote"})
+	page, err := other.ListRecords(ctx, o, orgd.RecordQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Records) != 1 {
+		t.Errorf("a list across a second rename: %d records, want 1", len(page.Records))
+	}
+}
+
+// TestExportRacingASecondRename checks that, as a list, an export that finds
+// nothing where its data was must not come out empty for records moved on.
+func TestExportRacingASecondRename(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.store("")
+	o := mustCreate(t, s, "Acme", "a@x.test")
+	createRecord(t, s, o, `{"n":1}`)
+	name := "Roadrunner"
+	if _, err := s.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	other := renamesOnCommands(t, f, s, o.ID, []string{"find"}, []string{"Coyote"})
+	var out bytes.Buffer
+	if err := other.ExportRecords(ctx, o, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(out.Bytes(), []byte("\n")); n != 1 {
+		t.Errorf("an export across a second rename: %d records, want 1", n)
 	}
 }

@@ -7,12 +7,12 @@ import (
 	"testing"
 )
 
-// TestRev8DoubleAsGoAndJavaScriptWriteIt: encoding/json (and JavaScript's
-// JSON.stringify) write a double below 1e21 without an exponent: 1e20 is
-// "100000000000000000000", 2^64 "18446744073709552000". Such a double, which
-// a client sent as a double, was stored as one; it must not be refused as an
-// integer out of range. An integer that no double writes so still is.
-func TestRev8DoubleAsGoAndJavaScriptWriteIt(t *testing.T) {
+// TestDoubleAsGoAndJavaScriptWriteIt stores doubles as encoding/json and
+// JavaScript's JSON.stringify write them, without an exponent below 1e21
+// (1e20 as "100000000000000000000", 2^64 as "18446744073709552000"): such a
+// double is not refused as an integer out of range. An integer that no
+// double is written as still is.
+func TestDoubleAsGoAndJavaScriptWriteIt(t *testing.T) {
 	f := newFixture(t)
 	s := f.store("")
 	o := mustCreate(t, s, "Acme", "a@x.test")
