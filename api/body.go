@@ -69,15 +69,10 @@ func bodyFailure(ctx context.Context) (huma.StatusError, bool) {
 // bodyProblem is the status and explanation for a body read failure.
 func bodyProblem(err error) (int, string) {
 	var ne net.Error
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
+	if errors.As(err, &ne) && ne.Timeout() {
 		return http.StatusRequestTimeout, "The request body did not arrive in time."
-	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, "The request body is too large."
-	default:
-		return http.StatusBadRequest, "The request body could not be read: it was malformed or cut short."
 	}
+	return http.StatusBadRequest, "The request body could not be read: it was malformed or cut short."
 }
 
 // guardWriter answers the body's problem instead of a 5xx that reading it

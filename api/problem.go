@@ -119,7 +119,7 @@ func scrubErrors(ctx huma.Context, _ string, v any) (any, error) {
 		detail = w
 	} else if em.Status == http.StatusRequestEntityTooLarge && strings.HasPrefix(detail, "request body is too large") {
 		// huma names its limit, one byte over orgd's (see public).
-		detail = "The request body is over 1 MiB."
+		detail = fmt.Sprintf("The request body is over %d MiB.", maxBody>>20)
 	}
 	return &problemBody{Type: em.Type, Title: em.Title, Status: em.Status, Detail: detail, Instance: em.Instance,
 		Errors: em.Errors, RequestID: requestID(ctx.Context())}, nil
