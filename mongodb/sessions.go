@@ -7,6 +7,7 @@ import (
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Collections of logins. All are keyed by _id and stay small: expired
@@ -39,6 +40,10 @@ type refreshDoc struct {
 	IssuedAt  time.Time `bson:"issued_at"`
 	ExpiresAt time.Time `bson:"expires_at"`
 	SpentBy   string    `bson:"spent_by,omitempty"` // on a used/ marker: the exchange that wrote it
+	// TokensUntil is when the access token issued with this refresh token
+	// stops passing at the latest, by the token lifetime and leeway of the
+	// instance that issued it, which may be longer than the revoker's.
+	TokensUntil time.Time `bson:"tokens_until"`
 }
 
 type revokedDoc struct {
@@ -92,7 +97,8 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*orgd.Session, erro
 
 // AddRefreshToken stores a refresh token's hash for its session.
 func (s *Store) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error {
-	d := refreshDoc{ID: rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: rt.IssuedAt, ExpiresAt: rt.ExpiresAt}
+	d := refreshDoc{ID: rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: rt.IssuedAt, ExpiresAt: rt.ExpiresAt,
+		TokensUntil: rt.IssuedAt.Add(s.revocationTTL)}
 	return translate(s.insert(ctx, s.refresh(), d))
 }
 
@@ -160,7 +166,11 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	// Kept while an access token of the session may be live: one issued by a
 	// refresh racing this revocation may be a moment younger, hence the margin.
 	now := s.now()
-	d := revokedDoc{ID: id, OrgID: sd.OrgID, AdminID: sd.AdminID, Reason: reason, RevokedAt: now, ExpiresAt: now.Add(s.revocationTTL + time.Minute)}
+	until, err := s.tokensUntil(ctx, id, now.Add(s.revocationTTL))
+	if err != nil {
+		return err
+	}
+	d := revokedDoc{ID: id, OrgID: sd.OrgID, AdminID: sd.AdminID, Reason: reason, RevokedAt: now, ExpiresAt: until.Add(time.Minute)}
 	if err := s.insert(ctx, s.revoked(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
@@ -177,12 +187,34 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 		// Other instances not told take the session's access tokens until
 		// they are, or until they reload their cache whole; the client, whose
 		// token this instance now refuses, cannot ask again.
-		s.publishLater(keys, now.Add(s.revocationTTL))
+		s.publishLater(keys, until)
 	}
 	if err := s.endSession(ctx, id); err != nil {
 		return err
 	}
 	return perr
+}
+
+// tokensUntil is when the last access token of session id stops passing,
+// and least at the earliest: an instance with a longer token lifetime (another, or
+// this one before a restart with a shorter ORGD_TOKEN_TTL) may have issued
+// one that outlives this instance's lifetime, and a revocation forgotten
+// before it expires would let it pass again.
+func (s *Store) tokensUntil(ctx context.Context, id string, least time.Time) (time.Time, error) {
+	cur, err := s.refresh().Find(ctx, bson.D{{Key: "session_id", Value: id}}, options.Find().SetProjection(bson.D{{Key: "tokens_until", Value: 1}}))
+	if err != nil {
+		return least, translate(err)
+	}
+	var docs []refreshDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return least, translate(err)
+	}
+	for _, d := range docs {
+		if d.TokensUntil.After(least) {
+			least = d.TokensUntil
+		}
+	}
+	return least, nil
 }
 
 // publishLater publishes keys in the background, at the pace of

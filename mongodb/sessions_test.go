@@ -164,6 +164,39 @@ func TestPruneAuth(t *testing.T) {
 	}
 }
 
+// TestRevocationOutlivesTheLongestToken revokes a login on an instance
+// whose access tokens live a minute, while the login's token came from one
+// whose tokens live 15 minutes (another instance, or this one before a
+// restart with a shorter ORGD_TOKEN_TTL): the revocation must be kept until
+// that token has expired, else pruning it lets the token pass again.
+func TestRevocationOutlivesTheLongestToken(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	store := func(ttl time.Duration) *mongodb.Store {
+		return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, RevocationTTL: ttl, Now: f.clock.Now})
+	}
+	long, short := store(15*time.Minute), store(time.Minute)
+	sess, err := long.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := short.RevokeSession(ctx, sess.ID, orgd.RevokeLogout); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		after   time.Duration
+		revoked bool
+	}{{5 * time.Minute, true}, {10*time.Minute + 30*time.Second, true}, {time.Minute, false}} {
+		f.clock.Advance(step.after)
+		if _, err := short.PruneAuth(ctx, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := long.SessionRevoked(ctx, sess.ID); err != nil || r != step.revoked {
+			t.Errorf("revoked %v (%v) %v after the logout, want %v", r, err, f.clock.Now().Sub(sess.CreatedAt), step.revoked)
+		}
+	}
+}
+
 // TestInterruptedRevocationDoesNotLapse leaves a revocation as one cut off
 // after its first step does: recorded, its session and refresh token still
 // there. When the record expires, pruning must end the session rather than
