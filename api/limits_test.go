@@ -299,3 +299,34 @@ func TestForwardedForWithPorts(t *testing.T) {
 		}
 	}
 }
+
+// TestLockoutOfBothAudited checks that failures which lock an account and,
+// with the same failure, their address, are audited as two lockouts: the
+// address lockout refuses every other account from there.
+func TestLockoutOfBothAudited(t *testing.T) {
+	e := newEnv(t, behindProxy, func(d *api.Deps) {
+		d.Throttle = auth.NewThrottle(auth.ThrottleConfig{Window: 15 * time.Minute, AccountLimit: 3, AddrLimit: 3})
+	})
+	e.create(acme).mustStatus(t, 201)
+	e.create(org{"beta", "b@beta.test", "correct horse"}).mustStatus(t, 201)
+	watch := e.loginTokens(acme.email, acme.password)
+	for range 3 {
+		e.loginFrom("203.0.113.9", acme.email, "wrong password").isProblem(t, 401)
+	}
+	e.loginFrom("203.0.113.9", "b@beta.test", "correct horse").isProblem(t, 429) // the address is locked too
+	scopes := map[string]string{}
+	for _, ev := range e.events(watch.access, "") {
+		if ev["type"] == "auth.lockout" {
+			d, _ := ev["details"].(map[string]any)
+			s, _ := d["scope"].(string)
+			f, _ := d["failures_from"].(string)
+			scopes[s] = f
+		}
+	}
+	if scopes["account"] != "203.0.113.9" || scopes["address"] != "203.0.113.9" {
+		t.Errorf("lockouts audited %v, want one of the account and one of the address, both from 203.0.113.9", scopes)
+	}
+	if !strings.Contains(e.logs.String(), "failures_from:203.0.113.9 scope:address") {
+		t.Errorf("the service log does not show the address lockout")
+	}
+}

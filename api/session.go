@@ -178,6 +178,15 @@ func (s *Server) loginFailed(ctx context.Context, admin *orgd.Admin, v auth.Verd
 	}
 	s.Logger.WarnContext(ctx, "login lockout", "scope", v.Scope, "org_id", e.OrgID, "client_addr", clientInfo(ctx).ClientAddr)
 	s.record(ctx, lock)
+	if v.AddressLocks { // the same failure locked the address too: every account, from there
+		addrLock := orgd.Event{Type: orgd.EventLockout, OrgID: e.OrgID, Actor: orgd.ActorAnonymous, Outcome: orgd.OutcomeLocked,
+			Details: map[string]string{"scope": auth.ScopeAddress, "failures_from": throttleAddr(clientInfo(ctx).ClientAddr)}}
+		if admin != nil {
+			addrLock.Details["admin_id"] = admin.ID
+		}
+		s.Logger.WarnContext(ctx, "login lockout", "scope", auth.ScopeAddress, "org_id", e.OrgID, "client_addr", clientInfo(ctx).ClientAddr)
+		s.record(ctx, addrLock)
+	}
 }
 
 // startSession creates a login of admin and its first tokens.

@@ -286,3 +286,28 @@ func TestRefreshTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottleBothLimitsAtOnce checks that a failure that reaches the
+// account limit and the address limit at once reports both lockouts: the
+// address lockout refuses every other account from there and must be audited
+// like any other.
+func TestThrottleBothLimitsAtOnce(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	th := auth.NewThrottle(auth.ThrottleConfig{Window: 15 * time.Minute, AccountLimit: 3, AddrLimit: 3, Now: func() time.Time { return now }})
+	for i := range 3 {
+		v := fail(t, th, "victim@x.test", "10.0.3.1")
+		if v.Locks != (i == 2) || v.AddressLocks != (i == 2) {
+			t.Errorf("failure %d: %+v, want the third to lock the account and the address", i, v)
+		}
+	}
+	if v := th.Attempt("other@x.test", "10.0.3.1"); v.Allowed || v.Scope != auth.ScopeAddress {
+		t.Errorf("another account from the locked address: %+v, want refused", v)
+	}
+	// Reaching only the account limit is not an address lockout.
+	th = auth.NewThrottle(auth.ThrottleConfig{Window: 15 * time.Minute, AccountLimit: 3, AddrLimit: 5, Now: func() time.Time { return now }})
+	for i := range 3 {
+		if v := fail(t, th, "victim@x.test", "10.0.3.1"); v.AddressLocks {
+			t.Errorf("failure %d: %+v, the address limit is not reached", i, v)
+		}
+	}
+}

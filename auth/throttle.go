@@ -56,6 +56,10 @@ type Verdict struct {
 	// Locks is true when this failure reaches a limit: it starts a lockout,
 	// which deserves an audit event.
 	Locks bool
+	// AddressLocks is true when this failure, which locks the account, also
+	// reaches the address limit: a second lockout, of the address, which
+	// deserves its own audit event.
+	AddressLocks bool
 	// From lists the client addresses of the failures that make up the
 	// count that locks (an address lockout's is the address, as counted),
 	// for the audit event of a lockout.
@@ -122,7 +126,7 @@ func (t *Throttle) Failed(account, addr string) Verdict {
 	ad.add(now, "")
 	switch {
 	case len(acc.at) == t.cfg.AccountLimit:
-		return Verdict{Locks: true, Scope: ScopeAccount, From: distinct(acc.from)}
+		return Verdict{Locks: true, Scope: ScopeAccount, From: distinct(acc.from), AddressLocks: len(ad.at) == t.cfg.AddrLimit}
 	case len(ad.at) == t.cfg.AddrLimit:
 		return Verdict{Locks: true, Scope: ScopeAddress, From: []string{addr}}
 	}
