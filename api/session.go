@@ -168,24 +168,21 @@ func (s *Server) loginFailed(ctx context.Context, admin *orgd.Admin, v auth.Verd
 	if !v.Locks {
 		return
 	}
-	lock := orgd.Event{Type: orgd.EventLockout, OrgID: e.OrgID, Actor: orgd.ActorAnonymous, Outcome: orgd.OutcomeLocked,
-		Details: map[string]string{"scope": v.Scope}}
-	if admin != nil {
-		lock.Details["admin_id"] = admin.ID
-	}
-	if len(v.From) > 0 {
-		lock.Details["failures_from"] = strings.Join(v.From, " ")
-	}
-	s.Logger.WarnContext(ctx, "login lockout", "scope", v.Scope, "org_id", e.OrgID, "client_addr", clientInfo(ctx).ClientAddr)
-	s.record(ctx, lock)
-	if v.AddressLocks { // the same failure locked the address too: every account, from there
-		addrLock := orgd.Event{Type: orgd.EventLockout, OrgID: e.OrgID, Actor: orgd.ActorAnonymous, Outcome: orgd.OutcomeLocked,
-			Details: map[string]string{"scope": auth.ScopeAddress, "failures_from": throttleAddr(clientInfo(ctx).ClientAddr)}}
+	lockout := func(scope string, from []string) {
+		lock := orgd.Event{Type: orgd.EventLockout, OrgID: e.OrgID, Actor: orgd.ActorAnonymous, Outcome: orgd.OutcomeLocked,
+			Details: map[string]string{"scope": scope}}
 		if admin != nil {
-			addrLock.Details["admin_id"] = admin.ID
+			lock.Details["admin_id"] = admin.ID
 		}
-		s.Logger.WarnContext(ctx, "login lockout", "scope", auth.ScopeAddress, "org_id", e.OrgID, "client_addr", clientInfo(ctx).ClientAddr)
-		s.record(ctx, addrLock)
+		if len(from) > 0 {
+			lock.Details["failures_from"] = strings.Join(from, " ")
+		}
+		s.Logger.WarnContext(ctx, "login lockout", "scope", scope, "org_id", e.OrgID, "client_addr", clientInfo(ctx).ClientAddr)
+		s.record(ctx, lock)
+	}
+	lockout(v.Scope, v.From)
+	if v.AddressLocks { // the same failure locked the address too: every account, from there
+		lockout(auth.ScopeAddress, []string{throttleAddr(clientInfo(ctx).ClientAddr)})
 	}
 }
 
