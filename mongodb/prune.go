@@ -36,12 +36,21 @@ func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, 
 	// Only an organization with an event past the retention can lose its
 	// log. Most rounds find none, and then neither the whole log nor every
 	// organization is read: on the embedded database those reads cost
-	// memory in proportion to both.
+	// memory in proportion to both. Once a live organization's log reaches
+	// past the retention, every round would find one: so the log is read
+	// whole at most once per auditSweepEvery (or retention, if shorter), and
+	// a deleted organization's log may outlive its retention by that much.
+	s.pruneMu.Lock()
+	defer s.pruneMu.Unlock()
+	if !s.auditSwept.IsZero() && now.Sub(s.auditSwept) < min(auditSweepEvery, retention) {
+		return n, nil
+	}
 	old, err := findIDs(ctx, s.audit(), bson.D{{Key: "org_id", Value: bson.D{{Key: "$ne", Value: ""}}},
 		{Key: "at", Value: bson.D{{Key: "$lt", Value: cutoff}}}}, 1)
 	if err != nil || len(old) == 0 {
 		return n, err
 	}
+	s.auditSwept = now
 	audited, err := s.auditedOrgs(ctx)
 	if err != nil {
 		return n, err
@@ -62,6 +71,10 @@ func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, 
 	}
 	return n, nil
 }
+
+// auditSweepEvery is the least time between two reads of the whole audit
+// log by the pruner.
+const auditSweepEvery = 24 * time.Hour
 
 func deleteMany(ctx context.Context, c *mongo.Collection, filter bson.D) (int64, error) {
 	var n int64

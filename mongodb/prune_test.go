@@ -64,4 +64,18 @@ func TestPruneAuditLog(t *testing.T) {
 	if n := events(live.ID); n != 1 {
 		t.Errorf("past the retention: %d of the live organization's 1 event left", n)
 	}
+	// The live organization's event stays past the retention: the rounds
+	// after do not read the whole log again until the retention has passed.
+	for _, after := range []time.Duration{time.Minute, 30 * time.Minute} {
+		f.clock.Advance(after)
+		reads.take()
+		if _, err := s.PruneAuth(ctx, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reads.take() {
+			if strings.HasPrefix(r, "find organizations") || !strings.HasSuffix(r, "limit 1") {
+				t.Errorf("a round %v after a full one read %s", after, r)
+			}
+		}
+	}
 }

@@ -124,6 +124,9 @@ type Store struct {
 
 	reconciled func(sweep bool, repaired int, err error)
 
+	pruneMu    sync.Mutex
+	auditSwept time.Time // when the pruner last read the whole audit log
+
 	leftoverMu sync.Mutex
 	leftovers  map[nsKey]time.Time // empty orphan databases, and when a sweep first found them so
 }

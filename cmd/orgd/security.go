@@ -67,7 +67,7 @@ func securitySettings() []setting {
 			}
 			return nil
 		}},
-		{"ORGD_AUDIT_RETENTION", "audit-retention", "2160h", "how long a deleted organization's audit events are kept after its deletion", duration(func(c *config) *time.Duration { return &c.AuditRetention }, time.Hour, 87600*time.Hour)},
+		{"ORGD_AUDIT_RETENTION", "audit-retention", "2160h", "how long a deleted organization's audit events, and events of no organization, are kept", duration(func(c *config) *time.Duration { return &c.AuditRetention }, time.Hour, 87600*time.Hour)},
 		{"ORGD_PRUNE_INTERVAL", "prune-interval", "10m", "how often expired sessions, revocations and audit events are deleted", duration(func(c *config) *time.Duration { return &c.PruneInterval }, time.Second, 24*time.Hour)},
 	}
 }
