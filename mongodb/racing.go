@@ -93,21 +93,38 @@ func (s *Store) current(ctx context.Context, o *orgd.Organization) (*orgd.Organi
 // of date, following it up to maxHops times. It returns the organization op
 // last ran on.
 func (s *Store) atCurrent(ctx context.Context, o *orgd.Organization, op func(*orgd.Organization) error) (*orgd.Organization, error) {
-	err := op(o)
-	// The data can move again between reading where it is and looking
-	// there (two renames in a row): follow it, a few times at most.
-	for hops := 0; orgd.ErrorCode(err) == orgd.ENOTFOUND; hops++ {
-		now, cerr := s.current(ctx, o)
-		if cerr != nil {
-			return o, cerr
-		} else if now == o {
+	var err error
+	o, ferr := s.follow(ctx, o, func(o *orgd.Organization) (bool, error) {
+		if err = op(o); orgd.ErrorCode(err) == orgd.ENOTFOUND {
+			return false, nil
+		}
+		return true, err
+	})
+	if ferr != nil {
+		return o, ferr
+	}
+	return o, err
+}
+
+// follow runs look on o, which reports whether it found what it looked for;
+// while it finds nothing because o is out of date (a rename or a move took
+// the data elsewhere), it looks again where the data is now. The data can
+// move again between reading where it is and looking there (two renames in
+// a row), so it follows it up to maxHops times, then answers 409. It returns
+// the organization look last ran on.
+func (s *Store) follow(ctx context.Context, o *orgd.Organization, look func(*orgd.Organization) (bool, error)) (*orgd.Organization, error) {
+	for hops := 0; ; hops++ {
+		if found, err := look(o); err != nil || found {
+			return o, err
+		}
+		now, err := s.current(ctx, o)
+		if err != nil || now == o {
 			return o, err
 		} else if hops == maxHops {
 			return o, orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", now.Name)
 		}
-		o, err = now, op(now)
+		o = now
 	}
-	return o, err
 }
 
 // maxHops bounds how many times a record request follows its

@@ -274,23 +274,17 @@ func (s *Store) ListRecords(ctx context.Context, o *orgd.Organization, q orgd.Re
 	if err != nil {
 		return nil, err
 	}
-	page, err := s.listAt(ctx, o, q)
-	// The data may have moved again between reading where it is and looking
-	// there (a rename right after another): an empty page follows it, as
-	// atCurrent follows a record.
-	for hops := 0; err == nil && len(page.Records) == 0; hops++ {
-		now, cerr := s.current(ctx, o)
-		if cerr != nil {
-			return nil, cerr
-		} else if now == o {
-			break
-		} else if hops == maxHops {
-			return nil, orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", now.Name)
-		}
-		o = now
-		page, err = s.listAt(ctx, o, q)
+	// The data may have moved again since (a rename right after another):
+	// an empty page follows it.
+	var page *orgd.RecordPage
+	if _, err := s.follow(ctx, o, func(o *orgd.Organization) (bool, error) {
+		p, err := s.listAt(ctx, o, q)
+		page = p
+		return err == nil && len(p.Records) > 0, err
+	}); err != nil {
+		return nil, err
 	}
-	return page, err
+	return page, nil
 }
 
 // listAt reads a page of records where o says the organization's data is.

@@ -31,24 +31,13 @@ func (s *Store) ExportRecords(ctx context.Context, o *orgd.Organization, w io.Wr
 	if err != nil {
 		return err
 	}
+	// The data may have moved again since (a rename right after another):
+	// an export that found nothing follows it (and has written nothing).
 	bw := bufio.NewWriterSize(w, 64<<10)
-	n, err := s.exportAt(ctx, o, bw)
-	// The data may have moved again between reading where it is and looking
-	// there (a rename right after another): an export that found nothing
-	// follows it, as ListRecords does.
-	for hops := 0; err == nil && n == 0; hops++ {
-		now, cerr := s.current(ctx, o)
-		if cerr != nil {
-			return cerr
-		} else if now == o {
-			break
-		} else if hops == maxHops {
-			return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", now.Name)
-		}
-		o = now
-		n, err = s.exportAt(ctx, o, bw)
-	}
-	if err != nil {
+	if _, err := s.follow(ctx, o, func(o *orgd.Organization) (bool, error) {
+		n, err := s.exportAt(ctx, o, bw)
+		return n > 0, err
+	}); err != nil {
 		return err
 	}
 	return bw.Flush()
