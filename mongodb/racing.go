@@ -127,8 +127,10 @@ func (s *Store) follow(ctx context.Context, o *orgd.Organization, look func(*org
 	}
 }
 
-// maxHops bounds how many times a record request follows its
-// organization's data to a new place before answering 409.
+// maxHops bounds how many times follow looks for its organization's data
+// in a new place before answering 409: it looks for what it found nowhere,
+// so nothing was written (settle, which follows a write that is in, is
+// bounded by time instead).
 const maxHops = 4
 
 // samePlace reports whether a and b say an organization's data is in the

@@ -348,18 +348,20 @@ func literals(v string) bson.A {
 // where the organization is now: redo is called with the organization as it
 // is now. It returns the organization as it is now.
 func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*orgd.Organization) error) (*orgd.Organization, error) {
-	end := time.Now().Add(settleWait) // real time: this sleeps; one bound for every hop
-	for hops := 0; ; hops++ {
+	end := time.Now().Add(settleWait) // real time: this sleeps; one bound for every round
+	for {
 		now, redone, err := s.settleOnce(ctx, o, redo, end)
 		if !redone || err != nil && orgd.ErrorCode(err) != orgd.ENOTFOUND {
 			return now, err
 		}
 		// The redo went where the data was when the organization's record
 		// was read; it may have moved on since (a second rename), taking the
-		// write along or not: settle the redo in turn. One that found
-		// nothing there is made again where the data went, or, if it has
-		// not moved, found a record deleted after this write.
-		if hops == maxHops {
+		// write along or not: settle the redo in turn, for as long as renames
+		// keep coming within settleWait (a bound on their number would answer
+		// 409 for a write that is in). One that found nothing there is made
+		// again where the data went, or, if it has not moved, found a record
+		// deleted after this write.
+		if !time.Now().Before(end) {
 			return now, orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", now.Name)
 		}
 		o = now

@@ -3,6 +3,7 @@ package mongodb_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -240,5 +241,43 @@ func TestReadsRacingASecondRename(t *testing.T) {
 				t.Errorf("across a second rename: %d records, %v; want 1", n, err)
 			}
 		})
+	}
+}
+
+// TestCreateRacingManyRenames renames the organization before each insert
+// of a create, seven times: the create follows its organization's data for
+// as long as renames keep coming (within settleWait), and is answered as
+// created, found once where the data is in the end. A bound on the number
+// of hops answered 409 for a record it had stored, which a client then
+// creates twice.
+func TestCreateRacingManyRenames(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.store("")
+	o := mustCreate(t, s, "Acme", "a@x.test")
+	var at, names []string
+	for i := range 7 {
+		at, names = append(at, "insert"), append(names, fmt.Sprintf("name%d", i))
+	}
+	other := renamesOnCommands(t, f, s, o.ID, at, names)
+	id, _, err := other.CreateRecord(ctx, o, []byte(`{"c":1}`))
+	if err != nil {
+		t.Fatalf("create across seven renames: %v", err)
+	}
+	now, err := s.OrganizationByName(ctx, "name6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetRecord(ctx, now, id); err != nil {
+		t.Errorf("record %s after the renames: %v", id, err)
+	}
+	stale := []string{"org_acme"}
+	for _, name := range names[:6] {
+		stale = append(stale, "org_"+name)
+	}
+	for _, c := range stale {
+		if n, _ := f.docs(now.Database, c); n != 0 {
+			t.Errorf("the old %s holds %d documents", c, n)
+		}
 	}
 }
