@@ -129,8 +129,9 @@ func (s *Store) follow(ctx context.Context, o *orgd.Organization, look func(*org
 
 // maxHops bounds how many times follow looks for its organization's data
 // in a new place before answering 409: it looks for what it found nowhere,
-// so nothing was written (settle, which follows a write that is in, is
-// bounded by time instead).
+// so nothing was written (settle, which follows a write that is in, waits
+// for operations settleWait in all, and follows renames that keep coming
+// for as long as the write's context lets it).
 const maxHops = 4
 
 // samePlace reports whether a and b say an organization's data is in the

@@ -356,14 +356,12 @@ func (s *Store) settle(ctx context.Context, o *orgd.Organization, redo func(*org
 		}
 		// The redo went where the data was when the organization's record
 		// was read; it may have moved on since (a second rename), taking the
-		// write along or not: settle the redo in turn, for as long as renames
-		// keep coming within settleWait (a bound on their number would answer
-		// 409 for a write that is in). One that found nothing there is made
-		// again where the data went, or, if it has not moved, found a record
-		// deleted after this write.
-		if !time.Now().Before(end) {
-			return now, orgd.Errorf(orgd.ECONFLICT, "Organization %q is being changed; retry shortly.", now.Name)
-		}
+		// write along or not: settle the redo in turn. One that found nothing
+		// there is made again where the data went, or, if it has not moved,
+		// found a record deleted after this write. The redo is in: no bound
+		// answers 409 here (past end, settleOnce waits no more, and answers
+		// 409 only for an operation still running; the write's context,
+		// writeLimit, bounds a rename after rename after rename).
 		o = now
 	}
 }
