@@ -50,7 +50,6 @@ func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, 
 	if err != nil || len(old) == 0 {
 		return n, err
 	}
-	s.auditSwept = now
 	audited, err := s.auditedOrgs(ctx)
 	if err != nil {
 		return n, err
@@ -69,6 +68,7 @@ func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, 
 			return n, err
 		}
 	}
+	s.auditSwept = now // only a whole pass: one cut short is made again next round
 	return n, nil
 }
 

@@ -12,7 +12,7 @@ import (
 
 // Collections of logins. All are keyed by _id and stay small: expired
 // entries are pruned, and the one read on every request, revoked_sessions,
-// only holds revocations younger than an access token's lifetime.
+// only holds revocations younger than the longest access-token lifetime in use.
 const (
 	collSessions = "sessions"         // _id: session id: a login and the token family rotated from it
 	collRefresh  = "refresh_tokens"   // _id: SHA-256 of a refresh token; usedPrefix+hash once exchanged
@@ -78,7 +78,7 @@ func (s *Store) CreateSession(ctx context.Context, orgID, adminID string, expire
 		return nil, translate(err)
 	}
 	rt := orgd.RefreshToken{Hash: refreshHash, SessionID: d.ID, OrgID: orgID, AdminID: adminID, IssuedAt: now, ExpiresAt: expiresAt}
-	if err := s.AddRefreshToken(ctx, rt); err != nil {
+	if err := s.insertRefresh(ctx, rt); err != nil { // a new login: nothing can have revoked it yet
 		return nil, err
 	}
 	return &orgd.Session{ID: d.ID, OrgID: orgID, AdminID: adminID, CreatedAt: now, ExpiresAt: expiresAt}, nil
@@ -95,11 +95,35 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*orgd.Session, erro
 	return &orgd.Session{ID: d.ID, OrgID: d.OrgID, AdminID: d.AdminID, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt}, nil
 }
 
-// AddRefreshToken stores a refresh token's hash for its session.
+// AddRefreshToken stores a refresh token's hash for its session. The
+// exchange that made it checked the session (through a cache that may not
+// have heard of a revocation yet) and issued an access token: should the
+// session have been revoked meanwhile, the revocation is kept for as long as
+// that token may pass. A revocation reads the session's refresh tokens only
+// after it is recorded, so one or the other sees the token.
 func (s *Store) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error {
+	if err := s.insertRefresh(ctx, rt); err != nil {
+		return err
+	}
+	return s.keepRevocation(ctx, rt.SessionID, rt.IssuedAt.Add(s.revocationTTL))
+}
+
+func (s *Store) insertRefresh(ctx context.Context, rt orgd.RefreshToken) error {
 	d := refreshDoc{ID: rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: rt.IssuedAt, ExpiresAt: rt.ExpiresAt,
 		TokensUntil: rt.IssuedAt.Add(s.revocationTTL)}
 	return translate(s.insert(ctx, s.refresh(), d))
+}
+
+// keepRevocation makes the revocation of session id, if there is one, last
+// until tokensUntil and a minute more (a refresh racing it may be a moment
+// younger).
+func (s *Store) keepRevocation(ctx context.Context, id string, tokensUntil time.Time) error {
+	until := tokensUntil.Add(time.Minute)
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "expires_at", Value: bson.D{{Key: "$lt", Value: until}}}}
+	return translate(retry(ctx, func() error {
+		_, err := s.revoked().UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: until}}}})
+		return err
+	}))
 }
 
 // RefreshTokenByHash returns the refresh token stored under hash, used or
@@ -165,16 +189,23 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 	}
 	// Kept while an access token of the session may be live: one issued by a
 	// refresh racing this revocation may be a moment younger, hence the margin.
+	// Another instance may have issued the session's tokens for longer than
+	// this one would: once the revocation is recorded, their refresh tokens
+	// say how long (one stored later makes the revocation last itself: see
+	// AddRefreshToken).
 	now := s.now()
-	until, err := s.tokensUntil(ctx, id, now.Add(s.revocationTTL))
-	if err != nil {
-		return err
-	}
-	d := revokedDoc{ID: id, OrgID: sd.OrgID, AdminID: sd.AdminID, Reason: reason, RevokedAt: now, ExpiresAt: until.Add(time.Minute)}
+	d := revokedDoc{ID: id, OrgID: sd.OrgID, AdminID: sd.AdminID, Reason: reason, RevokedAt: now, ExpiresAt: now.Add(s.revocationTTL + time.Minute)}
 	if err := s.insert(ctx, s.revoked(), d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate(err)
 	}
 	s.markRevoked(id, now)
+	until, err := s.tokensUntil(ctx, id, now.Add(s.revocationTTL))
+	if err == nil && until.After(now.Add(s.revocationTTL)) {
+		err = s.keepRevocation(ctx, id, until)
+	}
+	if err != nil {
+		return err
+	}
 	keys := []changeKey{{collRevoked, id}}
 	var perr error
 	if h := s.hooks.BeforeStep; h != nil {

@@ -278,3 +278,45 @@ func TestRevocationNotPublished(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationOutlivesATokenOfARacingRefresh revokes a login on an
+// instance whose access tokens live a minute while an instance whose tokens
+// live 15 minutes exchanges the login's refresh token: that exchange checked
+// the login (not yet revoked, as its cache says) and issued an access token
+// for 15 minutes; its new refresh token lands after the revoker read the
+// login's tokens_until, and before it deleted the login's refresh tokens.
+// The revocation must be kept until that access token has expired.
+func TestRevocationOutlivesATokenOfARacingRefresh(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	store := func(ttl time.Duration) *mongodb.Store {
+		return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, RevocationTTL: ttl, Now: f.clock.Now})
+	}
+	long, short := store(15*time.Minute), store(time.Minute)
+	sess, err := short.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second)
+	issued := f.clock.Now() // the racing exchange's access token: valid on long until issued+15m
+	short.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
+		if op == "revoke" {
+			if err := long.AddRefreshToken(ctx, orgd.RefreshToken{Hash: "h2", SessionID: sess.ID, OrgID: "org1", AdminID: "admin1",
+				IssuedAt: issued, ExpiresAt: sess.ExpiresAt}); err != nil {
+				t.Error(err)
+			}
+		}
+		return nil
+	}})
+	if err := short.RevokeSession(ctx, sess.ID, orgd.RevokeLogout); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(5 * time.Minute)
+	if _, err := short.PruneAuth(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := long.SessionRevoked(ctx, sess.ID); err != nil || !r {
+		t.Errorf("revoked %v (%v) 5 minutes after the logout, though the racing refresh's access token, issued %v ago, passes on its instance for 15 minutes",
+			r, err, f.clock.Now().Sub(issued).Round(time.Second))
+	}
+}
