@@ -292,12 +292,23 @@ func (s *Server) handleImport(ctx context.Context, in *importInput) (*importOutp
 // it got, so that the client sends again only the lines that were not done.
 func withProgress(err error, rep *orgd.ImportReport) error {
 	var m *huma.ErrorModel
-	if rep == nil || !errors.As(err, &m) || m.Status == http.StatusNotFound { // the organization is gone, and what it imported
+	if !errors.As(err, &m) || m.Status == http.StatusNotFound { // the organization is gone, and what it imported
 		return err
 	}
-	if rep.Through == 0 {
+	if rep == nil { // refused before it began
+		rep = &orgd.ImportReport{}
+	}
+	switch {
+	case rep.Unsure > rep.Through:
+		done := "Nothing is done for sure"
+		if rep.Through > 0 {
+			done = fmt.Sprintf("Lines 1 to %d are done (%d records imported)", rep.Through, rep.Imported)
+		}
+		m.Detail += fmt.Sprintf(" %s; lines %d to %d may have been imported: check them, then send the lines from %d on.",
+			done, rep.Through+1, rep.Unsure, rep.Unsure+1)
+	case rep.Through == 0:
 		m.Detail += " Nothing was imported: send every line again."
-	} else {
+	default:
 		m.Detail += fmt.Sprintf(" Lines 1 to %d are done (%d records imported): send the lines from %d on.",
 			rep.Through, rep.Imported, rep.Through+1)
 	}

@@ -164,11 +164,15 @@ func notFound(name string) error {
 
 // busy is the error for a request that touches an organization mid-operation.
 func busy(d *orgDoc) error {
-	what := map[string]string{"creating": "created", "updating": "updated", "deleting": "deleted", "moving": "moved"}[d.Status]
-	if what == "" {
-		what = "changed"
+	return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being %s; retry shortly.", d.Name, busyWhat(d))
+}
+
+// busyWhat says what is being done to an organization that is not active.
+func busyWhat(d *orgDoc) string {
+	if what := map[string]string{"creating": "created", "updating": "updated", "deleting": "deleted", "moving": "moved"}[d.Status]; what != "" {
+		return what
 	}
-	return orgd.Errorf(orgd.ECONFLICT, "Organization %q is being %s; retry shortly.", d.Name, what)
+	return "changed"
 }
 
 // OrganizationByID returns the organization with id in any state, or ENOTFOUND.

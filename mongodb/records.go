@@ -412,7 +412,11 @@ func (s *Store) settleOnce(ctx context.Context, o *orgd.Organization, redo func(
 		return nil, false, orgd.Errorf(orgd.ENOTFOUND, "Organization %q was deleted.", o.Name)
 	}
 	if d.Status != stActive {
-		return nil, false, busy(&d)
+		// The write is in, somewhere: the operation may carry it along, or
+		// drop it with the place it leaves. A plain 409 would tell the
+		// client it was not made, and its retry could store it twice.
+		return nil, false, orgd.Errorf(orgd.ECONFLICT, "Organization %q was still being %s after %v: this write may have been stored all the same; check before sending it again.",
+			d.Name, busyWhat(&d), settleWait)
 	}
 	now := d.domain(s.deps.home)
 	if samePlace(now, o) {

@@ -12,13 +12,31 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 )
 
-// TestCreateRedoneAfterALongRenameIsNot409 races a create with one rename
-// that holds the organization busy for most of settleWait: the create's
-// settle waits for it, sees it end before its deadline, and makes the write
-// again where the data went (a redo that takes a moment). The record is in,
-// in the organization's place: the create must be answered as created. A
-// 409 has the client create it twice.
-func TestCreateRedoneAfterALongRenameIsNot409(t *testing.T) {
+// TestCreateDuringALongRename races a create with one rename that holds the
+// organization busy for most of settleWait: the create's settle waits for
+// it, sees it end before its deadline, and makes the write again where the
+// data went (a redo that takes a moment). The record is in, in the
+// organization's place: the create must be answered as created (a 409 has
+// the client create it twice). A rename that outlasts settleWait gets a 409
+// that says the record may have been stored.
+func TestCreateDuringALongRename(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		stall       time.Duration // how long the rename holds the organization busy
+		slowRedo    time.Duration // how long the redo's insert takes
+		mayBeStored bool          // answered 409 saying the record may have been stored
+	}{
+		{"redone before the deadline", 17500 * time.Millisecond, 3 * time.Second, false},
+		{"still busy at the deadline", 21 * time.Second, 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each waits out most of settleWait
+			createDuringALongRename(t, c.stall, c.slowRedo, c.mayBeStored)
+		})
+	}
+}
+
+func createDuringALongRename(t *testing.T, stall, slowRedo time.Duration, mayBeStored bool) {
 	ctx := context.Background()
 	f := newFixture(t)
 	s := f.store("")
@@ -29,7 +47,7 @@ func TestCreateRedoneAfterALongRenameIsNot409(t *testing.T) {
 	renamer.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
 		if op == "update" && step == "move_collection" {
 			close(stalled)
-			time.Sleep(17500 * time.Millisecond) // the organization is "updating" meanwhile
+			time.Sleep(stall) // the organization is "updating" meanwhile
 		}
 		return nil
 	}})
@@ -46,8 +64,8 @@ func TestCreateRedoneAfterALongRenameIsNot409(t *testing.T) {
 			inserts++
 			n := inserts
 			mu.Unlock()
-			if n == 2 { // the redo, where the data went: it takes a moment
-				time.Sleep(3 * time.Second)
+			if n == 2 { // the redo, where the data went: it may take a moment
+				time.Sleep(slowRedo)
 			}
 		},
 		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
@@ -88,10 +106,19 @@ func TestCreateRedoneAfterALongRenameIsNot409(t *testing.T) {
 		t.Fatal(gerr)
 	}
 	n, _ := f.docs(now.Database, now.Collection)
-	if err != nil {
+	switch {
+	case mayBeStored:
+		// Past the deadline the operation still runs: the write's fate is
+		// the operation's, and the answer must not say it was not made.
+		if orgd.ErrorCode(err) != orgd.ECONFLICT || !strings.Contains(err.Error(), "may have been stored all the same") {
+			t.Errorf("create answered %v, want a 409 saying the record may have been stored", err)
+		}
+	case err != nil:
 		t.Errorf("create answered %v (code %s), yet the organization holds %d record(s): a client's retry stores it twice", err, orgd.ErrorCode(err), n)
-	} else if _, err := s.GetRecord(ctx, now, id); err != nil {
-		t.Errorf("record %s: %v", id, err)
+	default:
+		if _, err := s.GetRecord(ctx, now, id); err != nil {
+			t.Errorf("record %s: %v", id, err)
+		}
 	}
 	if k, _ := f.docs(now.Database, "org_acme"); k != 0 {
 		t.Errorf("the old org_acme holds %d documents", k)

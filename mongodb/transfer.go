@@ -148,6 +148,9 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 			}
 		}
 		if _, err := s.settle(ctx, o, s.relocate(ctx, o, stored)); err != nil {
+			if orgd.ErrorCode(err) == orgd.ECONFLICT {
+				rep.Unsure = lines[len(lines)-1]
+			}
 			return err
 		}
 		rep.Imported += n
