@@ -119,8 +119,7 @@ func TestPasswordChangeRevokesSessions(t *testing.T) {
 func TestPruneAuth(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	s := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
-		RevocationTTL: time.Minute, Now: f.clock.Now})
+	s := f.sessionStore(time.Minute)
 	short, err := s.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(time.Hour), "short")
 	if err != nil {
 		t.Fatal(err)
@@ -172,10 +171,7 @@ func TestPruneAuth(t *testing.T) {
 func TestRevocationOutlivesTheLongestToken(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	store := func(ttl time.Duration) *mongodb.Store {
-		return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, RevocationTTL: ttl, Now: f.clock.Now})
-	}
-	long, short := store(15*time.Minute), store(time.Minute)
+	long, short := f.sessionStore(15*time.Minute), f.sessionStore(time.Minute)
 	sess, err := long.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "h1")
 	if err != nil {
 		t.Fatal(err)
@@ -204,8 +200,7 @@ func TestRevocationOutlivesTheLongestToken(t *testing.T) {
 func TestInterruptedRevocationDoesNotLapse(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	s := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB,
-		RevocationTTL: time.Minute, Now: f.clock.Now})
+	s := f.sessionStore(time.Minute)
 	cut, err := s.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "cut")
 	if err != nil {
 		t.Fatal(err)
@@ -289,10 +284,7 @@ func TestRevocationNotPublished(t *testing.T) {
 func TestRevocationOutlivesATokenOfARacingRefresh(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	store := func(ttl time.Duration) *mongodb.Store {
-		return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, RevocationTTL: ttl, Now: f.clock.Now})
-	}
-	long, short := store(15*time.Minute), store(time.Minute)
+	long, short := f.sessionStore(15*time.Minute), f.sessionStore(time.Minute)
 	sess, err := short.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "h1")
 	if err != nil {
 		t.Fatal(err)
@@ -319,4 +311,10 @@ func TestRevocationOutlivesATokenOfARacingRefresh(t *testing.T) {
 		t.Errorf("revoked %v (%v) 5 minutes after the logout, though the racing refresh's access token, issued %v ago, passes on its instance for 15 minutes",
 			r, err, f.clock.Now().Sub(issued).Round(time.Second))
 	}
+}
+
+// sessionStore is a store on the fixture's clock whose access tokens live
+// ttl (with leeway), as an instance configured so.
+func (f *fixture) sessionStore(ttl time.Duration) *mongodb.Store {
+	return mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, RevocationTTL: ttl, Now: f.clock.Now})
 }
