@@ -83,7 +83,16 @@ func TestSlowImport(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	req, _ := http.NewRequest("POST", slow.URL+"/org/import", pr)
+	if status, b := postImport(t, slow.URL, tok, pr); status != 200 || !strings.Contains(b, `"imported":5`) {
+		t.Errorf("slow import: %d %s", status, b)
+	}
+}
+
+// postImport sends body to base's import, as it comes, with tok, and
+// returns the answer's status and body.
+func postImport(t *testing.T, base, tok string, body io.Reader) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/org/import", body)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	res, err := http.DefaultClient.Do(req)
@@ -92,9 +101,7 @@ func TestSlowImport(t *testing.T) {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 200 || !strings.Contains(string(b), `"imported":5`) {
-		t.Errorf("slow import: %d %s", res.StatusCode, b)
-	}
+	return res.StatusCode, string(b)
 }
 
 // TestStalledImport checks that an import whose body stops arriving is a 408
@@ -112,18 +119,10 @@ func TestStalledImport(t *testing.T) {
 		time.Sleep(2 * time.Second) // four times ImportIdle
 		pw.Close()
 	}()
-	req, _ := http.NewRequest("POST", e.srv.URL+"/org/import", pr)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 408 || !strings.Contains(string(b), "did not arrive in time") ||
-		!strings.Contains(string(b), "Lines 1 to 500 are done (500 records imported): send the lines from 501 on.") {
-		t.Errorf("stalled import: %d %s, want 408 saying lines 1 to 500 are done", res.StatusCode, b)
+	status, b := postImport(t, e.srv.URL, tok, pr)
+	if status != 408 || !strings.Contains(b, "did not arrive in time") ||
+		!strings.Contains(b, "Lines 1 to 500 are done (500 records imported): send the lines from 501 on.") {
+		t.Errorf("stalled import: %d %s, want 408 saying lines 1 to 500 are done", status, b)
 	}
 }
 
