@@ -85,7 +85,9 @@ func newEnvWith(t testing.TB, db *mongotest.DB, client *mongo.Client, cacheSync 
 		o(&deps)
 	}
 	s := api.NewServer(deps)
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewUnstartedServer(s.Handler())
+	srv.Listener = api.ProblemListener(srv.Listener) // as orgd serves
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: buf, tenancy: cmp.Or(cfg.Tenancy, "collection")}
 }

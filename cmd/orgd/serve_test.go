@@ -13,8 +13,10 @@ import (
 )
 
 // TestServeEdges checks the server orgd builds: OPTIONS * reaches orgd's
-// handler (its headers, log line and metrics), and a request still running
-// when the shutdown's time is up is cut off before the database closes under it.
+// handler (its headers, log line and metrics), a request net/http refuses
+// before any handler is answered with a problem document, and a request still
+// running when the shutdown's time is up is cut off before the database
+// closes under it.
 func TestServeEdges(t *testing.T) {
 	var reached atomic.Int32
 	started, cancelled := make(chan struct{}), make(chan struct{})
@@ -54,6 +56,22 @@ func TestServeEdges(t *testing.T) {
 	res.Body.Close()
 	if reached.Load() != 1 {
 		t.Errorf("OPTIONS * was answered %d by net/http, not by orgd's handler", res.StatusCode)
+	}
+
+	c, err = net.Dial("tcp", s.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET /healthz HTTP/1.1\r\n\r\n") // no Host
+	res, err = http.ReadResponse(bufio.NewReader(c), nil)
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); res.StatusCode != 400 || ct != "application/problem+json" {
+		t.Errorf("a request without Host: %d, Content-Type %q; want 400 application/problem+json", res.StatusCode, ct)
 	}
 
 	go func() {
