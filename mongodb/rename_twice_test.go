@@ -71,101 +71,63 @@ func renamesOnCommands(t *testing.T, f *fixture, s *mongodb.Store, orgID string,
 // that exists (README: a record read or write that finds nothing where the
 // organization was "answer[s] 409, never 'not found'"), must not report as
 // not found a write it made, and a record it creates must be found where the
-// organization is afterwards.
+// organization is afterwards; with deletes and imports too, and renames that
+// come back to the first name.
 func TestRecordRequestsRacingTwoRenames(t *testing.T) {
 	ctx := context.Background()
-	cases := []struct {
-		name string
-		at   []string
-		do   func(s *mongodb.Store, o *orgd.Organization, id string) (string, error)
-		want string // the record as read afterwards; "" for as created
-	}{
-		{"get, not found twice", []string{"find", "find"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
-			_, err := s.GetRecord(ctx, o, id)
-			return id, err
-		}, ""},
-		{"patch, not found twice", []string{"find", "find"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
-			_, err := s.PatchRecord(ctx, o, id, []byte(`{"m":2}`))
-			return id, err
-		}, `"n":1,"m":2}`},
-		{"patch, settled after a second rename", []string{"+update", "find"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
-			_, err := s.PatchRecord(ctx, o, id, []byte(`{"m":2}`))
-			return id, err
-		}, `"n":1,"m":2}`},
-		{"replace, settled after a second rename", []string{"+update", "update"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
-			_, err := s.ReplaceRecord(ctx, o, id, []byte(`{"r":3}`))
-			return id, err
-		}, `"r":3}`},
-		{"create, settled after a second rename", []string{"insert", "insert"}, func(s *mongodb.Store, o *orgd.Organization, _ string) (string, error) {
-			id, _, err := s.CreateRecord(ctx, o, []byte(`{"c":4}`))
-			return id, err
-		}, `"c":4}`},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t)
-			s := f.store("")
-			o := mustCreate(t, s, "Acme", "a@x.test")
-			id := createRecord(t, s, o, `{"n":1}`)
-			other := renamesOnCommands(t, f, s, o.ID, c.at, []string{"Roadrunner", "Coyote"})
-			got, err := c.do(other, o, id)
-			if err != nil {
-				t.Fatalf("%v", err)
-			}
-			now, err := s.OrganizationByName(ctx, "coyote")
-			if err != nil {
-				t.Fatal(err)
-			}
-			rec, err := s.GetRecord(ctx, now, got)
-			if err != nil {
-				t.Fatalf("record %s after the renames: %v", got, err)
-			}
-			if want := c.want; want != "" && !strings.HasSuffix(string(rec), want) {
-				t.Errorf("record %s, want it to end with %s", rec, want)
-			}
-			for _, stale := range []string{"org_acme", "org_roadrunner"} {
-				if n, _ := f.docs(now.Database, stale); n != 0 {
-					t.Errorf("the old %s holds %d documents", stale, n)
-				}
-			}
-		})
-	}
-}
-
-// TestMoreRequestsRacingTwoRenames runs deletes and imports across two
-// renames, and renames that come back to the first name.
-func TestMoreRequestsRacingTwoRenames(t *testing.T) {
-	ctx := context.Background()
+	there := []string{"Roadrunner", "Coyote"}
+	back := []string{"Roadrunner", "Acme"}
 	cases := []struct {
 		name    string
 		at      []string
 		names   []string
 		do      func(s *mongodb.Store, o *orgd.Organization, id string) (string, error)
-		gone    bool // the record must be gone afterwards
+		want    string // the record as read afterwards; "" for as created
+		gone    bool   // the record must be gone afterwards
 		final   string
 		records int
 	}{
-		{"delete, not found twice", []string{"delete", "delete"}, []string{"Roadrunner", "Coyote"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+		{"get, not found twice", []string{"find", "find"}, there, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			_, err := s.GetRecord(ctx, o, id)
+			return id, err
+		}, "", false, "coyote", 1},
+		{"patch, not found twice", []string{"find", "find"}, there, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			_, err := s.PatchRecord(ctx, o, id, []byte(`{"m":2}`))
+			return id, err
+		}, `"n":1,"m":2}`, false, "coyote", 1},
+		{"patch, settled after a second rename", []string{"+update", "find"}, there, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			_, err := s.PatchRecord(ctx, o, id, []byte(`{"m":2}`))
+			return id, err
+		}, `"n":1,"m":2}`, false, "coyote", 1},
+		{"replace, settled after a second rename", []string{"+update", "update"}, there, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+			_, err := s.ReplaceRecord(ctx, o, id, []byte(`{"r":3}`))
+			return id, err
+		}, `"r":3}`, false, "coyote", 1},
+		{"create, settled after a second rename", []string{"insert", "insert"}, there, func(s *mongodb.Store, o *orgd.Organization, _ string) (string, error) {
+			id, _, err := s.CreateRecord(ctx, o, []byte(`{"c":4}`))
+			return id, err
+		}, `"c":4}`, false, "coyote", 2},
+		{"delete, not found twice", []string{"delete", "delete"}, there, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
 			return id, s.DeleteRecord(ctx, o, id)
-		}, true, "coyote", 0},
-		{"delete, settled after a second rename", []string{"+delete", "delete"}, []string{"Roadrunner", "Coyote"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+		}, "", true, "coyote", 0},
+		{"delete, settled after a second rename", []string{"+delete", "delete"}, there, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
 			return id, s.DeleteRecord(ctx, o, id)
-		}, true, "coyote", 0},
-		{"import, settled after a second rename", []string{"insert", "insert"}, []string{"Roadrunner", "Coyote"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+		}, "", true, "coyote", 0},
+		{"import, settled after a second rename", []string{"insert", "insert"}, there, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
 			rep, err := s.ImportRecords(ctx, o, strings.NewReader("{\"i\":1}\n{\"i\":2}\n"))
 			if err == nil && rep.Imported != 2 {
 				t.Errorf("imported %d", rep.Imported)
 			}
 			return id, err
-		}, false, "coyote", 3},
-		{"create, renamed away and back", []string{"+insert", "insert"}, []string{"Roadrunner", "Acme"}, func(s *mongodb.Store, o *orgd.Organization, _ string) (string, error) {
+		}, "", false, "coyote", 3},
+		{"create, renamed away and back", []string{"+insert", "insert"}, back, func(s *mongodb.Store, o *orgd.Organization, _ string) (string, error) {
 			id, _, err := s.CreateRecord(ctx, o, []byte(`{"c":4}`))
 			return id, err
-		}, false, "acme", 2},
-		{"replace, renamed away and back", []string{"+update", "update"}, []string{"Roadrunner", "Acme"}, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
+		}, "", false, "acme", 2},
+		{"replace, renamed away and back", []string{"+update", "update"}, back, func(s *mongodb.Store, o *orgd.Organization, id string) (string, error) {
 			_, err := s.ReplaceRecord(ctx, o, id, []byte(`{"r":3}`))
 			return id, err
-		}, false, "acme", 1},
+		}, "", false, "acme", 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -182,11 +144,14 @@ func TestMoreRequestsRacingTwoRenames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = s.GetRecord(ctx, now, got)
-			if c.gone && orgd.ErrorCode(err) != orgd.ENOTFOUND {
+			rec, err := s.GetRecord(ctx, now, got)
+			switch {
+			case c.gone && orgd.ErrorCode(err) != orgd.ENOTFOUND:
 				t.Errorf("record %s after the renames: %v, want not found", got, err)
-			} else if !c.gone && err != nil {
+			case !c.gone && err != nil:
 				t.Errorf("record %s after the renames: %v", got, err)
+			case c.want != "" && !strings.HasSuffix(string(rec), c.want):
+				t.Errorf("record %s, want it to end with %s", rec, c.want)
 			}
 			page, err := s.ListRecords(ctx, now, orgd.RecordQuery{Limit: 100})
 			if err != nil {
