@@ -65,7 +65,7 @@ func fits(src, dst place, colls []string) error {
 // rename, which holds the organization busy), each collection's copy is then
 // made equal to its source document by document and checked by count and
 // checksum: a writer that read the organization before the rename may still
-// have deleted or added a document there (settle, in records.go, makes its
+// have deleted or added a document there (settle, in settle.go, makes its
 // write again in the new place). Without, the source is being written (a
 // move): each collection's copy stops after as many documents as it held
 // when its copy began, so that writers cannot keep it going forever, and the

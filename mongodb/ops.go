@@ -234,7 +234,7 @@ func (r *run) journal(ctx context.Context) error {
 
 // markBusy shows readers that an operation holds the organization. The
 // version tells writers of tenant data that raced the operation to look
-// again (see records.go).
+// again (see settle.go).
 func (r *run) markBusy(ctx context.Context, status string) error {
 	r.d.Status, r.d.Version = status, r.d.Version+1
 	return r.claimOrg(ctx, bson.D{{Key: "status", Value: status}, {Key: "version", Value: r.d.Version}})

@@ -2,7 +2,6 @@ package mongodb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -291,61 +290,6 @@ func (s *Store) SetDraining(ctx context.Context, name string, draining bool) err
 		_, err := s.deploymentDocs().ReplaceOne(ctx, bson.D{{Key: "_id", Value: name}}, doc, options.Replace().SetUpsert(true))
 		return err
 	}))
-}
-
-// PlacementStats describes every configured deployment: its tenants, and the
-// collections, indexes and data of all its databases. A deployment that
-// cannot be reached is reported as such, not as an error.
-func (s *Store) PlacementStats(ctx context.Context) ([]orgd.DeploymentStats, error) {
-	counts, err := s.countTenants(ctx)
-	if err != nil {
-		return nil, err
-	}
-	drain, err := s.draining(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []orgd.DeploymentStats
-	for _, name := range s.deps.names {
-		st := orgd.DeploymentStats{Name: name, Home: name == s.deps.home, Draining: drain[name], Tenants: counts[name]}
-		if err := s.storageStats(ctx, name, &st); err != nil {
-			st.Error = "unreachable: " + orgd.ErrorMessage(translate(err))
-			s.log.Warn("placement stats", "deployment", name, "err", err)
-		}
-		out = append(out, st)
-	}
-	return out, nil
-}
-
-func (s *Store) storageStats(ctx context.Context, name string, st *orgd.DeploymentStats) error {
-	c := s.deps.clients[name]
-	dbs, err := s.databaseNames(ctx, name)
-	if err != nil {
-		return err
-	}
-	for _, db := range dbs {
-		if db == "admin" || db == "local" || db == "config" {
-			continue
-		}
-		var r struct { // numbers of any BSON type: MongoDB sends doubles for scaled sizes
-			Collections float64 `bson:"collections"`
-			Indexes     float64 `bson:"indexes"`
-			DataSize    float64 `bson:"dataSize"`
-			StorageSize float64 `bson:"storageSize"`
-		}
-		if err := c.Database(db).RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Decode(&r); err != nil {
-			if errors.Is(err, context.Canceled) || unavailable(err) {
-				return err
-			}
-			continue // dropped meanwhile
-		}
-		st.Databases++
-		st.Collections += int64(r.Collections)
-		st.Indexes += int64(r.Indexes)
-		st.DataSize += int64(r.DataSize)
-		st.StorageSize += int64(r.StorageSize)
-	}
-	return nil
 }
 
 // source is where a rename or a move takes the data from.

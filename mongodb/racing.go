@@ -10,7 +10,7 @@ import (
 
 // Writes of tenant data that race an operation moving it: a rename that
 // copies, or a move. The records API checks after each write whether the
-// organization's version changed (settle, in records.go); these are the
+// organization's version changed (settle, in settle.go); these are the
 // parts that concern where the data went.
 
 // latest returns the organization as this process knows it now, for a write
