@@ -104,20 +104,26 @@ func (c *cache) put(k cacheKey, e cacheEntry, gen uint64) {
 }
 
 // evict makes room by dropping a tenth of the entries, in map order
-// (random), except those it must keep; c.mu must be held. When it finds
-// fewer than that to drop, it does not look again until an entry is
-// forgotten: with the cache filled by entries it must keep (revocations
-// beyond its bound), each lookup would otherwise scan the whole map.
+// (random), except those it must keep; c.mu must be held. Entries that say
+// "no such document" go first: anyone can make them, by asking for names or
+// emails that do not exist, and they must not push out what requests need.
+// When it finds fewer than a tenth to drop, it does not look again until an
+// entry is forgotten: with the cache filled by entries it must keep
+// (revocations beyond its bound), each lookup would otherwise scan the
+// whole map.
 func (c *cache) evict() {
 	if c.crowded {
 		return
 	}
 	n := max(c.max/10, 1)
-	for k, e := range c.m {
-		if n <= 0 {
-			return
-		}
-		if !c.kept(k, e) {
+	for _, absentOnly := range []bool{true, false} {
+		for k, e := range c.m {
+			if n <= 0 {
+				return
+			}
+			if absentOnly && e.raw != nil || c.kept(k, e) {
+				continue
+			}
 			delete(c.m, k)
 			n--
 		}

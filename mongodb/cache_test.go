@@ -3,6 +3,7 @@ package mongodb_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,50 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 	if n := s.CacheLen(); n > 100 {
 		t.Errorf("the cache holds %d entries, bound 100", n)
+	}
+}
+
+// TestMissingNamesDoNotCrowdTheCache looks up, in a cache bound to 100
+// entries, many names no organization has (anyone may ask for them) and one
+// no organization can have: the organizations looked up before are still
+// answered from the cache, and the impossible name is not kept.
+func TestMissingNamesDoNotCrowdTheCache(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := mongodb.NewStore(f.db.Client, mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, CacheSync: time.Hour, CacheSize: 100, Now: f.clock.Now})
+	var names []string
+	for i := range 10 {
+		name := fmt.Sprintf("known%d", i)
+		if _, err := s.CreateOrganization(ctx, name, name+"@x.test", "h"); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	lookAll := func() {
+		t.Helper()
+		for _, n := range names {
+			if _, err := s.OrganizationByName(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lookAll() // now cached
+	for i := range 300 {
+		if _, err := s.OrganizationByName(ctx, fmt.Sprintf("missing%d", i)); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+			t.Fatal(err)
+		}
+	}
+	before := s.CacheLen()
+	if _, err := s.OrganizationByName(ctx, strings.Repeat("a", 100_000)); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("a name no organization can have: %v, want not found", err)
+	}
+	if n := s.CacheLen(); n != before {
+		t.Errorf("the cache went from %d to %d entries for a name no organization can have", before, n)
+	}
+	_, misses := s.CacheStats()
+	lookAll()
+	if _, after := s.CacheStats(); after != misses {
+		t.Errorf("%d lookups of known organizations missed the cache after lookups of missing names", after-misses)
 	}
 }
 

@@ -190,6 +190,11 @@ func (s *Store) OrganizationByID(ctx context.Context, id string) (*orgd.Organiza
 // An organization mid-operation is ECONFLICT; one still being created is ENOTFOUND;
 // one whose move is pausing its writes is returned, with its status: it serves reads.
 func (s *Store) OrganizationByName(ctx context.Context, name string) (*orgd.Organization, error) {
+	if orgd.ValidateName(name) != "" {
+		// No organization can have it: asking would only cost a scan and
+		// leave an "absent" entry, as long as the name, in the cache.
+		return nil, notFound(name)
+	}
 	var k keyDoc
 	if ok, err := cachedFind(ctx, s, s.names(), orgd.NormalizeName(name), &k); err != nil {
 		return nil, err
