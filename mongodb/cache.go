@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -31,7 +32,8 @@ type cache struct {
 	gen          atomic.Uint64 // incremented by every forget: a read that raced one is not kept
 	mu           sync.Mutex
 	m            map[cacheKey]cacheEntry
-	lastSync     time.Time // guarded by mu
+	lastSync     time.Time            // guarded by mu
+	seen         map[string]time.Time // guarded by mu: the changes syncs read, by id, until they fall out of changeOverlap
 	hits, misses atomic.Uint64
 
 	// Guarded by mu: when each collection read whole was last found to fit
@@ -66,7 +68,7 @@ func newCache(sync time.Duration, max int, now func() time.Time) *cache {
 	if max <= 0 {
 		max = 100_000
 	}
-	return &cache{sync: sync, max: max, now: now, m: map[cacheKey]cacheEntry{}, lastSync: now(),
+	return &cache{sync: sync, max: max, now: now, m: map[cacheKey]cacheEntry{}, lastSync: now(), seen: map[string]time.Time{},
 		complete: map[string]time.Time{}, whole: map[string]bool{}}
 }
 
@@ -220,9 +222,21 @@ func (s *Store) forget(c *mongo.Collection, id string) {
 // publish records, for the other instances' caches, that master documents
 // changed: one document per operation, written when it ends.
 func (s *Store) publish(ctx context.Context, keys []changeKey) error {
-	// Retried like every other master write: an operation whose change
-	// cannot be published does not end, and its caller sees a failure.
-	return translate(s.insert(ctx, s.changes(), changeDoc{ID: s.newID(), At: s.now(), Keys: keys}))
+	for range 3 {
+		// Retried like every other master write: an operation whose change
+		// cannot be published does not end, and its caller sees a failure.
+		at := s.now()
+		if err := s.insert(ctx, s.changes(), changeDoc{ID: s.newID(), At: at, Keys: keys}); err != nil {
+			return translate(err)
+		}
+		// A sync that ran while the insert was under way did not see it,
+		// and the next looks back changeOverlap from then: an insert that
+		// took a good part of that is recorded again, with a later time.
+		if s.now().Sub(at) < changeOverlap/2 {
+			return nil
+		}
+	}
+	return &orgd.Error{Code: orgd.EUNAVAILABLE, Message: "The database did not answer in time; retry shortly."}
 }
 
 // changeDoc records that master documents changed.
@@ -245,8 +259,9 @@ const changeRetention = 2 * time.Minute
 func (s *Store) changes() *mongo.Collection { return s.masterColl(collChanges) }
 
 // changeOverlap is how far back each sync looks again, so that a change
-// recorded late (a slow insert, another instance's clock) is not missed.
-const changeOverlap = 5 * time.Second
+// recorded late (a slow insert, another instance's clock behind this one's)
+// is not missed. Changes read before are not acted on again (see seen).
+const changeOverlap = 30 * time.Second
 
 // SyncCache forgets the entries that other instances changed since the last
 // sync, and prunes old changes now and then.
@@ -274,7 +289,21 @@ func (s *Store) SyncCache(ctx context.Context) error {
 	if err := cur.All(ctx, &chs); err != nil {
 		return translate(err)
 	}
+	s.cache.mu.Lock()
+	for id, at := range s.cache.seen {
+		if at.Before(since) {
+			delete(s.cache.seen, id) // no sync reads it again
+		}
+	}
+	s.cache.mu.Unlock()
 	for _, ch := range chs {
+		s.cache.mu.Lock()
+		_, done := s.cache.seen[ch.ID]
+		s.cache.seen[ch.ID] = ch.At
+		s.cache.mu.Unlock()
+		if done { // forgetting its keys again would only cost their next reads
+			continue
+		}
 		for _, k := range ch.Keys {
 			if k.Coll == collRevoked {
 				s.markRevoked(k.Key, started)

@@ -82,6 +82,50 @@ func TestCacheStaleness(t *testing.T) {
 	}
 }
 
+// TestCacheSeesLateChanges renames an organization on an instance whose
+// clock is 20 s behind this one's, after this one synced: its change is
+// dated before that sync, and the next sync must still see it. Changes read
+// again by later syncs do not make the cache forget again.
+func TestCacheSeesLateChanges(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cfg := mongodb.Config{MasterDB: f.db.MasterDB, TenantDB: f.db.TenantDB, CacheSync: time.Second, Now: f.clock.Now}
+	cached := mongodb.NewStore(f.db.Client, cfg)
+	cfg.Now = func() time.Time { return f.clock.Now().Add(-20 * time.Second) }
+	behind := mongodb.NewStore(f.db.Client, cfg)
+	o := mustCreate(t, cached, "acme", "a@acme.test")
+	sync := func(after time.Duration) {
+		t.Helper()
+		f.clock.Advance(after)
+		if err := cached.SyncCache(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past the create's own change, then cached.
+	sync(10 * time.Second)
+	if _, err := cached.OrganizationByName(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := behind.UpdateOrganization(ctx, o.ID, orgd.OrganizationUpdate{Name: ptr("wile")}); err != nil {
+		t.Fatal(err)
+	}
+	sync(time.Second)
+	if _, err := cached.OrganizationByName(ctx, "acme"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("after a sync, the name changed elsewhere still answers: %v", err)
+	}
+	if _, err := cached.OrganizationByName(ctx, "wile"); err != nil {
+		t.Fatal(err)
+	}
+	_, misses := cached.CacheStats()
+	sync(time.Second)
+	if _, err := cached.OrganizationByName(ctx, "wile"); err != nil {
+		t.Fatal(err)
+	}
+	if _, after := cached.CacheStats(); after != misses {
+		t.Errorf("a change read again made the cache forget again: %d more misses", after-misses)
+	}
+}
+
 // TestCacheIsBounded reads more organizations than the cache may hold.
 func TestCacheIsBounded(t *testing.T) {
 	f := newFixture(t)

@@ -330,7 +330,7 @@ func runCase(t *testing.T, tenancy string, sc scenario, h mongodb.Hooks, ft faul
 	}
 	f.mustHold(s)
 	// A create is done once its organization came into use, whatever
-	// stopped it after.
-	sc.verify(f, s, w, err == nil || ft.step == "create.activated")
+	// stopped it after (at its last step, or as it ended: the publish).
+	sc.verify(f, s, w, err == nil || ft.step == "create.activated" || ft.step == "create.publish")
 	f.mustHold(s)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Operation kinds and phases, as journaled in opDoc.
@@ -160,11 +161,23 @@ func (r *run) writeOrg(ctx context.Context, filter, set bson.D) error {
 func (r *run) end(ctx context.Context) error {
 	// A tombstone tells writers of tenant data that the organization's data
 	// moved or went away lately (see settle in settle.go); only renames,
-	// moves and deletes leave one, and duplicates of it are harmless.
-	if r.op.Kind == opDelete || r.op.NewCollection != "" {
-		tomb := bson.D{{Key: "_id", Value: r.op.ID}, {Key: "org", Value: r.op.OrgID}, {Key: "ended_at", Value: r.s.now()}}
-		if err := r.s.insert(ctx, r.s.recent(), tomb); err != nil && !mongo.IsDuplicateKeyError(err) {
+	// moves and deletes leave one (a create's data was nowhere before). An
+	// end resumed later renews its time: the window it opens must follow
+	// the publish below, which the other instances' caches wait for.
+	if r.op.Kind == opDelete || r.op.Kind != opCreate && r.op.NewCollection != "" {
+		filter := bson.D{{Key: "_id", Value: r.op.ID}}
+		set := bson.D{{Key: "$set", Value: bson.D{{Key: "org", Value: r.op.OrgID}, {Key: "ended_at", Value: r.s.now()}}}}
+		err := retry(ctx, func() error {
+			_, err := r.s.recent().UpdateOne(ctx, filter, set, options.UpdateOne().SetUpsert(true))
+			return err
+		})
+		if err != nil && !mongo.IsDuplicateKeyError(err) { // two upserts raced: the other wrote it as well
 			return translate(err)
+		}
+	}
+	if h := r.s.hooks.BeforeStep; h != nil {
+		if err := h(r.op.Kind, "publish"); err != nil {
+			return err
 		}
 	}
 	if err := r.s.publish(ctx, r.touched()); err != nil {
@@ -305,8 +318,20 @@ func emailTaken() error {
 	return orgd.Errorf(orgd.ECONFLICT, "Email address is already used by another admin.")
 }
 
-// detach gives an operation its own deadline, so that a client hanging up
-// does not leave it half done for the reconciler.
+// detach gives an operation a time limit of its own, so that a client
+// hanging up does not leave it half done for the reconciler.
 func (s *Store) detach(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), max(10*s.lease, time.Minute))
+	return detachFor(ctx, max(10*s.lease, time.Minute))
+}
+
+// detachFor is ctx without its cancellation, cancelled after d instead. The
+// bound is a timer, not a deadline: the driver applies ORGD_DB_TIMEOUT to
+// each command only on a context without one, and with a deadline a command
+// could run until it, long past the grace another instance waits before
+// taking an abandoned operation over (a late drop or rename landing after
+// the takeover).
+func detachFor(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t := time.AfterFunc(d, cancel)
+	return ctx, func() { t.Stop(); cancel() }
 }

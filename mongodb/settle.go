@@ -96,13 +96,10 @@ func (s *Store) settleOnce(ctx context.Context, o *orgd.Organization, redo func(
 // detachWrite is the context of a write of tenant data: not the request's,
 // since a write the database may have applied must still be settled when
 // its client hangs up (else what a racing rename or delete left of it would
-// stay where no organization looks), but bounded all the same. The bound is
-// a timer, not a deadline: the driver applies ORGD_DB_TIMEOUT to each
-// operation only on a context without one.
+// stay where no organization looks), but bounded all the same (see
+// detachFor).
 func (s *Store) detachWrite(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	t := time.AfterFunc(writeLimit, cancel)
-	return ctx, func() { t.Stop(); cancel() }
+	return detachFor(ctx, writeLimit)
 }
 
 // writeLimit bounds a write of tenant data, from its first operation to
