@@ -20,6 +20,14 @@ import (
 // answer's status, content type and body.
 func rawRequest(t *testing.T, addr, req string) (int, string, string) {
 	t.Helper()
+	res, body := rawResponse(t, addr, req)
+	return res.StatusCode, res.Header.Get("Content-Type"), body
+}
+
+// rawResponse sends req, as written, on a connection of its own and returns
+// the answer and its body.
+func rawResponse(t *testing.T, addr, req string) (*http.Response, string) {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +43,7 @@ func rawRequest(t *testing.T, addr, req string) (int, string, string) {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header.Get("Content-Type"), string(b)
+	return res, string(b)
 }
 
 // TestUnreadableBodies checks that a body the client garbled or cut short is

@@ -2,42 +2,62 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 )
 
 // ProblemListener returns ln with the answers that net/http writes itself
-// turned into problem documents. A request the server cannot read (a
-// malformed request line or header, a head over MaxHeaderBytes, an unknown
-// transfer coding) never reaches a handler: net/http answers it in plain
-// text on the connection, and closes it.
-func ProblemListener(ln net.Listener) net.Listener { return problemListener{ln} }
+// turned into problem documents, logged like other requests. A request the
+// server cannot read (a malformed request line or header, a head over
+// MaxHeaderBytes, an unknown transfer coding) or whose Expect it cannot meet
+// never reaches a handler: net/http answers it on the connection, in plain
+// text or with no body, and closes it.
+func ProblemListener(ln net.Listener, log *slog.Logger) net.Listener {
+	return &problemListener{ln, log, securityHeaders(strictCSP)}
+}
 
-type problemListener struct{ net.Listener }
+type problemListener struct {
+	net.Listener
+	log     *slog.Logger
+	headers http.Header
+}
 
-func (l problemListener) Accept() (net.Conn, error) {
+func (l *problemListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &problemConn{Conn: c}, nil
+	return &problemConn{Conn: c, l: l}, nil
 }
 
 // problemConn rewrites net/http's own error answers as they are written.
-type problemConn struct{ net.Conn }
+type problemConn struct {
+	net.Conn
+	l *problemListener
+}
 
 func (c *problemConn) Write(p []byte) (int, error) {
-	if b, ok := rawErrorAnswer(p); ok {
-		if _, err := c.Conn.Write(b); err != nil {
-			return 0, err
-		}
-		return len(p), nil
+	status, detail, ok := rawErrorAnswer(p)
+	if !ok {
+		return c.Conn.Write(p)
 	}
-	return c.Conn.Write(p)
+	id := rand.Text()
+	c.l.log.LogAttrs(context.Background(), slog.LevelInfo, "request", slog.String("route", refusedRoute),
+		slog.Int("status", status), slog.String("detail", detail), slog.String("request_id", id))
+	if _, err := c.Conn.Write(problemAnswer(c.l.headers, status, detail, id)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
+
+// refusedRoute names, in the log, the requests net/http refused.
+const refusedRoute = "refused"
 
 // CloseWrite lets net/http half-close the connection after its answer to a
 // head too large, so that the client reads the answer before the reset.
@@ -54,36 +74,61 @@ func (c *problemConn) CloseWrite() error {
 // sorted, and include Date and a length.
 const rawErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
-// rawErrorAnswer returns the problem document for p when p is one of
-// net/http's own error answers: "HTTP/1.1 400 Bad Request: missing required
-// Host header" and its headers, written in one piece.
-func rawErrorAnswer(p []byte) ([]byte, bool) {
+// rawErrorAnswer returns the status and the problem's detail when p is one
+// of net/http's own error answers: "HTTP/1.1 400 Bad Request: missing
+// required Host header" and its headers, written in one piece, or its 417.
+func rawErrorAnswer(p []byte) (status int, detail string, ok bool) {
+	if expectationFailed(p) {
+		return http.StatusExpectationFailed, "The request's Expect header is not supported: only 100-continue is.", true
+	}
 	rest, ok := bytes.CutPrefix(p, []byte("HTTP/1.1 "))
 	if !ok {
-		return nil, false
+		return 0, "", false
 	}
 	end := bytes.IndexByte(rest, '\r')
 	if end < 4 || !bytes.HasPrefix(rest[end:], []byte(rawErrorHeaders)) || rest[3] != ' ' {
-		return nil, false
+		return 0, "", false
 	}
 	status, err := strconv.Atoi(string(rest[:3]))
 	if err != nil || status < 400 || status > 599 {
-		return nil, false
+		return 0, "", false
 	}
 	// "400 Bad Request: invalid header name": what follows the status text is
 	// net/http's own fixed wording, never the client's bytes.
 	_, why, _ := bytes.Cut(rest[4:end], []byte(": "))
-	detail := rawErrorDetail(status, string(why))
+	detail = rawErrorDetail(status, string(why))
 	if status >= 500 { // a transfer coding or an HTTP version orgd does not speak: the client's to change
 		status = http.StatusBadRequest
 	}
-	body, err := json.Marshal(&problemBody{Title: http.StatusText(status), Status: status, Detail: detail})
-	if err != nil {
-		return nil, false
-	}
-	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: %d\r\n"+
-		"Content-Type: application/problem+json\r\nX-Content-Type-Options: nosniff\r\n\r\n", status, http.StatusText(status), len(body))
-	return append([]byte(head), body...), true
+	return status, detail, true
+}
+
+// expectationFailed reports whether p is net/http's answer to an Expect
+// header other than "100-continue" (sendExpectationFailed in its server.go):
+// a head alone, of these lines. orgd's handlers never answer 417.
+func expectationFailed(p []byte) bool {
+	rest, ok := bytes.CutPrefix(p, []byte("HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: "))
+	date, ok2 := bytes.CutSuffix(rest, []byte("\r\nContent-Length: 0\r\n\r\n"))
+	return ok && ok2 && len(date) == len(http.TimeFormat) && !bytes.Contains(date, []byte("\r"))
+}
+
+// problemAnswer is the whole answer, closing the connection, for a request
+// net/http refused: the security headers every response carries, and a
+// request id of its own.
+func problemAnswer(security http.Header, status int, detail, id string) []byte {
+	body, _ := json.Marshal(&problemBody{Title: http.StatusText(status), Status: status, Detail: detail, RequestID: id})
+	h := security.Clone()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Connection", "close")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Type", "application/problem+json")
+	h.Set(requestIDHeader, id)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	_ = h.Write(&b)
+	b.WriteString("\r\n")
+	b.Write(body)
+	return b.Bytes()
 }
 
 // rawErrorDetail says what was wrong with a request net/http refused.

@@ -18,8 +18,11 @@ func TestRawErrorAnswer(t *testing.T) {
 		{"a success", "HTTP/1.1 200 OK" + rawErrorHeaders, false},
 		{"the rest of a body", "Bad Request" + rawErrorHeaders, false},
 		{"a short write", "HTTP/1.1 4", false},
+		{"net/http's 417", "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: Sun, 29 Nov 2026 15:16:43 GMT\r\nContent-Length: 0\r\n\r\n", true},
+		{"a 417 with a body", "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: Sun, 29 Nov 2026 15:16:43 GMT\r\nContent-Length: 0\r\n\r\n{}", false},
+		{"a 417 with other headers", "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: Sun, 29 Nov 2026 15:16:43 GMT\r\nX: y\r\nContent-Length: 0\r\n\r\n", false},
 	} {
-		if _, ok := rawErrorAnswer([]byte(tt.wrote)); ok != tt.rewritten {
+		if _, _, ok := rawErrorAnswer([]byte(tt.wrote)); ok != tt.rewritten {
 			t.Errorf("%s: rewritten %v, want %v", tt.name, ok, tt.rewritten)
 		}
 	}

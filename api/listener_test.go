@@ -2,13 +2,16 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
 
 // TestRequestsNetHTTPRefuses checks the requests that net/http answers
 // itself, before any handler runs: each gets a problem document with a 4xx
-// that says what was wrong, never a plain-text answer or a 5xx.
+// that says what was wrong, never a plain-text or empty answer or a 5xx,
+// with the headers every response carries and a request id, also on the
+// request's log line.
 func TestRequestsNetHTTPRefuses(t *testing.T) {
 	e := newEnv(t)
 	addr := strings.TrimPrefix(e.srv.URL, "http://")
@@ -24,18 +27,37 @@ func TestRequestsNetHTTPRefuses(t *testing.T) {
 		{"head too large", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n", 431, "header fields are too large"},
 		{"unknown transfer coding", "POST /org/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "Transfer-Encoding is not supported"},
 		{"HTTP version", "GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n", 400, "HTTP version is not supported"},
+		{"Expect", "POST /admin/login HTTP/1.1\r\nHost: x\r\nExpect: something\r\nContent-Length: 2\r\n\r\n{}", 417, "Expect header is not supported"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			status, ct, body := rawRequest(t, addr, tt.req)
-			if status != tt.status || ct != "application/problem+json" {
-				t.Fatalf("%d, Content-Type %q, body %q; want %d application/problem+json", status, ct, body, tt.status)
+			res, body := rawResponse(t, addr, tt.req)
+			if ct := res.Header.Get("Content-Type"); res.StatusCode != tt.status || ct != "application/problem+json" {
+				t.Fatalf("%d, Content-Type %q, body %q; want %d application/problem+json", res.StatusCode, ct, body, tt.status)
 			}
 			var p struct {
-				Status int    `json:"status"`
-				Detail string `json:"detail"`
+				Status    int    `json:"status"`
+				Detail    string `json:"detail"`
+				RequestID string `json:"request_id"`
 			}
 			if err := json.Unmarshal([]byte(body), &p); err != nil || p.Status != tt.status || !strings.Contains(p.Detail, tt.detail) {
 				t.Errorf("body %q (%v): want status %d and a detail saying %q", body, err, tt.status, tt.detail)
+			}
+			for _, h := range []string{"X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Strict-Transport-Security", "Cache-Control"} {
+				if res.Header.Get(h) == "" {
+					t.Errorf("no %s header", h)
+				}
+			}
+			id := res.Header.Get("X-Request-Id")
+			if id == "" || p.RequestID != id {
+				t.Errorf("request id %q in the header, %q in the body: want one, in both", id, p.RequestID)
+			}
+			logged := false
+			for _, l := range strings.Split(e.logs.String(), "\n") {
+				logged = logged || strings.Contains(l, " msg=request ") && strings.Contains(l, " request_id="+id) &&
+					strings.Contains(l, fmt.Sprintf(" status=%d ", tt.status))
+			}
+			if !logged {
+				t.Errorf("no request line with id %q and status %d:\n%s", id, tt.status, e.logs)
 			}
 		})
 	}

@@ -86,7 +86,7 @@ func newEnvWith(t testing.TB, db *mongotest.DB, client *mongo.Client, cacheSync 
 	}
 	s := api.NewServer(deps)
 	srv := httptest.NewUnstartedServer(s.Handler())
-	srv.Listener = api.ProblemListener(srv.Listener) // as orgd serves
+	srv.Listener = api.ProblemListener(srv.Listener, logger) // as orgd serves
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, db: db, store: store, tokens: tokens, logs: buf, tenancy: cmp.Or(cfg.Tenancy, "collection")}

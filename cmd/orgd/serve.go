@@ -25,7 +25,7 @@ func listen(setting, addr string, h http.Handler, logger *slog.Logger) (*httpSer
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: cannot listen: %w", setting, addr, err)
 	}
-	return &httpServer{ln: api.ProblemListener(ln), hs: &http.Server{
+	return &httpServer{ln: api.ProblemListener(ln, logger), hs: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
