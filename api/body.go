@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/orgd/orgd"
@@ -166,6 +167,19 @@ func strictJSON() huma.Format {
 	}}
 }
 
+// foldKey returns the same string for two keys exactly when encoding/json
+// takes them for one field name (bytes.EqualFold: Unicode simple folding, so
+// "ſ" is an "s" and the Kelvin sign a "k", where strings.ToLower differs).
+func foldKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, k)
+}
+
 // twiceKey returns a key that appears twice in one object of data, in any
 // case, or "";
 // malformed JSON is left for the decoder to report.
@@ -188,7 +202,7 @@ func twiceKey(data []byte) string {
 		if key, ok := tok.(string); ok && top != nil && top.keys != nil && top.wantKey {
 			// encoding/json matches field names whatever their case:
 			// "EMAIL" and "email" would name one field.
-			folded := strings.ToLower(key)
+			folded := foldKey(key)
 			if top.keys[folded] {
 				return key
 			}

@@ -13,6 +13,9 @@ func TestTwiceKey(t *testing.T) {
 		{`{"a":1,"a":2}`, "a"},
 		{`{"email":1,"EMAIL":2}`, "EMAIL"},
 		{`{"Password":1,"password":2}`, "password"},
+		{`{"password":1,"pasſword":2}`, "pasſword"},   // encoding/json fills Password with either
+		{`{"k":1,"\u212a":2}`, "\u212a"},              // the Kelvin sign
+		{`{"ss":1,"ß":2,"straße":3,"STRASSE":4}`, ""}, // not one field to encoding/json
 		{`{"a":{"b":1},"c":{"b":2}}`, ""},
 		{`{"a":{"b":1,"b":2}}`, "b"},
 		{`{"a":[{"k":1},{"k":2}],"b":"a"}`, ""},
