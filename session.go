@@ -20,6 +20,10 @@ type RefreshToken struct {
 	AdminID   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// TokensUntil is when the access tokens issued so far in its login, up
+	// to the one issued with it, stop passing at the latest. Zero when
+	// unknown: the store then counts from IssuedAt.
+	TokensUntil time.Time
 }
 
 // Reasons a session is revoked, as recorded with the revocation.

@@ -286,7 +286,10 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 	if err != nil {
 		return nil, giveBack(err)
 	}
-	next := orgd.RefreshToken{Hash: newHash, SessionID: sess.ID, OrgID: sess.OrgID, AdminID: sess.AdminID, IssuedAt: s.Now(), ExpiresAt: sess.ExpiresAt}
+	// The new token carries how long the login's earlier access tokens pass,
+	// which an instance with a longer token lifetime may have issued.
+	next := orgd.RefreshToken{Hash: newHash, SessionID: sess.ID, OrgID: sess.OrgID, AdminID: sess.AdminID, IssuedAt: s.Now(), ExpiresAt: sess.ExpiresAt,
+		TokensUntil: rt.TokensUntil}
 	out, err := s.tokens(sess, refresh)
 	if err == nil {
 		err = s.Sessions.AddRefreshToken(ctx, next)

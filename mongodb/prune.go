@@ -22,7 +22,7 @@ func (s *Store) PruneAuth(ctx context.Context, retention time.Duration) (int64, 
 	if err != nil {
 		return n, err
 	}
-	for _, c := range []*mongo.Collection{s.refresh(), s.sessions()} {
+	for _, c := range []*mongo.Collection{s.refresh(), s.spent(), s.sessions()} {
 		k, err := deleteMany(ctx, c, expired)
 		if n += k; err != nil {
 			return n, err

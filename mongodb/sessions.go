@@ -10,19 +10,23 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// Collections of logins. All are keyed by _id and stay small: expired
-// entries are pruned, and the one read on every request, revoked_sessions,
-// only holds revocations younger than the longest access-token lifetime in use.
+// Collections of logins, all keyed by _id. Expired entries are pruned; the
+// one read on every request, revoked_sessions, only holds revocations younger
+// than the longest access-token lifetime in use; and the refresh tokens an
+// exchange reads first are only the live ones, one per login, however often
+// the logins were refreshed (a backend that scans a collection for every
+// lookup would otherwise pay for every exchange of the last 30 days).
 const (
-	collSessions = "sessions"         // _id: session id: a login and the token family rotated from it
-	collRefresh  = "refresh_tokens"   // _id: SHA-256 of a refresh token; usedPrefix+hash once exchanged
-	collRevoked  = "revoked_sessions" // _id: session id, while access tokens of the session may be live
+	collSessions = "sessions"             // _id: session id: a login and the token family rotated from it
+	collRefresh  = "refresh_tokens"       // _id: SHA-256 of a live refresh token
+	collSpent    = "spent_refresh_tokens" // _id: SHA-256 of a refresh token exchanged already, until its login ends
+	collRevoked  = "revoked_sessions"     // _id: session id, while access tokens of the session may be live
 )
 
-// usedPrefix marks a refresh token as exchanged. Inserting usedPrefix+hash is
-// the compare-and-set of rotation: of two exchanges of one token, only one
-// insert succeeds, and the other is a reuse.
-const usedPrefix = "used/"
+// legacyUsedPrefix marked, in refresh_tokens, a token that was exchanged,
+// before spent tokens had their own collection; the live document stayed.
+// Such a token is still a reuse when presented again.
+const legacyUsedPrefix = "used/"
 
 type sessionDoc struct {
 	ID        string    `bson:"_id"`
@@ -39,7 +43,7 @@ type refreshDoc struct {
 	AdminID   string    `bson:"admin_id"`
 	IssuedAt  time.Time `bson:"issued_at"`
 	ExpiresAt time.Time `bson:"expires_at"`
-	SpentBy   string    `bson:"spent_by,omitempty"` // on a used/ marker: the exchange that wrote it
+	SpentBy   string    `bson:"spent_by,omitempty"` // on a spent token: the exchange that spent it
 	// TokensUntil is when the access token issued with this refresh token
 	// stops passing at the latest, by the token lifetime and leeway of the
 	// instance that issued it, which may be longer than the revoker's.
@@ -57,6 +61,7 @@ type revokedDoc struct {
 
 func (s *Store) sessions() *mongo.Collection { return s.masterColl(collSessions) }
 func (s *Store) refresh() *mongo.Collection  { return s.masterColl(collRefresh) }
+func (s *Store) spent() *mongo.Collection    { return s.masterColl(collSpent) }
 func (s *Store) revoked() *mongo.Collection  { return s.masterColl(collRevoked) }
 
 // markRevoked tells the cache that session id is revoked, without reading
@@ -105,13 +110,29 @@ func (s *Store) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error
 	if err := s.insertRefresh(ctx, rt); err != nil {
 		return err
 	}
-	return s.keepRevocation(ctx, rt.SessionID, rt.IssuedAt.Add(s.revocationTTL))
+	return s.keepRevocation(ctx, rt.SessionID, s.tokensUntilWith(rt))
 }
 
 func (s *Store) insertRefresh(ctx context.Context, rt orgd.RefreshToken) error {
-	d := refreshDoc{ID: rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: rt.IssuedAt, ExpiresAt: rt.ExpiresAt,
-		TokensUntil: rt.IssuedAt.Add(s.revocationTTL)}
-	return translate(s.insert(ctx, s.refresh(), d))
+	return translate(s.insert(ctx, s.refresh(), s.refreshDoc(rt)))
+}
+
+// refreshDoc is rt as stored. Its tokens_until also covers the access
+// tokens issued earlier in its login (rt.TokensUntil, from the token it was
+// exchanged for), which another instance may have issued for longer: the
+// live token is the one a revocation reads.
+func (s *Store) refreshDoc(rt orgd.RefreshToken) refreshDoc {
+	return refreshDoc{ID: rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: rt.IssuedAt, ExpiresAt: rt.ExpiresAt,
+		TokensUntil: s.tokensUntilWith(rt)}
+}
+
+// tokensUntilWith is when the access tokens of rt's login issued up to rt's
+// stop passing at the latest, by this instance's token lifetime and leeway.
+func (s *Store) tokensUntilWith(rt orgd.RefreshToken) time.Time {
+	if own := rt.IssuedAt.Add(s.revocationTTL); own.After(rt.TokensUntil) {
+		return own
+	}
+	return rt.TokensUntil
 }
 
 // keepRevocation makes the revocation of session id, if there is one, last
@@ -126,41 +147,62 @@ func (s *Store) keepRevocation(ctx context.Context, id string, tokensUntil time.
 	}))
 }
 
-// RefreshTokenByHash returns the refresh token stored under hash, used or
-// not, or ENOTFOUND.
+// RefreshTokenByHash returns the refresh token stored under hash, spent or
+// not, or ENOTFOUND. Live tokens are looked for first: they are what clients
+// present, and there are few of them.
 func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*orgd.RefreshToken, error) {
 	var d refreshDoc
-	if ok, err := findByID(ctx, s.refresh(), hash, &d); err != nil {
+	ok, err := findByID(ctx, s.refresh(), hash, &d)
+	if err == nil && !ok {
+		ok, err = findByID(ctx, s.spent(), hash, &d)
+	}
+	if err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, orgd.Errorf(orgd.ENOTFOUND, "Refresh token does not exist.")
 	}
-	return &orgd.RefreshToken{Hash: d.ID, SessionID: d.SessionID, OrgID: d.OrgID, AdminID: d.AdminID, IssuedAt: d.IssuedAt, ExpiresAt: d.ExpiresAt}, nil
+	return &orgd.RefreshToken{Hash: d.ID, SessionID: d.SessionID, OrgID: d.OrgID, AdminID: d.AdminID, IssuedAt: d.IssuedAt, ExpiresAt: d.ExpiresAt,
+		TokensUntil: d.TokensUntil}, nil
 }
 
 // UseRefreshToken marks rt as exchanged by the exchange named spender. It
 // reports false when rt had been exchanged already: a reuse. Only inserting
-// an _id is atomic on every backend orgd supports, so the mark is an insert,
-// never an update.
+// an _id is atomic on every backend orgd supports, so the mark is an insert
+// (of rt into the spent tokens), never an update. The live copy goes once
+// the mark is in, and with it the mark a token spent before spent tokens had
+// their own collection left beside it: finding that one too means a reuse.
 func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken, spender string) (first bool, err error) {
-	d := refreshDoc{ID: usedPrefix + rt.Hash, SessionID: rt.SessionID, OrgID: rt.OrgID, AdminID: rt.AdminID, IssuedAt: s.now(), ExpiresAt: rt.ExpiresAt,
-		SpentBy: spender}
-	err = s.insert(ctx, s.refresh(), d)
+	d := s.refreshDoc(rt)
+	d.SpentBy = spender
+	err = s.insert(ctx, s.spent(), d)
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil
+	} else if err != nil {
+		return false, translate(err)
 	}
-	return err == nil, translate(err)
+	var res *mongo.DeleteResult
+	err = retry(ctx, func() (err error) {
+		res, err = s.refresh().DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{rt.Hash, legacyUsedPrefix + rt.Hash}}}}})
+		return err
+	})
+	if err != nil {
+		return false, translate(err)
+	}
+	return res.DeletedCount < 2, nil
 }
 
 // ReleaseRefreshToken undoes UseRefreshToken when the exchange spender
 // could not finish (no new token was stored), so that the client's retry is
-// not taken for a reuse. Only spender's own mark is removed: when its insert
-// failed, the mark there may be another exchange's, which did get tokens.
+// not taken for a reuse: the live copy comes back, and then spender's own
+// mark goes. Only spender's: when its insert failed, the mark there may be
+// another exchange's, which did get tokens (the live copy then stays a spent
+// token's, still refused as a reuse, until its login ends).
 func (s *Store) ReleaseRefreshToken(ctx context.Context, rt orgd.RefreshToken, spender string) error {
-	c, id := s.refresh(), usedPrefix+rt.Hash
-	defer s.forget(c, id)
+	if err := s.insertRefresh(ctx, rt); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return err
+	}
 	return translate(retry(ctx, func() error {
-		_, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "spent_by", Value: spender}})
+		_, err := s.spent().DeleteOne(ctx, bson.D{{Key: "_id", Value: rt.Hash}, {Key: "spent_by", Value: spender}})
 		return err
 	}))
 }
@@ -266,7 +308,10 @@ func (s *Store) publishLater(keys []changeKey, until time.Time) {
 	})
 }
 
-// endSession deletes the session id and its refresh tokens.
+// endSession deletes the session id and its live refresh tokens. Its spent
+// tokens stay until the login would have ended (PruneAuth): finding them
+// would read every token ever spent, and presented again they are refused
+// as a reuse.
 func (s *Store) endSession(ctx context.Context, id string) error {
 	if err := s.deleteID(ctx, s.sessions(), id); err != nil {
 		return err

@@ -171,7 +171,7 @@ func NewStore(client *mongo.Client, cfg Config) *Store {
 	s.entropy = ulid.Monotonic(rand.Reader, 0)
 	s.colls = map[string]*mongo.Collection{}
 	for _, name := range []string{collOrgs, collAdmins, collNames, collEmails, collOps, collTakes, collChanges, collRecent,
-		collSessions, collRefresh, collRevoked, collDeployments, collMoves, collAudit} {
+		collSessions, collRefresh, collSpent, collRevoked, collDeployments, collMoves, collAudit} {
 		s.colls[name] = s.master.Collection(name)
 	}
 	if s.tenancy == "" {
