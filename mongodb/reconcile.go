@@ -256,8 +256,8 @@ func (r *run) resume(ctx context.Context) (string, error) {
 		}
 		return r.resume(ctx)
 	case r.op.Kind == opUpdate && exists:
-		if err := r.update(ctx); err != nil && err != errLostLease && r.op.Phase == phaseUndo {
-			return "undid the interrupted update of " + name, nil
+		if err := r.update(ctx); err != nil && err != errLostLease && r.op.Phase == phaseUndo && r.ended {
+			return "undid the interrupted update of " + name, nil // err says why it was undone
 		} else if err != nil {
 			return "", err
 		}
