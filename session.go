@@ -24,6 +24,8 @@ type RefreshToken struct {
 	// to the one issued with it, stop passing at the latest. Zero when
 	// unknown: the store then counts from IssuedAt.
 	TokensUntil time.Time
+	// Replaces is the hash of the spent token this one was exchanged for.
+	Replaces string
 }
 
 // Reasons a session is revoked, as recorded with the revocation.

@@ -255,6 +255,13 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 		return nil, giveBack(err)
 	}
 	if !first {
+		// A spent token of a login that has ended (logged out, revoked) is
+		// refused like any other: there is nothing left to revoke.
+		if _, err := s.Sessions.SessionByID(ctx, rt.SessionID); orgd.ErrorCode(err) == orgd.ENOTFOUND {
+			return nil, fail("session_ended")
+		} else if err != nil {
+			return nil, s.problem(ctx, err)
+		}
 		s.Logger.WarnContext(ctx, "refresh token reused: revoking its login", "org_id", rt.OrgID, "session_id", rt.SessionID)
 		if err := s.Sessions.RevokeSession(ctx, rt.SessionID, orgd.RevokeReuse); err != nil {
 			return nil, s.problem(ctx, err)
@@ -289,7 +296,7 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 	// The new token carries how long the login's earlier access tokens pass,
 	// which an instance with a longer token lifetime may have issued.
 	next := orgd.RefreshToken{Hash: newHash, SessionID: sess.ID, OrgID: sess.OrgID, AdminID: sess.AdminID, IssuedAt: s.Now(), ExpiresAt: sess.ExpiresAt,
-		TokensUntil: rt.TokensUntil}
+		TokensUntil: rt.TokensUntil, Replaces: rt.Hash}
 	out, err := s.tokens(sess, refresh)
 	if err == nil {
 		err = s.Sessions.AddRefreshToken(ctx, next)

@@ -156,6 +156,16 @@ func TestLogout(t *testing.T) {
 		t.Error("logout revoked another login")
 	}
 	e.call("POST", "/admin/logout", "", nil).isProblem(t, 401)
+
+	// A token spent before the logout is refused as quietly as the live one:
+	// with its login over, it is no reuse to act on.
+	c := e.loginTokens(acme.email, acme.password)
+	c2 := tokensOf(t, e.refresh(c.refresh).mustStatus(t, 200))
+	e.call("POST", "/admin/logout", c2.access, nil).mustStatus(t, 204)
+	e.refresh(c.refresh).isProblem(t, 401)
+	if strings.Contains(e.logs.String(), "refresh token reused") {
+		t.Error("a spent token of a logged-out login was taken for a reuse")
+	}
 }
 
 // TestPasswordChangeRevokes checks that a new password ends every earlier

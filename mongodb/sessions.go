@@ -13,9 +13,10 @@ import (
 // Collections of logins, all keyed by _id. Expired entries are pruned; the
 // one read on every request, revoked_sessions, only holds revocations younger
 // than the longest access-token lifetime in use; and the refresh tokens an
-// exchange reads first are only the live ones, one per login, however often
-// the logins were refreshed (a backend that scans a collection for every
-// lookup would otherwise pay for every exchange of the last 30 days).
+// exchange reads first are only the live ones, one per login (two while an
+// exchange runs), however often the logins were refreshed: a backend that
+// scans a collection for every lookup would otherwise pay for every exchange
+// of the last 30 days.
 const (
 	collSessions = "sessions"             // _id: session id: a login and the token family rotated from it
 	collRefresh  = "refresh_tokens"       // _id: SHA-256 of a live refresh token
@@ -100,7 +101,8 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*orgd.Session, erro
 	return &orgd.Session{ID: d.ID, OrgID: d.OrgID, AdminID: d.AdminID, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt}, nil
 }
 
-// AddRefreshToken stores a refresh token's hash for its session. The
+// AddRefreshToken stores a refresh token's hash for its session, in place
+// of the spent token it replaces. The
 // exchange that made it checked the session (through a cache that may not
 // have heard of a revocation yet) and issued an access token: should the
 // session have been revoked meanwhile, the revocation is kept for as long as
@@ -110,7 +112,14 @@ func (s *Store) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error
 	if err := s.insertRefresh(ctx, rt); err != nil {
 		return err
 	}
-	return s.keepRevocation(ctx, rt.SessionID, s.tokensUntilWith(rt))
+	if err := s.keepRevocation(ctx, rt.SessionID, s.tokensUntilWith(rt)); err != nil {
+		return err
+	}
+	if rt.Replaces == "" {
+		return nil
+	}
+	// The spent token's live copy goes only now: rt carries its tokens_until.
+	return s.deleteID(ctx, s.refresh(), rt.Replaces)
 }
 
 func (s *Store) insertRefresh(ctx context.Context, rt orgd.RefreshToken) error {
@@ -151,15 +160,36 @@ func (s *Store) keepRevocation(ctx context.Context, id string, tokensUntil time.
 // not, or ENOTFOUND. Live tokens are looked for first: they are what clients
 // present, and there are few of them.
 func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*orgd.RefreshToken, error) {
-	var d refreshDoc
-	ok, err := findByID(ctx, s.refresh(), hash, &d)
-	if err == nil && !ok {
-		ok, err = findByID(ctx, s.spent(), hash, &d)
-	}
+	// One read finds the live copy and the mark a spend left beside it
+	// before spent tokens had their own collection.
+	cur, err := s.refresh().Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{hash, legacyUsedPrefix + hash}}}}})
 	if err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, orgd.Errorf(orgd.ENOTFOUND, "Refresh token does not exist.")
+		return nil, translate(err)
+	}
+	var docs []refreshDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, translate(err)
+	}
+	var d *refreshDoc
+	for i := range docs {
+		if docs[i].ID == hash {
+			d = &docs[i]
+		}
+	}
+	switch {
+	case d != nil && len(docs) == 2: // spent then: marked spent here, so that it is a reuse
+		mark := *d
+		mark.SpentBy = legacyUsedPrefix
+		if err := s.insert(ctx, s.spent(), mark); err != nil && !mongo.IsDuplicateKeyError(err) {
+			return nil, translate(err)
+		}
+	case d == nil:
+		d = new(refreshDoc)
+		if ok, err := findByID(ctx, s.spent(), hash, d); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, orgd.Errorf(orgd.ENOTFOUND, "Refresh token does not exist.")
+		}
 	}
 	return &orgd.RefreshToken{Hash: d.ID, SessionID: d.SessionID, OrgID: d.OrgID, AdminID: d.AdminID, IssuedAt: d.IssuedAt, ExpiresAt: d.ExpiresAt,
 		TokensUntil: d.TokensUntil}, nil
@@ -168,39 +198,24 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*orgd.Refr
 // UseRefreshToken marks rt as exchanged by the exchange named spender. It
 // reports false when rt had been exchanged already: a reuse. Only inserting
 // an _id is atomic on every backend orgd supports, so the mark is an insert
-// (of rt into the spent tokens), never an update. The live copy goes once
-// the mark is in, and with it the mark a token spent before spent tokens had
-// their own collection left beside it: finding that one too means a reuse.
+// (of rt into the spent tokens), never an update. The live copy stays until
+// the token that replaces it is stored (AddRefreshToken): until then, it is
+// what tells a revocation how long the login's access tokens pass.
 func (s *Store) UseRefreshToken(ctx context.Context, rt orgd.RefreshToken, spender string) (first bool, err error) {
 	d := s.refreshDoc(rt)
 	d.SpentBy = spender
 	err = s.insert(ctx, s.spent(), d)
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil
-	} else if err != nil {
-		return false, translate(err)
 	}
-	var res *mongo.DeleteResult
-	err = retry(ctx, func() (err error) {
-		res, err = s.refresh().DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{rt.Hash, legacyUsedPrefix + rt.Hash}}}}})
-		return err
-	})
-	if err != nil {
-		return false, translate(err)
-	}
-	return res.DeletedCount < 2, nil
+	return err == nil, translate(err)
 }
 
 // ReleaseRefreshToken undoes UseRefreshToken when the exchange spender
 // could not finish (no new token was stored), so that the client's retry is
-// not taken for a reuse: the live copy comes back, and then spender's own
-// mark goes. Only spender's: when its insert failed, the mark there may be
-// another exchange's, which did get tokens (the live copy then stays a spent
-// token's, still refused as a reuse, until its login ends).
+// not taken for a reuse. Only spender's own mark is removed: when its insert
+// failed, the mark there may be another exchange's, which did get tokens.
 func (s *Store) ReleaseRefreshToken(ctx context.Context, rt orgd.RefreshToken, spender string) error {
-	if err := s.insertRefresh(ctx, rt); err != nil && !mongo.IsDuplicateKeyError(err) {
-		return err
-	}
 	return translate(retry(ctx, func() error {
 		_, err := s.spent().DeleteOne(ctx, bson.D{{Key: "_id", Value: rt.Hash}, {Key: "spent_by", Value: spender}})
 		return err

@@ -164,32 +164,54 @@ func TestPruneAuth(t *testing.T) {
 }
 
 // TestRevocationOutlivesTheLongestToken revokes a login on an instance
-// whose access tokens live a minute, while the login's token came from one
-// whose tokens live 15 minutes (another instance, or this one before a
-// restart with a shorter ORGD_TOKEN_TTL): the revocation must be kept until
-// that token has expired, else pruning it lets the token pass again.
+// whose access tokens live a minute, while the login's first token came from
+// one whose tokens live 15 minutes (another instance, or this one before a
+// restart with a shorter ORGD_TOKEN_TTL), whether or not the short-lived
+// instance has exchanged that login's refresh token since, or begun to: the
+// revocation must be kept until that first access token has expired, else
+// pruning it lets the token pass again.
 func TestRevocationOutlivesTheLongestToken(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	long, short := f.sessionStore(15*time.Minute), f.sessionStore(time.Minute)
-	sess, err := long.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "h1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := short.RevokeSession(ctx, sess.ID, orgd.RevokeLogout); err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range []struct {
-		after   time.Duration
-		revoked bool
-	}{{5 * time.Minute, true}, {10*time.Minute + 30*time.Second, true}, {time.Minute, false}} {
-		f.clock.Advance(step.after)
-		if _, err := short.PruneAuth(ctx, time.Hour); err != nil {
-			t.Fatal(err)
-		}
-		if r, err := long.SessionRevoked(ctx, sess.ID); err != nil || r != step.revoked {
-			t.Errorf("revoked %v (%v) %v after the logout, want %v", r, err, f.clock.Now().Sub(sess.CreatedAt), step.revoked)
-		}
+	for _, tt := range []struct {
+		name             string
+		exchanged, spent bool
+	}{{"first token", false, false}, {"token exchanged since", true, false}, {"token spent by an exchange not finished", false, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			long, short := f.sessionStore(15*time.Minute), f.sessionStore(time.Minute)
+			sess, err := long.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "h1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Advance(time.Minute)
+			switch {
+			case tt.exchanged:
+				exchange(t, short, f.clock.Now(), "h1", "h2")
+			case tt.spent: // the exchange fails after this (its login is revoked meanwhile)
+				rt, err := short.RefreshTokenByHash(ctx, "h1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if first, err := short.UseRefreshToken(ctx, *rt, "x"); err != nil || !first {
+					t.Fatalf("spend: %v, %v", first, err)
+				}
+			}
+			if err := short.RevokeSession(ctx, sess.ID, orgd.RevokeLogout); err != nil {
+				t.Fatal(err)
+			}
+			for _, step := range []struct {
+				at      time.Duration // after the login
+				revoked bool
+			}{{5 * time.Minute, true}, {15*time.Minute + 30*time.Second, true}, {16*time.Minute + 30*time.Second, false}} {
+				f.clock.Advance(sess.CreatedAt.Add(step.at).Sub(f.clock.Now()))
+				if _, err := short.PruneAuth(ctx, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				if r, err := long.SessionRevoked(ctx, sess.ID); err != nil || r != step.revoked {
+					t.Errorf("revoked %v (%v) %v after the login, want %v", r, err, step.at, step.revoked)
+				}
+			}
+		})
 	}
 }
 
