@@ -107,10 +107,13 @@ func SocketURI(path string) string {
 }
 
 // ErrDirName reports a data directory whose path the embedded database
-// cannot name: its SQLite URL takes no '%', '?' or '#', and the driver
-// splits a socket's address at ':' even when it is escaped (a loopback port,
-// Config.Addr, has no such limit).
-var ErrDirName = errors.New("the data directory's path may not contain '%', '?' or '#', nor ':' unless the database listens on a port (ORGD_EMBEDDED_ADDR)")
+// cannot name: its SQLite URL takes no '%', '?' or '#'; it finds its files
+// with a glob pattern, in which '*', '[' and '\' are not themselves (a
+// directory it cannot find its files in is one whose databases it would
+// take for missing, and drop the first time it recreated one); and the
+// driver splits a socket's address at ':' even when it is escaped (a
+// loopback port, Config.Addr, has no such limit).
+var ErrDirName = errors.New("the data directory's path may not contain '%', '?', '#', '*', '[' or '\\', nor ':' unless the database listens on a port (ORGD_EMBEDDED_ADDR)")
 
 // Server is a running embedded FerretDB.
 type Server struct {
@@ -126,7 +129,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data directory %q: %w", cfg.Dir, err)
 	}
-	if strings.ContainsAny(dir, "%?#") {
+	if strings.ContainsAny(dir, `%?#*[\`) {
 		return nil, fmt.Errorf("data directory %s: %w", dir, ErrDirName)
 	}
 	if cfg.Addr == "" { // before anything is created: a refused directory is left as it was

@@ -167,7 +167,7 @@ func TestDirNames(t *testing.T) {
 			t.Errorf("%s: %s names %q (user %q), %v; want %q", dir, embeddb.SocketURI(p), cs.Hosts, cs.Username, err, p)
 		}
 	}
-	for _, name := range []string{"a:b", "a%b", "a?b", "a#b"} {
+	for _, name := range []string{"a:b", "a%b", "a?b", "a#b", "a*b", "[old]", `a\b`} {
 		dir := filepath.Join(t.TempDir(), name)
 		if _, err := embeddb.Start(embeddb.Config{Dir: dir}); !errors.Is(err, embeddb.ErrDirName) {
 			t.Errorf("%s: %v, want ErrDirName", name, err)

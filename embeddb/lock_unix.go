@@ -31,6 +31,12 @@ func lockDir(dir string) (*dirLock, error) {
 		}
 		return nil, fmt.Errorf("lock data directory %s: %w", dir, err)
 	}
+	// The address of an earlier run is no longer true: until publish, tools
+	// must see a server that is still starting, not an old port.
+	if err := f.Truncate(0); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("lock data directory %s: %w", dir, err)
+	}
 	return &dirLock{f}, nil
 }
 
