@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,8 +30,13 @@ func readConfigFile(path string, ss []setting) (map[string]string, error) {
 		return nil, fmt.Errorf("configuration file: %w", err)
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("configuration file %s: %w", path, err)
+	}
+	// A second document ("---") would otherwise be ignored without a word.
+	if err := dec.Decode(new(yaml.Node)); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("configuration file %s: must be one YAML document, with no \"---\" between settings", path)
 	}
 	if len(doc.Content) == 0 { // empty file
 		return nil, nil
@@ -107,11 +114,13 @@ func maskURI(uri string) string {
 	if !ok {
 		return "********"
 	}
-	// The user information ends at an '@', and a password may hold '/',
-	// '?' or '=' that the driver accepts: everything up to the last '@' is
-	// taken for it. (An '@' in an option's value hides more than it must.)
+	// The user information ends at the first '@', as the driver reads it
+	// (a password may hold '?' or '=', and one holding '@' is refused): an
+	// '@' in an option's value is the option's, which may be a secret. With
+	// no user information, the driver refuses an '@' there; what is shown
+	// then hides more than it must.
 	user, optionsBefore := "", false
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
+	if at := strings.Index(rest, "@"); at >= 0 {
 		user, rest = rest[:at], rest[at+1:]
 		optionsBefore = strings.Contains(user, "?")
 		name, _, hasPw := strings.Cut(user, ":")

@@ -301,6 +301,7 @@ func TestConfigFile(t *testing.T) {
 		{"nested", "ORGD_ADDR:\n  port: 1\n", "ORGD_ADDR must be a single value"},
 		{"twice", "ORGD_ADDR: :1\nORGD_ADDR: :2\n", "ORGD_ADDR is set twice"},
 		{"not YAML", "ORGD_ADDR: [\n", file},
+		{"two documents", "ORGD_ADDR: :1\n---\nORGD_TRUSTED_PROXIES: 10.0.0.1\n", "must be one YAML document"},
 	} {
 		write(tt.content)
 		err := run(context.Background(), []string{"orgd", "-config", file}, func(string) string { return "" }, io.Discard, io.Discard)

@@ -314,6 +314,8 @@ func TestMaskClusters(t *testing.T) {
 		"mongodb://user:hunter2@db.example:27017/?authSource=admin",
 		"east=mongodb://a:b@x/ mongodb://user:hunter2@db.example/",
 		"east=mongodb+srv://user:hunter2@cluster.example/?tlsCertificateKeyFilePassword=hunter2",
+		"east=mongodb://user:pw@db.example/?tlsCertificateKeyFilePassword=ab@hunter2",
+		"east=mongodb://user:pw@db.example/?tlsCertificateKeyFilePassword=hunter2@ab",
 	} {
 		if got := maskClusters(v); strings.Contains(got, "hunter2") {
 			t.Errorf("maskClusters(%q) = %q", v, got)
