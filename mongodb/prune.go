@@ -170,8 +170,10 @@ func (s *Store) auditedOrgs(ctx context.Context) (map[string]time.Time, error) {
 
 // pruneRevocations deletes the expired revocations, each once its session
 // and refresh tokens are gone: a revocation interrupted after its first step
-// left them, and without its record they would log in again. It works in
-// batches of pruneBatch, three deletes each.
+// left them, and without its record they would log in again. Such a
+// revocation never read its login's tokens_until either, so it is first made
+// to last as long as they say. It works in batches of pruneBatch, a read and
+// three deletes each.
 func (s *Store) pruneRevocations(ctx context.Context, expired bson.D) (int64, error) {
 	var n int64
 	for {
@@ -182,9 +184,21 @@ func (s *Store) pruneRevocations(ctx context.Context, expired bson.D) (int64, er
 		if len(found) == 0 {
 			return n, nil
 		}
-		ids := make(bson.A, len(found))
-		for i, id := range found {
-			ids[i] = id
+		ids := make(bson.A, 0, len(found))
+		longer, err := s.tokensOutliving(ctx, found)
+		if err != nil {
+			return n, err
+		}
+		for _, id := range found {
+			if until, ok := longer[id]; ok {
+				// Its tokens were never read: an access token an instance
+				// with a longer lifetime issued still passes until then.
+				if err := s.keepRevocation(ctx, id, until); err != nil {
+					return n, err
+				}
+				continue
+			}
+			ids = append(ids, id)
 		}
 		in := bson.D{{Key: "$in", Value: ids}}
 		if _, err := deleteMany(ctx, s.sessions(), bson.D{{Key: "_id", Value: in}}); err != nil {
@@ -193,11 +207,34 @@ func (s *Store) pruneRevocations(ctx context.Context, expired bson.D) (int64, er
 		if _, err := deleteMany(ctx, s.refresh(), bson.D{{Key: "session_id", Value: in}}); err != nil {
 			return n, err
 		}
-		k, err := deleteMany(ctx, s.revoked(), bson.D{{Key: "_id", Value: in}})
+		// Still expired: an exchange may have made one last longer meanwhile.
+		k, err := deleteMany(ctx, s.revoked(), append(bson.D{{Key: "_id", Value: in}}, expired...))
 		if n += k; err != nil || len(found) < pruneBatch {
 			return n, err
 		}
 	}
+}
+
+// tokensOutliving returns, for the sessions ids whose refresh tokens say an
+// access token of theirs passes past now, until when (one read for all).
+func (s *Store) tokensOutliving(ctx context.Context, ids []string) (map[string]time.Time, error) {
+	filter := bson.D{{Key: "session_id", Value: bson.D{{Key: "$in", Value: ids}}},
+		{Key: "tokens_until", Value: bson.D{{Key: "$gt", Value: s.now()}}}}
+	cur, err := s.refresh().Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "session_id", Value: 1}, {Key: "tokens_until", Value: 1}}))
+	if err != nil {
+		return nil, translate(err)
+	}
+	var docs []refreshDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, translate(err)
+	}
+	out := map[string]time.Time{}
+	for _, d := range docs {
+		if d.TokensUntil.After(out[d.SessionID]) {
+			out[d.SessionID] = d.TokensUntil
+		}
+	}
+	return out, nil
 }
 
 // pruneBatch is how many expired revocations one round of pruning reads.

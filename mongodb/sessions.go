@@ -119,7 +119,12 @@ func (s *Store) AddRefreshToken(ctx context.Context, rt orgd.RefreshToken) error
 		return nil
 	}
 	// The spent token's live copy goes only now: rt carries its tokens_until.
-	return s.deleteID(ctx, s.refresh(), rt.Replaces)
+	// The exchange has succeeded whatever this does: a copy left behind is
+	// still refused as a reuse, and goes when its login ends.
+	if err := s.deleteID(ctx, s.refresh(), rt.Replaces); err != nil {
+		s.log.Warn("refresh: the exchanged token's copy stays until its login ends", "session_id", rt.SessionID, "err", err)
+	}
+	return nil
 }
 
 func (s *Store) insertRefresh(ctx context.Context, rt orgd.RefreshToken) error {

@@ -218,7 +218,8 @@ func TestRevocationOutlivesTheLongestToken(t *testing.T) {
 // TestInterruptedRevocationDoesNotLapse leaves a revocation as one cut off
 // after its first step does: recorded, its session and refresh token still
 // there. When the record expires, pruning must end the session rather than
-// let its refresh token log in again.
+// let its refresh token log in again, and not before the login's access
+// tokens have expired.
 func TestInterruptedRevocationDoesNotLapse(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -242,6 +243,35 @@ func TestInterruptedRevocationDoesNotLapse(t *testing.T) {
 	}
 	if _, err := s.RefreshTokenByHash(ctx, "cut"); orgd.ErrorCode(err) != orgd.ENOTFOUND {
 		t.Errorf("the revoked session's refresh token outlived its revocation: %v", err)
+	}
+
+	// Cut off the same way, a revocation of a login whose access token came
+	// from an instance whose tokens live an hour: it lasts until that token
+	// has expired, and only then goes with the login.
+	long, err := f.sessionStore(time.Hour).CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.db.Client.Database(f.db.MasterDB).Collection("revoked_sessions").InsertOne(ctx, bson.D{
+		{Key: "_id", Value: long.ID}, {Key: "reason", Value: orgd.RevokeLogout},
+		{Key: "revoked_at", Value: f.clock.Now()}, {Key: "expires_at", Value: f.clock.Now().Add(2 * time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		after   time.Duration
+		revoked bool
+	}{{3 * time.Minute, true}, {57 * time.Minute, true}, {2 * time.Minute, false}} {
+		f.clock.Advance(step.after)
+		if _, err := s.PruneAuth(ctx, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := f.sessionStore(time.Minute).SessionRevoked(ctx, long.ID); err != nil || r != step.revoked {
+			t.Errorf("revoked %v (%v) %v after the login, want %v", r, err, f.clock.Now().Sub(long.CreatedAt), step.revoked)
+		}
+	}
+	if _, err := s.SessionByID(ctx, long.ID); orgd.ErrorCode(err) != orgd.ENOTFOUND {
+		t.Errorf("the revoked session outlived its revocation: %v", err)
 	}
 }
 
