@@ -224,16 +224,23 @@ func TestInterruptedRevocationDoesNotLapse(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	s := f.sessionStore(time.Minute)
-	cut, err := s.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "cut")
-	if err != nil {
-		t.Fatal(err)
+	// cutOff records a revocation of a new login from store, for 2 minutes,
+	// as a revocation cut off after its first step leaves it.
+	cutOff := func(store *mongodb.Store, hash string) *orgd.Session {
+		t.Helper()
+		sess, err := store.CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.db.Client.Database(f.db.MasterDB).Collection("revoked_sessions").InsertOne(ctx, bson.D{
+			{Key: "_id", Value: sess.ID}, {Key: "reason", Value: orgd.RevokeLogout},
+			{Key: "revoked_at", Value: f.clock.Now()}, {Key: "expires_at", Value: f.clock.Now().Add(2 * time.Minute)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess
 	}
-	_, err = f.db.Client.Database(f.db.MasterDB).Collection("revoked_sessions").InsertOne(ctx, bson.D{
-		{Key: "_id", Value: cut.ID}, {Key: "reason", Value: orgd.RevokeLogout},
-		{Key: "revoked_at", Value: f.clock.Now()}, {Key: "expires_at", Value: f.clock.Now().Add(2 * time.Minute)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cut := cutOff(s, "cut")
 	f.clock.Advance(3 * time.Minute)
 	if _, err := s.PruneAuth(ctx, time.Hour); err != nil {
 		t.Fatal(err)
@@ -248,16 +255,7 @@ func TestInterruptedRevocationDoesNotLapse(t *testing.T) {
 	// Cut off the same way, a revocation of a login whose access token came
 	// from an instance whose tokens live an hour: it lasts until that token
 	// has expired, and only then goes with the login.
-	long, err := f.sessionStore(time.Hour).CreateSession(ctx, "org1", "admin1", f.clock.Now().Add(48*time.Hour), "long")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = f.db.Client.Database(f.db.MasterDB).Collection("revoked_sessions").InsertOne(ctx, bson.D{
-		{Key: "_id", Value: long.ID}, {Key: "reason", Value: orgd.RevokeLogout},
-		{Key: "revoked_at", Value: f.clock.Now()}, {Key: "expires_at", Value: f.clock.Now().Add(2 * time.Minute)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	long := cutOff(f.sessionStore(time.Hour), "long")
 	for _, step := range []struct {
 		after   time.Duration
 		revoked bool
