@@ -162,12 +162,14 @@ func (s *Server) handleUpdateOrg(ctx context.Context, in *updateOrgInput) (*orgO
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	a, err := s.Store.AdminByID(ctx, org.AdminID)
-	if err != nil {
-		return nil, s.problem(ctx, err)
+	// The change is made: nothing that could still fail comes before its
+	// audit (a read of the admin did, and the change went unrecorded).
+	after := *before
+	if b.Email != nil {
+		after.Email = *b.Email // as the update stored it
 	}
-	s.auditUpdate(ctx, p.Org, org, before, a, b.Password != nil)
-	return &orgOutput{Body: orgView(org, a.Email)}, nil
+	s.auditUpdate(ctx, p.Org, org, before, &after, b.Password != nil)
+	return &orgOutput{Body: orgView(org, after.Email)}, nil
 }
 
 func (s *Server) handleDeleteOrg(ctx context.Context, in *deleteOrgInput) (*struct{}, error) {
