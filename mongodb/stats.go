@@ -2,7 +2,6 @@ package mongodb
 
 import (
 	"context"
-	"errors"
 
 	"github.com/orgd/orgd"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -90,8 +89,11 @@ func (s *Store) PlacementStats(ctx context.Context) ([]orgd.DeploymentStats, err
 	var out []orgd.DeploymentStats
 	for _, name := range s.deps.names {
 		st := orgd.DeploymentStats{Name: name, Home: name == s.deps.home, Draining: drain[name], Tenants: counts[name]}
-		if err := s.storageStats(ctx, name, &st); err != nil {
+		if err := s.storageStats(ctx, name, &st); err != nil && unavailable(err) {
 			st.Error = "unreachable: " + orgd.ErrorMessage(translate(err))
+			s.log.Warn("placement stats", "deployment", name, "err", err)
+		} else if err != nil {
+			st.Error = "its statistics could not be read (see the log)"
 			s.log.Warn("placement stats", "deployment", name, "err", err)
 		}
 		out = append(out, st)
@@ -115,11 +117,10 @@ func (s *Store) storageStats(ctx context.Context, name string, st *orgd.Deployme
 			DataSize    float64 `bson:"dataSize"`
 			StorageSize float64 `bson:"storageSize"`
 		}
-		if err := c.Database(db).RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Decode(&r); err != nil {
-			if errors.Is(err, context.Canceled) || unavailable(err) {
-				return err
-			}
+		if err := c.Database(db).RunCommand(ctx, bson.D{{Key: "dbStats", Value: 1}}).Decode(&r); hasCode(err, codeNamespaceNotFound) {
 			continue // dropped meanwhile
+		} else if err != nil {
+			return err // refused, or failed: figures without it would look whole
 		}
 		st.Databases++
 		st.Collections += int64(r.Collections)
