@@ -350,9 +350,10 @@ type ImportReport struct {
 	// early has done every line up to it and none after, so a client resumes
 	// from the next one.
 	Through int
-	// Unsure, past Through, is the last line of a batch that was written
-	// but could not be settled (its organization was still being changed):
-	// the lines after Through up to it may or may not have been imported.
+	// Unsure, past Through, is the last line of a batch that was written,
+	// in part or whole, but whose write failed or could not be settled (its
+	// organization was still being changed, or the database failed): the
+	// lines after Through up to it may or may not have been imported.
 	Unsure int
 }
 

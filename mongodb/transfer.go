@@ -137,6 +137,9 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 			err = nil
 		}
 		if err != nil {
+			// Some of the batch may be in: FerretDB, for one, stores an
+			// insert of many in chunks of its own.
+			rep.Unsure = lines[len(lines)-1]
 			return translate(err)
 		}
 		// Should a rename or a move have raced the batch, what it stored
@@ -148,9 +151,7 @@ func (s *Store) ImportRecords(ctx context.Context, o *orgd.Organization, r io.Re
 			}
 		}
 		if _, err := s.settle(ctx, o, s.relocate(ctx, o, stored)); err != nil {
-			if orgd.ErrorCode(err) == orgd.ECONFLICT {
-				rep.Unsure = lines[len(lines)-1]
-			}
+			rep.Unsure = lines[len(lines)-1] // stored, but where is not settled
 			return err
 		}
 		rep.Imported += n
