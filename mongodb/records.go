@@ -303,7 +303,7 @@ func (s *Store) listAt(ctx context.Context, o *orgd.Organization, q orgd.RecordQ
 	}
 	defer cur.Close(ctx)
 	page := &orgd.RecordPage{}
-	last := ""
+	last, size := "", 0
 	for cur.Next(ctx) {
 		if len(page.Records) == q.Limit { // there is more: the cursor is the last id shown
 			page.Next = last
@@ -313,11 +313,20 @@ func (s *Store) listAt(ctx context.Context, o *orgd.Organization, q orgd.RecordQ
 		if err != nil {
 			return nil, err
 		}
+		if size += len(b); size > listMaxBytes && len(page.Records) > 0 { // the rest on the next page
+			page.Next = last
+			break
+		}
 		page.Records = append(page.Records, b)
 		last, _ = cur.Current.Lookup(fieldID).StringValueOK()
 	}
 	return page, translate(cur.Err())
 }
+
+// listMaxBytes bounds the records of one page (a page always holds one):
+// 1,000 records of up to 1 MiB each would hold a gigabyte, twice over while
+// the answer is put together.
+const listMaxBytes = 4 << 20
 
 // literals are the values a query-string value can stand for: itself, and
 // the JSON number, boolean or null it spells. Only JSON's numbers count:
