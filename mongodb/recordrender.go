@@ -70,6 +70,9 @@ func appendValue(b []byte, v bson.RawValue) []byte {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return append(b, "null"...)
 		}
+		if f == 0 && math.Signbit(f) {
+			return append(b, "-0.0"...) // "-0" reads back as the integer 0
+		}
 		return strconv.AppendFloat(b, f, 'g', -1, 64)
 	case bson.TypeBoolean:
 		return strconv.AppendBool(b, v.Boolean())
