@@ -101,7 +101,8 @@ func TestImportListsTheFirstRejectedLines(t *testing.T) {
 // the line the limit cut is neither imported nor rejected, and is sent again.
 func TestImportOverItsLimit(t *testing.T) {
 	var body strings.Builder
-	for i := 1; body.Len() < 64<<10; i++ {
+	body.WriteString("{\"$x\":1}\n") // rejected, and done: the answer lists it
+	for i := 2; body.Len() < 64<<10; i++ {
 		fmt.Fprintf(&body, "{\"n\":%d,\"pad\":\"%s\"}\n", i, strings.Repeat("x", 100))
 	}
 	limit := int64(body.Len() - 50) // within the last line
@@ -110,11 +111,14 @@ func TestImportOverItsLimit(t *testing.T) {
 	r := e.call("POST", "/org/import", a.token, body.String())
 	r.isProblem(t, 413)
 	n := e.count(e.db.TenantDB, "org_acme")
-	want := fmt.Sprintf("Import bodies are limited to %d bytes: split the file. Lines 1 to %d are done (%d records imported): send the lines from %d on.", limit, n, n, n+1)
+	want := fmt.Sprintf("Import bodies are limited to %d bytes: split the file. Lines 1 to %d are done (%d records imported): send the lines from %d on.", limit, n+1, n, n+2)
 	if r.JSON["detail"] != want {
 		t.Errorf("detail %q, want %q", r.JSON["detail"], want)
 	}
 	if n == 0 || n%500 != 0 {
 		t.Errorf("%d records imported, want whole batches of 500", n)
+	}
+	if errs, _ := r.JSON["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["location"] != "line 1" {
+		t.Errorf("errors %v, want line 1's rejection", r.JSON["errors"])
 	}
 }

@@ -312,6 +312,13 @@ func withProgress(err error, rep *orgd.ImportReport) error {
 		m.Detail += fmt.Sprintf(" Lines 1 to %d are done (%d records imported): send the lines from %d on.",
 			rep.Through, rep.Imported, rep.Through+1)
 	}
+	// The lines done include rejected ones, which the client is not told
+	// of again: they are listed as an answer that ends well lists them.
+	for _, r := range rep.Rejected {
+		if r.Line <= rep.Through {
+			m.Errors = append(m.Errors, &huma.ErrorDetail{Location: fmt.Sprintf("line %d", r.Line), Message: r.Error})
+		}
+	}
 	return err
 }
 
