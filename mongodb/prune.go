@@ -215,27 +215,5 @@ func (s *Store) pruneRevocations(ctx context.Context, expired bson.D) (int64, er
 	}
 }
 
-// tokensOutliving returns, for the sessions ids whose refresh tokens say an
-// access token of theirs passes past now, until when (one read for all).
-func (s *Store) tokensOutliving(ctx context.Context, ids []string) (map[string]time.Time, error) {
-	filter := bson.D{{Key: "session_id", Value: bson.D{{Key: "$in", Value: ids}}},
-		{Key: "tokens_until", Value: bson.D{{Key: "$gt", Value: s.now()}}}}
-	cur, err := s.refresh().Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "session_id", Value: 1}, {Key: "tokens_until", Value: 1}}))
-	if err != nil {
-		return nil, translate(err)
-	}
-	var docs []refreshDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, translate(err)
-	}
-	out := map[string]time.Time{}
-	for _, d := range docs {
-		if d.TokensUntil.After(out[d.SessionID]) {
-			out[d.SessionID] = d.TokensUntil
-		}
-	}
-	return out, nil
-}
-
 // pruneBatch is how many expired revocations one round of pruning reads.
 const pruneBatch = 1000

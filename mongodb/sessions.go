@@ -294,20 +294,36 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 // one that outlives this instance's lifetime, and a revocation forgotten
 // before it expires would let it pass again.
 func (s *Store) tokensUntil(ctx context.Context, id string, least time.Time) (time.Time, error) {
-	cur, err := s.refresh().Find(ctx, bson.D{{Key: "session_id", Value: id}}, options.Find().SetProjection(bson.D{{Key: "tokens_until", Value: 1}}))
+	longer, err := s.tokensOutliving(ctx, []string{id})
 	if err != nil {
-		return least, translate(err)
+		return least, err
+	}
+	if until := longer[id]; until.After(least) {
+		return until, nil
+	}
+	return least, nil
+}
+
+// tokensOutliving returns, for the sessions ids whose refresh tokens say an
+// access token of theirs passes past now, until when (one read for all).
+func (s *Store) tokensOutliving(ctx context.Context, ids []string) (map[string]time.Time, error) {
+	filter := bson.D{{Key: "session_id", Value: bson.D{{Key: "$in", Value: ids}}},
+		{Key: "tokens_until", Value: bson.D{{Key: "$gt", Value: s.now()}}}}
+	cur, err := s.refresh().Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "session_id", Value: 1}, {Key: "tokens_until", Value: 1}}))
+	if err != nil {
+		return nil, translate(err)
 	}
 	var docs []refreshDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return least, translate(err)
+		return nil, translate(err)
 	}
+	out := map[string]time.Time{}
 	for _, d := range docs {
-		if d.TokensUntil.After(least) {
-			least = d.TokensUntil
+		if d.TokensUntil.After(out[d.SessionID]) {
+			out[d.SessionID] = d.TokensUntil
 		}
 	}
-	return least, nil
+	return out, nil
 }
 
 // publishLater publishes keys in the background, at the pace of
@@ -331,7 +347,7 @@ func (s *Store) publishLater(keys []changeKey, until time.Time) {
 // endSession deletes the session id and its live refresh tokens. Its spent
 // tokens stay until the login would have ended (PruneAuth): finding them
 // would read every token ever spent, and presented again they are refused
-// as a reuse.
+// as tokens of a login that ended.
 func (s *Store) endSession(ctx context.Context, id string) error {
 	if err := s.deleteID(ctx, s.sessions(), id); err != nil {
 		return err
