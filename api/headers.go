@@ -27,6 +27,9 @@ type Security struct {
 	// TrustedProxies are the peers whose X-Forwarded-For and X-Request-Id are
 	// believed; the client address is the first untrusted hop from the right.
 	TrustedProxies []netip.Prefix
+	// TrustUnixPeers trusts, as it trusts TrustedProxies, every peer on a
+	// Unix socket: only processes given the socket's file can connect.
+	TrustUnixPeers bool
 }
 
 // DefaultRefreshTTL is the default lifetime of a login.
@@ -245,9 +248,18 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// UnixPeer is the client address of a request that came over a Unix socket
+// from no trusted proxy.
+const UnixPeer = "unix"
+
 // peer returns the address of the connection's other end and whether it is
 // a trusted proxy.
 func (s *Server) peer(r *http.Request) (string, bool) {
+	// A Unix socket's peers have no address ("@" in RemoteAddr): they are
+	// all named by the socket's kind, and trusted together or not at all.
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && a.Network() == "unix" {
+		return UnixPeer, s.Security.TrustUnixPeers
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

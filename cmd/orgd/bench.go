@@ -28,6 +28,7 @@ type benchConfig struct {
 	dataDir       string
 	only          []string
 	client        string // "conn" or "net/http"
+	transport     string // "unix" or "tcp": how the server's API is reached
 }
 
 // benchResult is one scenario at one concurrency.
@@ -59,6 +60,7 @@ type benchReport struct {
 	RecordsPerOrg  int           `json:"records_per_org"`
 	Database       string        `json:"database"`
 	Client         string        `json:"http_client"`
+	Transport      string        `json:"transport"`
 	BcryptCost     int           `json:"bcrypt_cost"`
 	BcryptPerSec   float64       `json:"bcrypt_hashes_per_s"`
 	SeedSeconds    float64       `json:"seed_seconds"`
@@ -94,6 +96,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.DurationVar(&bc.soak, "soak", 0, "also run mixed load this long and compare RSS after 1 minute and at the end (e.g. 10m)")
 	fs.BoolVar(&bc.jsonOut, "json", false, "print the result as JSON")
 	fs.StringVar(&bc.client, "client", "conn", `HTTP client: "conn" (a kept connection per request in flight, written and read by the caller, as the driver does) or "net/http" (the standard library's)`)
+	fs.StringVar(&bc.transport, "transport", "", `how the server's API is reached: "unix" (a Unix socket, as the baseline reaches the embedded database by default) or "tcp" (loopback TCP, and the embedded database too); default: unix on the embedded database, tcp with MONGODB_URI`)
 	fs.StringVar(&bc.dataDir, "data", "", "keep the embedded database in this directory; a later run at the same sizes reuses its organizations instead of seeding")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -123,6 +126,14 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf(`-client: %q is neither "conn" nor "net/http"`, bc.client)
 	}
 	bc.mongoURI = getenv("MONGODB_URI")
+	switch {
+	case bc.transport == "" && bc.mongoURI == "":
+		bc.transport = "unix"
+	case bc.transport == "":
+		bc.transport = "tcp"
+	case bc.transport != "unix" && bc.transport != "tcp":
+		return fmt.Errorf(`-transport: %q is neither "unix" nor "tcp"`, bc.transport)
+	}
 	if bc.mongoURI != "" && bc.dataDir != "" {
 		return fmt.Errorf("-data keeps the embedded database: it cannot be used with MONGODB_URI")
 	}
@@ -141,8 +152,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func printBench(w io.Writer, r *benchReport) {
-	fmt.Fprintf(w, "orgd bench: %d organizations x %d records on %s; HTTP client %s; bcrypt cost %d = %.1f hashes/s on this machine; seeded in %.0f s\n\n",
-		r.Orgs, r.RecordsPerOrg, r.Database, r.Client, r.BcryptCost, r.BcryptPerSec, r.SeedSeconds)
+	over := map[string]string{"unix": "a Unix socket", "tcp": "loopback TCP"}[r.Transport]
+	fmt.Fprintf(w, "orgd bench: %d organizations x %d records on %s; HTTP client %s over %s; bcrypt cost %d = %.1f hashes/s on this machine; seeded in %.0f s\n\n",
+		r.Orgs, r.RecordsPerOrg, r.Database, r.Client, over, r.BcryptCost, r.BcryptPerSec, r.SeedSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tconc\treq/s\tp50 ms\tp95 ms\tp99 ms\terrors\tretried (503, 429)\tcache hits\tbaseline req/s\tratio\tbaseline\t")
 	for _, x := range r.Results {

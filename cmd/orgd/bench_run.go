@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +30,10 @@ const benchPassword = "bench password 1"
 const benchTokenTTL = 24 * time.Hour
 
 // benchServerEnv is the whole configuration of the server the bench starts.
-func benchServerEnv(tenantDBs int, dir, secret string, bcryptCost int, masterDB, tenantDB string) []string {
-	return []string{fmt.Sprintf("ORGD_TENANT_DBS=%d", tenantDBs), "ORGD_ADDR=127.0.0.1:0", "ORGD_DATA_DIR=" + dir, "ORGD_EMBEDDED_ADDR=", // its socket, whatever this shell says
+// addr is its API's listen address, embeddedAddr its embedded database's
+// ("": its socket, whatever this shell says).
+func benchServerEnv(tenantDBs int, addr, embeddedAddr, dir, secret string, bcryptCost int, masterDB, tenantDB string) []string {
+	return []string{fmt.Sprintf("ORGD_TENANT_DBS=%d", tenantDBs), "ORGD_ADDR=" + addr, "ORGD_DATA_DIR=" + dir, "ORGD_EMBEDDED_ADDR=" + embeddedAddr,
 		"ORGD_JWT_SECRET=" + secret, "ORGD_TOKEN_TTL=" + benchTokenTTL.String(), fmt.Sprintf("ORGD_BCRYPT_COST=%d", bcryptCost), "ORGD_LOG_LEVEL=error",
 		"ORGD_MASTER_DB=" + masterDB, "ORGD_TENANT_DB=" + tenantDB}
 }
@@ -76,6 +80,16 @@ type benchEnv struct {
 	mu      sync.Mutex
 }
 
+// freeLoopbackPort is a loopback address whose port nothing listens on.
+func freeLoopbackPort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)) (_ *benchReport, err error) {
 	dir := bc.dataDir
 	if dir == "" {
@@ -89,14 +103,32 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	secret := randomHex(32)
 	suffix := randomHex(4)
 	masterDB, tenantDB := "orgd_master", "orgd_tenants"
+	// The server's API is reached as the baseline reaches the database: on
+	// a Unix socket, or over TCP on loopback (the embedded database too).
+	addr, embeddedAddr := "127.0.0.1:0", ""
+	if bc.transport == "unix" {
+		sockDir, err := os.MkdirTemp("", "orgdb-") // short: a socket's path is at most 103 bytes
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(sockDir)
+		addr = "unix:" + filepath.Join(sockDir, "api.sock")
+	}
 	uri, where := bc.mongoURI, "the embedded database (FerretDB, SQLite)"
-	if uri == "" { // where the server's embedded database listens by default: its socket
+	switch {
+	case uri == "" && bc.transport == "tcp":
+		// A port of its own, kept across the restart after seeding.
+		if embeddedAddr, err = freeLoopbackPort(); err != nil {
+			return nil, err
+		}
+		uri = "mongodb://" + embeddedAddr + "/"
+	case uri == "": // where the server's embedded database listens by default: its socket
 		p, err := embeddb.SocketPath(dir)
 		if err != nil {
 			return nil, err
 		}
 		uri = embeddb.SocketURI(p)
-	} else { // never touch real data: fresh databases, dropped at the end
+	default: // never touch real data: fresh databases, dropped at the end
 		where = "MONGODB_URI"
 		masterDB, tenantDB = "bench_"+suffix+"_master", "bench_"+suffix+"_tenants"
 	}
@@ -107,7 +139,7 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	}
 	// The store that seeds places organizations as the server would.
 	tenantDBs := config{MongoURI: bc.mongoURI}.tenantDBs()
-	srv := &benchServer{env: benchServerEnv(tenantDBs, dir, secret, bc.bcryptCost, masterDB, tenantDB)}
+	srv := &benchServer{env: benchServerEnv(tenantDBs, addr, embeddedAddr, dir, secret, bc.bcryptCost, masterDB, tenantDB)}
 	// The bound is measured before the server starts, on an idle machine:
 	// a server at startup (warming its cache, sweeping) would lower it.
 	progress("measuring bcrypt at cost %d", bc.bcryptCost)
@@ -129,13 +161,14 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 		}
 		_ = client.Disconnect(context.Background())
 	}()
-	std := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
+	std := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024,
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return srv.dial(ctx, addr) }}}
 	e := &benchEnv{srv: srv, db: client, master: client.Database(masterDB), raw: raw, tag: suffix, http: std, client: std,
 		store: mongodb.NewStore(client, mongodb.Config{MasterDB: masterDB, TenantDB: tenantDB, TenantDBs: tenantDBs})}
 	if bc.client == "conn" {
-		e.client = &connClient{}
+		e.client = &connClient{dial: srv.dial}
 	}
-	rep := &benchReport{Orgs: bc.orgs, RecordsPerOrg: bc.records, Database: where, BcryptCost: bc.bcryptCost, BcryptPerSec: bound, Client: bc.client}
+	rep := &benchReport{Orgs: bc.orgs, RecordsPerOrg: bc.records, Database: where, BcryptCost: bc.bcryptCost, BcryptPerSec: bound, Client: bc.client, Transport: bc.transport}
 	tokens, err := auth.NewTokens([]byte(secret), benchTokenTTL, time.Now)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,9 +24,18 @@ import (
 // benchServer is the orgd process under measurement: this same executable,
 // started with the bench's settings.
 type benchServer struct {
-	env  []string
-	cmd  *exec.Cmd
-	base string
+	env    []string
+	cmd    *exec.Cmd
+	base   string // its API's URL, http:// even when it is on a socket
+	socket string // the Unix socket its API is on, if it is
+}
+
+// dial connects to the server's API, on its socket when it has one.
+func (s *benchServer) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if s.socket != "" {
+		return (&net.Dialer{}).DialContext(ctx, "unix", s.socket)
+	}
+	return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 }
 
 func (s *benchServer) start() error {
@@ -43,7 +54,7 @@ func (s *benchServer) start() error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	s.cmd, s.base = cmd, ""
+	s.cmd, s.base, s.socket = cmd, "", ""
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if api, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "API:"); ok {
@@ -52,6 +63,14 @@ func (s *benchServer) start() error {
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
+	if esc, ok := strings.CutPrefix(s.base, "http+unix://"); ok {
+		path, err := url.PathUnescape(esc)
+		if err != nil {
+			s.stop()
+			return fmt.Errorf("the server's API %s: %w", s.base, err)
+		}
+		s.base, s.socket = "http://orgd", path
+	}
 	if s.base == "" {
 		s.stop()
 		return fmt.Errorf("the server did not start")

@@ -21,15 +21,17 @@ import (
 )
 
 // TestBench runs `orgd bench` at a tiny size twice over one data directory,
-// the second time reusing the first's organizations, and checks that every
+// the second time reusing the first's organizations (and reaching the server
+// and its database over TCP instead of their sockets), and checks that every
 // scenario was driven without errors and compared with its baseline, and
 // that the directory then holds what -orgs and -records say, and nothing else.
 func TestBench(t *testing.T) {
 	bin := buildOrgd(t)
 	dir := t.TempDir()
-	for run, wantReused := range []bool{false, true} {
+	for run, transport := range []string{"unix", "tcp"} {
+		wantReused := run > 0
 		cmd := exec.Command(bin, "bench", "-orgs", "3", "-records", "2", "-duration", "300ms", "-concurrency", "1,2",
-			"-rename-docs", "300", "-bcrypt-cost", "4", "-data", dir, "-json")
+			"-rename-docs", "300", "-bcrypt-cost", "4", "-data", dir, "-json", "-transport", transport)
 		var stderr bytes.Buffer
 		cmd.Stderr = io.MultiWriter(&stderr, logs)
 		out, err := cmd.Output()
@@ -40,8 +42,8 @@ func TestBench(t *testing.T) {
 		if err := json.Unmarshal(out, &rep); err != nil {
 			t.Fatalf("run %d: %v\n%s", run, err, out)
 		}
-		if rep.SeedReused != wantReused {
-			t.Errorf("run %d: seed reused %v, want %v", run, rep.SeedReused, wantReused)
+		if rep.SeedReused != wantReused || rep.Transport != transport {
+			t.Errorf("run %d: seed reused %v, transport %q; want %v, %q", run, rep.SeedReused, rep.Transport, wantReused, transport)
 		}
 		scenarios := map[string]int{}
 		for _, r := range rep.Results {
@@ -182,7 +184,7 @@ func TestBenchChecks(t *testing.T) {
 	if r := summarize("x", 1, lat, 0, time.Second); r.P50ms != 50 || r.P95ms != 95 || r.P99ms != 99 {
 		t.Errorf("percentiles of 1..100 ms: p50 %v, p95 %v, p99 %v; want 50, 95, 99", r.P50ms, r.P95ms, r.P99ms)
 	}
-	for _, args := range [][]string{{"-duration", "-5s"}, {"-soak", "3s"}} {
+	for _, args := range [][]string{{"-duration", "-5s"}, {"-soak", "3s"}, {"-transport", "quic"}} {
 		if err := bench(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
 			t.Errorf("bench %v: accepted", args)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 func TestBenchTokensOutlastTheRun(t *testing.T) {
 	secret := strings.Repeat("s", 32)
 	env := map[string]string{}
-	for _, kv := range benchServerEnv(256, t.TempDir(), secret, 12, "orgd_master", "orgd_tenants") {
+	for _, kv := range benchServerEnv(256, "unix:"+filepath.Join(t.TempDir(), "api.sock"), "", t.TempDir(), secret, 12, "orgd_master", "orgd_tenants") {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}

@@ -52,6 +52,7 @@ type config struct {
 	HashConcurrency   int
 	HashQueue         int
 	TrustedProxies    []netip.Prefix
+	TrustUnixPeers    bool
 	CORSOrigins       []string
 	AuditRetention    time.Duration
 	PruneInterval     time.Duration
@@ -73,9 +74,9 @@ func baseSettings() []setting {
 		return func(v string, c *config) error { *dst(c) = v; return nil }
 	}
 	return append([]setting{
-		{"ORGD_ADDR", "addr", ":8080", "HTTP listen address", func(v string, c *config) error {
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return errors.New("must be host:port, e.g. :8080")
+		{"ORGD_ADDR", "addr", ":8080", "HTTP listen address: host:port, or unix:/path for a Unix socket", func(v string, c *config) error {
+			if err := checkListenAddr(v, ":8080"); err != nil {
+				return err
 			}
 			c.Addr = v
 			return nil
@@ -184,9 +185,11 @@ func baseSettings() []setting {
 			c.LogFormat = v
 			return nil
 		}},
-		{"ORGD_ADMIN_ADDR", "admin-addr", "", "listen address for /metrics and the docs; unset serves them on ORGD_ADDR", func(v string, c *config) error {
-			if _, _, err := net.SplitHostPort(v); v != "" && err != nil {
-				return errors.New("must be host:port, e.g. 127.0.0.1:9090")
+		{"ORGD_ADMIN_ADDR", "admin-addr", "", "listen address for /metrics and the docs (host:port or unix:/path); unset serves them on ORGD_ADDR", func(v string, c *config) error {
+			if v != "" {
+				if err := checkListenAddr(v, "127.0.0.1:9090"); err != nil {
+					return err
+				}
 			}
 			c.AdminAddr = v
 			return nil

@@ -35,6 +35,15 @@ func TestMain(m *testing.M) {
 // returns run's error.
 func start(t *testing.T, env map[string]string) (string, func() error) {
 	t.Helper()
+	base, stop := startOn(t, env)
+	waitHealthy(t, base)
+	return base, stop
+}
+
+// startOn is start without the wait for /healthz, for a server whose API
+// is not on a TCP port: it returns as soon as orgd names its API's URL.
+func startOn(t *testing.T, env map[string]string) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -56,7 +65,6 @@ func start(t *testing.T, env map[string]string) (string, func() error) {
 		cancel()
 		t.Fatalf("orgd did not start: %v", <-done)
 	}
-	waitHealthy(t, base)
 	stop := func() error {
 		cancel()
 		select {

@@ -41,9 +41,13 @@ func securitySettings() []setting {
 		{"ORGD_LOGIN_ADDR_LIMIT", "login-addr-limit", strconv.Itoa(auth.DefaultAddrLimit), "failed logins per client address, for any account, per window", integer(func(c *config) *int { return &c.LoginAddrLimit }, 1, 100000)},
 		{"ORGD_HASH_CONCURRENCY", "hash-concurrency", "0", "bcrypt hashes running at once; 0 means one per CPU", integer(func(c *config) *int { return &c.HashConcurrency }, 0, 1024)},
 		{"ORGD_HASH_QUEUE", "hash-queue", "16", "bcrypt hashes waiting for a turn; past that the answer is 503", integer(func(c *config) *int { return &c.HashQueue }, 0, 100000)},
-		{"ORGD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For and X-Request-Id are believed", func(v string, c *config) error {
-			c.TrustedProxies = nil
+		{"ORGD_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For and X-Request-Id are believed; unix: every peer on a unix: listen address", func(v string, c *config) error {
+			c.TrustedProxies, c.TrustUnixPeers = nil, false
 			for _, s := range list(v) {
+				if s == "unix" {
+					c.TrustUnixPeers = true
+					continue
+				}
 				p, err := netip.ParsePrefix(s)
 				if err != nil {
 					a, aerr := netip.ParseAddr(s)
@@ -191,5 +195,5 @@ func newPasswords(cfg config) (*auth.Passwords, *auth.Gate, error) {
 func apiSecurity(cfg config) (api.Security, api.Throttle) {
 	throttle := auth.NewThrottle(auth.ThrottleConfig{Window: cfg.LoginWindow, AccountLimit: cfg.LoginAccountLimit,
 		AddrLimit: cfg.LoginAddrLimit, Now: time.Now})
-	return api.Security{RefreshTTL: cfg.RefreshTTL, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies}, throttle
+	return api.Security{RefreshTTL: cfg.RefreshTTL, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies, TrustUnixPeers: cfg.TrustUnixPeers}, throttle
 }

@@ -21,7 +21,13 @@ type httpServer struct {
 // listen binds addr for h; setting names the configuration to change when
 // the address cannot be bound.
 func listen(setting, addr string, h http.Handler, logger *slog.Logger) (*httpServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	var ln net.Listener
+	var err error
+	if path, ok := socketPath(addr); ok {
+		ln, err = listenUnix(path)
+	} else {
+		ln, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: cannot listen: %w", setting, addr, err)
 	}
@@ -37,7 +43,12 @@ func listen(setting, addr string, h http.Handler, logger *slog.Logger) (*httpSer
 }
 
 // base is the URL a browser opens to reach the server.
-func (s *httpServer) base() string { return "http://" + displayAddr(s.ln.Addr()) }
+func (s *httpServer) base() string {
+	if a := s.ln.Addr(); a.Network() == "unix" {
+		return unixBase(a.String())
+	}
+	return "http://" + displayAddr(s.ln.Addr())
+}
 
 // serve serves every server until ctx ends, then lets in-flight requests
 // finish for up to timeout and cuts off the rest, whose work (the database
