@@ -21,14 +21,14 @@ import (
 )
 
 // TestBench runs `orgd bench` at a tiny size twice over one data directory,
-// the second time reusing the first's organizations (and reaching the server
-// and its database over TCP instead of their sockets), and checks that every
+// the second time reusing the first's organizations (the first reaching the
+// server and its database over TCP, the second on their sockets), and checks that every
 // scenario was driven without errors and compared with its baseline, and
 // that the directory then holds what -orgs and -records say, and nothing else.
 func TestBench(t *testing.T) {
 	bin := buildOrgd(t)
 	dir := t.TempDir()
-	for run, transport := range []string{"unix", "tcp"} {
+	for run, transport := range []string{"tcp", "unix"} {
 		wantReused := run > 0
 		cmd := exec.Command(bin, "bench", "-orgs", "3", "-records", "2", "-duration", "300ms", "-concurrency", "1,2",
 			"-rename-docs", "300", "-bcrypt-cost", "4", "-data", dir, "-json", "-transport", transport)

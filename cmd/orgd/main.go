@@ -180,6 +180,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if _, ok := socketPath(cfg.Addr); ok && !cfg.TrustUnixPeers {
+		logger.Warn("the API is on a Unix socket whose peers are not trusted proxies: every request on it has client address unix, so all share one address's login limit; if a proxy forwards them, add unix to ORGD_TRUSTED_PROXIES")
+	}
 	servers, ops := []*httpServer{public}, public
 	if cfg.AdminAddr != "" {
 		if ops, err = listen("ORGD_ADMIN_ADDR (-admin-addr)", cfg.AdminAddr, srv.AdminHandler(), logger); err != nil {

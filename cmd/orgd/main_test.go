@@ -230,6 +230,7 @@ func TestStartupErrors(t *testing.T) {
 		{"embedded port out of range", map[string]string{"ORGD_EMBEDDED_ADDR": "127.0.0.1:99999"}, nil, "ORGD_EMBEDDED_ADDR (-embedded-addr) \"127.0.0.1:99999\": must be host:port with a port from 0 to 65535"},
 		{"taken embedded port", map[string]string{"ORGD_EMBEDDED_ADDR": taken.Addr().String()}, nil, "ORGD_EMBEDDED_ADDR"},
 		{"taken api port", map[string]string{"ORGD_ADDR": taken.Addr().String()}, nil, "ORGD_ADDR"},
+		{"admin on the api's address", map[string]string{"ORGD_ADDR": "unix:" + filepath.Join(dir, "a.sock"), "ORGD_ADMIN_ADDR": "unix:" + filepath.Join(dir, "a.sock")}, nil, "ORGD_ADMIN_ADDR is ORGD_ADDR"},
 		{"short secret", map[string]string{"ORGD_JWT_SECRET": "short"}, nil, "ORGD_JWT_SECRET"},
 		{"missing secret file", map[string]string{"ORGD_JWT_SECRET_FILE": filepath.Join(dir, "nope")}, nil, "ORGD_JWT_SECRET_FILE"},
 		{"external without secret", map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1"}, nil, "ORGD_JWT_SECRET"},

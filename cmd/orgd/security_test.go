@@ -138,6 +138,10 @@ func TestSecurityConfig(t *testing.T) {
 	if err != nil || len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[1].String() != "192.0.2.1/32" || cfg.CORSOrigins[0] != "https://app.example.com" {
 		t.Errorf("lists: %+v, %v", cfg, err)
 	}
+	cfg, err = loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), []string{"-trusted-proxies", "unix, 10.0.0.0/8"}, func(string) string { return "" }, io.Discard)
+	if err != nil || !cfg.TrustUnixPeers || len(cfg.TrustedProxies) != 1 {
+		t.Errorf("unix among the trusted proxies: %+v, %v", cfg, err)
+	}
 	// Origins are kept as browsers send them, so that a match is exact.
 	cfg, err = loadConfig(flag.NewFlagSet("orgd", flag.ContinueOnError), []string{"-cors-origins",
 		"HTTPS://App.Example.com:443/, http://localhost:3000, http://x.test:80, https://[2001:DB8::1]:8443, " +

@@ -42,7 +42,8 @@ func listen(setting, addr string, h http.Handler, logger *slog.Logger) (*httpSer
 	}}, nil
 }
 
-// base is the URL a browser opens to reach the server.
+// base is the URL that reaches the server: one a browser opens, or on a
+// Unix socket an http+unix:// one.
 func (s *httpServer) base() string {
 	if a := s.ln.Addr(); a.Network() == "unix" {
 		return unixBase(a.String())

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -40,6 +41,10 @@ func checkListenAddr(addr, example string) error {
 			return fmt.Errorf("the socket's path is %d bytes, longer than the %d a Unix socket's may be", len(p), maxUnixPath)
 		case strings.ContainsRune(p, 0):
 			return errors.New("the socket's path contains a NUL byte")
+		case strings.HasPrefix(p, "@"):
+			// Linux's abstract sockets have no file, so no permissions: any
+			// local process could connect.
+			return errors.New("the socket's path may not start with @ (an abstract socket, which any local process can reach)")
 		}
 		return nil
 	}
@@ -49,42 +54,102 @@ func checkListenAddr(addr, example string) error {
 	return nil
 }
 
-// listenUnix listens on the socket at path. A socket file left behind by a
-// process that died is replaced; one that a running server answers on, or
-// a file that is not a socket, is left alone and reported.
+// listenUnix listens on the socket at path, for as long as the listener
+// is open; closing it removes the socket. A socket left behind by a process
+// that died is replaced; one that a server answers on, or a file that is
+// not a socket, is left alone and reported.
 func listenUnix(path string) (net.Listener, error) {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	// Two orgd starting on one path would each see the dead socket, and the
+	// second would replace the first's live one.
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (net.Listener, error) { unlock(); return nil, err }
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != fs.ModeSocket {
-			return nil, fmt.Errorf("%s exists and is not a socket: remove it or choose another path", path)
+			return fail(fmt.Errorf("%s exists and is not a socket: remove it or choose another path", path))
 		}
 		c, err := net.Dial("unix", path)
 		if err == nil {
 			c.Close()
-			return nil, fmt.Errorf("%s: another server is listening on it", path)
+			return fail(fmt.Errorf("%s: another server is listening on it", path))
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("%s: cannot tell whether a server is listening on it: %w", path, err)
+			return fail(fmt.Errorf("%s: cannot tell whether a server is listening on it: %w", path, err))
 		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("%s: cannot remove the socket a stopped server left: %w", path, err)
-		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
 	}
-	ln, err := net.Listen("unix", path)
+	// The socket is bound in a directory of its own that only orgd can
+	// enter, given its mode there, and then moved into place (over a dead
+	// one): nobody connects while it has the umask's mode, and nothing
+	// planted at the path can turn the chmod onto another file.
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".orgd-socket-")
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	// The socket is created with the umask's mode; until this chmod, a
-	// client of another group could connect only where the umask allows it.
-	if err := os.Chmod(path, unixSocketMode); err != nil {
+	defer os.RemoveAll(tmp)
+	bound := filepath.Join(tmp, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: bound, Net: "unix"})
+	if err != nil {
+		return fail(err)
+	}
+	ln.SetUnlinkOnClose(false) // its name is not bound's by then
+	fi, err := os.Lstat(bound)
+	if err == nil {
+		err = os.Chmod(bound, unixSocketMode)
+	}
+	if err == nil {
+		err = os.Rename(bound, path)
+	}
+	if err != nil {
 		ln.Close()
-		return nil, err
+		return fail(err)
 	}
-	return ln, nil
+	return &unixListener{UnixListener: ln, addr: &net.UnixAddr{Name: path, Net: "unix"}, file: fi, unlock: unlock}, nil
+}
+
+// unixListener is a socket moved into place after it was bound: it names
+// the place, and on close removes the socket there if it is still its own.
+type unixListener struct {
+	*net.UnixListener
+	addr   *net.UnixAddr
+	file   os.FileInfo
+	unlock func()
+	once   sync.Once
+}
+
+func (l *unixListener) Addr() net.Addr { return l.addr }
+
+func (l *unixListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() {
+		if fi, err := os.Lstat(l.addr.Name); err == nil && os.SameFile(fi, l.file) {
+			_ = os.Remove(l.addr.Name)
+		}
+		l.unlock()
+	})
+	return err
 }
 
 // unixBase is the URL of a server on the socket at path, written the way
 // clients that speak HTTP over a Unix socket read it (httpie's
-// http+unix://, with the path escaped as the host).
+// http+unix://, the path as the host with every byte but letters, digits
+// and "-._~" escaped).
 func unixBase(path string) string {
-	return "http+unix://" + url.PathEscape(path)
+	var b strings.Builder
+	b.WriteString("http+unix://")
+	for _, c := range []byte(path) {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }

@@ -32,21 +32,27 @@ func unixHTTP(t *testing.T, base string) (*http.Client, string) {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}, "http://orgd"
 }
 
-// TestUnixListen serves the API on a Unix socket: orgd names it in its
-// start-up lines, serves on it, lets its owner and group connect, removes it
-// when it stops, and replaces the socket a killed server left behind.
+// TestUnixListen serves the API and the admin listener on Unix sockets:
+// orgd names them in its start-up lines, serves on them, lets its owner and
+// group connect, removes them when it stops, and replaces the sockets a
+// killed server left behind. Their peers' X-Request-Id is believed only
+// when ORGD_TRUSTED_PROXIES says unix.
 func TestUnixListen(t *testing.T) {
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "api.sock")
-	env := map[string]string{"ORGD_ADDR": "unix:" + sock, "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": filepath.Join(dir, "data"), "ORGD_BCRYPT_COST": "4"}
-	boot := func() func() error {
+	sock, admin := filepath.Join(dir, "api.sock"), filepath.Join(dir, "admin@ops.sock")
+	env := map[string]string{"ORGD_ADDR": "unix:" + sock, "ORGD_ADMIN_ADDR": "unix:" + admin, "ORGD_EMBEDDED_ADDR": "127.0.0.1:0",
+		"ORGD_DATA_DIR": filepath.Join(dir, "data"), "ORGD_BCRYPT_COST": "4"}
+	boot := func(trusted bool) func() error {
 		t.Helper()
 		base, stop := startOn(t, env)
-		if want := "http+unix://" + url.PathEscape(sock); base != want {
+		if want := "http+unix://" + strings.ReplaceAll(url.PathEscape(sock), "/", "%2F"); base != want {
 			t.Errorf("API: %s, want %s", base, want)
 		}
 		c, u := unixHTTP(t, base)
-		res, err := c.Post(u+"/admin/login", "application/json", strings.NewReader(`{"email":"nobody@acme.test","password":"correct horse"}`))
+		req, _ := http.NewRequest("POST", u+"/admin/login", strings.NewReader(`{"email":"nobody@acme.test","password":"correct horse"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Request-Id", "proxy-id-0001")
+		res, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,17 +60,33 @@ func TestUnixListen(t *testing.T) {
 		if res.StatusCode != 401 {
 			t.Errorf("login over the socket: %d, want 401", res.StatusCode)
 		}
+		if kept := res.Header.Get("X-Request-Id") == "proxy-id-0001"; kept != trusted {
+			t.Errorf("the peer's request id kept: %v, want %v", kept, trusted)
+		}
+		ac, au := unixHTTP(t, "http+unix://"+url.PathEscape(admin))
+		res, err = ac.Get(au + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Errorf("/metrics on the admin socket: %d", res.StatusCode)
+		}
 		return stop
 	}
-	stop := boot()
-	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != unixSocketMode {
-		t.Errorf("socket: %v, %v; want a socket with mode %o", fi, err, unixSocketMode)
+	stop := boot(false)
+	for _, p := range []string{sock, admin} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != unixSocketMode {
+			t.Errorf("socket: %v, %v; want a socket with mode %o", fi, err, unixSocketMode)
+		}
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
-		t.Errorf("the socket is still there after orgd stopped: %v", err)
+	for _, p := range []string{sock, admin} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after orgd stopped: %v", p, err)
+		}
 	}
 
 	// A killed server's socket stays behind; the next start replaces it.
@@ -74,8 +96,42 @@ func TestUnixListen(t *testing.T) {
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
-	if err := boot()(); err != nil {
+	env["ORGD_TRUSTED_PROXIES"] = "unix"
+	if err := boot(true)(); err != nil {
 		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".orgd-socket-*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestListenUnixOwnsItsPath checks that while one listener holds a socket's
+// path another cannot take it, and that closing removes the socket only if
+// it is still the one it made.
+func TestListenUnixOwnsItsPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "api.sock")
+	first, err := listenUnix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln, err := listenUnix(path); err == nil || !strings.Contains(err.Error(), "another orgd") {
+		t.Errorf("a second listener on a held path: %v, want an error", err)
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	// Someone else's socket now stands at the path: closing leaves it.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	other, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	first.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Errorf("closing removed a socket it did not make: %v", err)
 	}
 }
 
@@ -97,6 +153,7 @@ func TestUnixListenRefused(t *testing.T) {
 		{"unix:" + live, "another server is listening on it"},
 		{"unix:" + file, "is not a socket"},
 		{"unix:", "needs the socket's path"},
+		{"unix:@orgd", "abstract socket"},
 		{"unix:/" + strings.Repeat("d", 110), "longer than the 103"},
 	} {
 		env := map[string]string{"ORGD_ADDR": tc.addr, "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": filepath.Join(dir, "data"), "ORGD_BCRYPT_COST": "4"}
