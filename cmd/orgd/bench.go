@@ -49,6 +49,8 @@ type benchResult struct {
 	// BaselineErrors are the baseline's failures: each lowers it, and so
 	// raises the ratio.
 	BaselineErrors int `json:"baseline_errors,omitempty"`
+	// FirstError is what the first of the errors said.
+	FirstError string `json:"first_error,omitempty"`
 	// CacheHitRate is the share of the server's cached lookups answered
 	// without the database while the scenario ran.
 	CacheHitRate float64 `json:"cache_hit_rate"`
@@ -79,6 +81,7 @@ type benchReport struct {
 	SoakMinutes    float64       `json:"soak_minutes,omitempty"`
 	SoakRequests   int           `json:"soak_requests,omitempty"`
 	SoakErrors     int           `json:"soak_errors,omitempty"`
+	SoakFirstError string        `json:"soak_first_error,omitempty"`
 }
 
 // bench runs `orgd bench`: it starts orgd, seeds it and measures it.
@@ -170,6 +173,9 @@ func printBench(w io.Writer, r *benchReport) {
 		if x.BaselineErrors > 0 {
 			fmt.Fprintf(w, "%s at concurrency %d: the baseline failed %d times (its rate, and the ratio, are not to be trusted)\n", x.Scenario, x.Concurrency, x.BaselineErrors)
 		}
+		if x.Errors > 0 {
+			fmt.Fprintf(w, "%s at concurrency %d: %d errors, the first: %s\n", x.Scenario, x.Concurrency, x.Errors, x.FirstError)
+		}
 	}
 	if r.SeedReused {
 		fmt.Fprintln(w, "(the organizations and records of an earlier run were reused: -data)")
@@ -187,6 +193,9 @@ func printBench(w io.Writer, r *benchReport) {
 	if r.SoakMinutes > 0 {
 		fmt.Fprintf(w, "soak %.0f min: RSS %.1f MiB after 1 min, %.1f MiB at the end (ratio %.2f); %d requests, %d errors\n",
 			r.SoakMinutes, r.SoakRSS1mMiB, r.SoakRSSEndMiB, r.SoakRSSEndMiB/max(r.SoakRSS1mMiB, 0.001), r.SoakRequests, r.SoakErrors)
+		if r.SoakErrors > 0 {
+			fmt.Fprintf(w, "soak: the first error: %s\n", r.SoakFirstError)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"math"
 	mrand "math/rand/v2"
@@ -121,17 +122,21 @@ func driveTurns(ctx context.Context, name string, conc int, d time.Duration, a, 
 // loadSample is what workers measured: each success's latency, the failures
 // and the time they took.
 type loadSample struct {
-	lat     []time.Duration
-	errs    int
-	elapsed time.Duration
+	lat      []time.Duration
+	errs     int
+	firstErr string // what the first failure said
+	elapsed  time.Duration
 }
 
 func (s *loadSample) add(o loadSample) {
 	s.lat, s.errs, s.elapsed = append(s.lat, o.lat...), s.errs+o.errs, s.elapsed+o.elapsed
+	s.firstErr = cmp.Or(s.firstErr, o.firstErr)
 }
 
 func (s loadSample) summarize(name string, conc int) benchResult {
-	return summarize(name, conc, s.lat, s.errs, s.elapsed)
+	r := summarize(name, conc, s.lat, s.errs, s.elapsed)
+	r.FirstError = s.firstErr
+	return r
 }
 
 // runFor runs fn from conc workers for d.
@@ -145,17 +150,19 @@ func runFor(ctx context.Context, conc int, d time.Duration, fn func(*mrand.Rand)
 		wg.Go(func() {
 			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(start.UnixNano())))
 			var mine []time.Duration
-			bad := 0
+			bad, first := 0, ""
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t0 := time.Now()
 				if err := fn(rng); err != nil {
-					bad++
+					if bad++; first == "" {
+						first = err.Error()
+					}
 					continue
 				}
 				mine = append(mine, time.Since(t0))
 			}
 			mu.Lock()
-			s.lat, s.errs = append(s.lat, mine...), s.errs+bad
+			s.lat, s.errs, s.firstErr = append(s.lat, mine...), s.errs+bad, cmp.Or(s.firstErr, first)
 			mu.Unlock()
 		})
 	}

@@ -217,6 +217,11 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 	if err != nil {
 		return nil, fmt.Errorf("the server's first reconciler sweep did not end: %w", err)
 	}
+	if reused {
+		if err := e.refreshNames(ctx); err != nil {
+			return nil, err
+		}
+	}
 
 	if bc.wants(floodName) {
 		progress("GET /org/get during a login flood at the bcrypt bound")
@@ -297,7 +302,7 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 			}
 		}()
 		soak := drive(ctx, "soak", 8, bc.soak, mixed)
-		rep.SoakRequests, rep.SoakErrors = soak.Requests, soak.Errors
+		rep.SoakRequests, rep.SoakErrors, rep.SoakFirstError = soak.Requests, soak.Errors, soak.FirstError
 		close(done)
 		rep.SoakRSSEndMiB = rssMiB(srv.pid(), "VmRSS")
 	}

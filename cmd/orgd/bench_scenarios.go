@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -197,7 +198,57 @@ func (e *benchEnv) rename(rng *mrand.Rand) error {
 			o.mu.Lock()
 			o.name, o.org.Collection = next, "org_"+strings.ToLower(next)
 			o.mu.Unlock()
+		} else {
+			e.resync(o)
 		}
 		return err
 	}
+}
+
+// resync learns an organization's name from the server after a rename that
+// failed: it may have been made all the same (a request that gave up, and
+// whose operation the server finished), and other scenarios look the
+// organization up by name. It waits while the organization is busy.
+func (e *benchEnv) resync(o *benchOrg) {
+	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		req, err := http.NewRequest("GET", e.srv.base+"/org/get", nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+o.token)
+		res, err := e.http.Do(req)
+		if err != nil {
+			continue
+		}
+		var body struct {
+			Name       string `json:"organization_name"`
+			Collection string `json:"collection_name"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK && err == nil {
+			o.mu.Lock()
+			o.name, o.org.Collection = body.Name, body.Collection
+			o.mu.Unlock()
+			return
+		}
+	}
+}
+
+// refreshNames takes every organization's name from the database: a rename
+// left unfinished by an earlier run ends once the server's reconciler has
+// swept, after the names were loaded.
+func (e *benchEnv) refreshNames(ctx context.Context) error {
+	current, err := e.organizations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range e.orgs {
+		if c, ok := current[o.org.ID]; ok {
+			o.mu.Lock()
+			o.name, o.org.Collection = c.Name, c.Collection
+			o.mu.Unlock()
+		}
+	}
+	return nil
 }

@@ -273,8 +273,8 @@ func resolveConfig(fs *flag.FlagSet, args []string, getenv func(string) string, 
 	if c.JWTSecret != "" && c.JWTSecretFile != "" {
 		return config{}, nil, errors.New("set only one of ORGD_JWT_SECRET and ORGD_JWT_SECRET_FILE")
 	}
-	if c.AdminAddr != "" && c.AdminAddr == c.Addr {
-		return config{}, nil, errors.New("ORGD_ADMIN_ADDR is ORGD_ADDR: give it an address of its own, or leave it unset to serve /metrics and the docs on ORGD_ADDR")
+	if c.AdminAddr != "" && sameListenAddr(c.AdminAddr, c.Addr) {
+		return config{}, nil, errors.New("ORGD_ADMIN_ADDR is ORGD_ADDR's socket: give it a path of its own, or leave it unset to serve /metrics and the docs on ORGD_ADDR")
 	}
 	if err := c.scaleConfig.validate(&c); err != nil {
 		return config{}, nil, err

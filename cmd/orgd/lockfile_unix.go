@@ -12,7 +12,7 @@ import (
 // lockFile holds the file at path locked until unlock is called, or the
 // process ends; it fails at once when another process holds it.
 func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}

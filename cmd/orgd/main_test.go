@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -35,47 +34,8 @@ func TestMain(m *testing.M) {
 // returns run's error.
 func start(t *testing.T, env map[string]string) (string, func() error) {
 	t.Helper()
-	base, stop := startOn(t, env)
-	waitHealthy(t, base)
-	return base, stop
-}
-
-// startOn is start without the wait for /healthz, for a server whose API
-// is not on a TCP port: it returns as soon as orgd names its API's URL.
-func startOn(t *testing.T, env map[string]string) (string, func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, []string{"orgd"}, func(k string) string { return env[k] }, pw, logs)
-		pw.CloseWithError(io.EOF)
-		done <- err
-	}()
-	base := ""
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		if api, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "API:"); ok {
-			base = strings.TrimSpace(api)
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if base == "" {
-		cancel()
-		t.Fatalf("orgd did not start: %v", <-done)
-	}
-	stop := func() error {
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			t.Fatal("orgd did not stop within 30 s")
-			return nil
-		}
-	}
-	return base, stop
+	banner, stop := startBanner(t, env, logs)
+	return banner["API"], stop
 }
 
 func waitHealthy(t *testing.T, base string) {
@@ -230,7 +190,7 @@ func TestStartupErrors(t *testing.T) {
 		{"embedded port out of range", map[string]string{"ORGD_EMBEDDED_ADDR": "127.0.0.1:99999"}, nil, "ORGD_EMBEDDED_ADDR (-embedded-addr) \"127.0.0.1:99999\": must be host:port with a port from 0 to 65535"},
 		{"taken embedded port", map[string]string{"ORGD_EMBEDDED_ADDR": taken.Addr().String()}, nil, "ORGD_EMBEDDED_ADDR"},
 		{"taken api port", map[string]string{"ORGD_ADDR": taken.Addr().String()}, nil, "ORGD_ADDR"},
-		{"admin on the api's address", map[string]string{"ORGD_ADDR": "unix:" + filepath.Join(dir, "a.sock"), "ORGD_ADMIN_ADDR": "unix:" + filepath.Join(dir, "a.sock")}, nil, "ORGD_ADMIN_ADDR is ORGD_ADDR"},
+		{"admin on the api's address", map[string]string{"ORGD_ADDR": "unix:" + filepath.Join(dir, "a.sock"), "ORGD_ADMIN_ADDR": "unix:" + dir + "//./a.sock"}, nil, "ORGD_ADMIN_ADDR is ORGD_ADDR's socket"},
 		{"short secret", map[string]string{"ORGD_JWT_SECRET": "short"}, nil, "ORGD_JWT_SECRET"},
 		{"missing secret file", map[string]string{"ORGD_JWT_SECRET_FILE": filepath.Join(dir, "nope")}, nil, "ORGD_JWT_SECRET_FILE"},
 		{"external without secret", map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1"}, nil, "ORGD_JWT_SECRET"},

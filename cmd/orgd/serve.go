@@ -78,5 +78,15 @@ func serve(ctx context.Context, logger *slog.Logger, servers []*httpServer, time
 		})
 	}
 	wg.Wait()
+	// Every Serve has returned, and so closed its listener (a Unix socket's
+	// removal with it), before the caller goes on: a Shutdown that came
+	// first leaves the close to Serve.
+	left := len(servers)
+	if failed != nil {
+		left--
+	}
+	for range left {
+		<-errc
+	}
 	return failed
 }

@@ -21,6 +21,15 @@ const unixPrefix = "unix:"
 // 104 bytes on macOS, 108 on Linux, the final NUL included).
 const maxUnixPath = 103
 
+// bindDirPrefix and bindName name the socket while it is made: in a
+// directory beside its path (the prefix and up to 10 digits), as "s".
+// bindDirSuffix is the longest that adds to the directory's path.
+const (
+	bindDirPrefix = ".o"
+	bindName      = "s"
+	bindDirSuffix = "/" + bindDirPrefix + "4294967295/" + bindName
+)
+
 // unixSocketMode lets the socket's owner and group connect: a proxy running
 // as another user is let in by the group, and everyone else is kept out.
 const unixSocketMode = 0o660
@@ -54,6 +63,20 @@ func checkListenAddr(addr, example string) error {
 	return nil
 }
 
+// sameListenAddr reports whether two listen addresses are one socket,
+// however its path is written. (Two equal host:port addresses fail to
+// listen with a clear error; two with port 0 are two ports.)
+func sameListenAddr(a, b string) bool {
+	pa, oka := socketPath(a)
+	pb, okb := socketPath(b)
+	if !oka || !okb {
+		return false
+	}
+	absA, errA := filepath.Abs(pa)
+	absB, errB := filepath.Abs(pb)
+	return errA == nil && errB == nil && absA == absB
+}
+
 // listenUnix listens on the socket at path, for as long as the listener
 // is open; closing it removes the socket. A socket left behind by a process
 // that died is replaced; one that a server answers on, or a file that is
@@ -62,6 +85,10 @@ func listenUnix(path string) (net.Listener, error) {
 	path, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
+	}
+	if n := len(filepath.Dir(path)) + len(bindDirSuffix); n > maxUnixPath {
+		return nil, fmt.Errorf("%s: the socket is first made in a directory of its own beside it, whose socket's path would be %d bytes, longer than the %d a Unix socket's may be: choose a directory whose path is at most %d bytes",
+			path, n, maxUnixPath, maxUnixPath-len(bindDirSuffix))
 	}
 	// Two orgd starting on one path would each see the dead socket, and the
 	// second would replace the first's live one.
@@ -89,12 +116,12 @@ func listenUnix(path string) (net.Listener, error) {
 	// enter, given its mode there, and then moved into place (over a dead
 	// one): nobody connects while it has the umask's mode, and nothing
 	// planted at the path can turn the chmod onto another file.
-	tmp, err := os.MkdirTemp(filepath.Dir(path), ".orgd-socket-")
+	tmp, err := os.MkdirTemp(filepath.Dir(path), bindDirPrefix)
 	if err != nil {
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	bound := filepath.Join(tmp, "s")
+	bound := filepath.Join(tmp, bindName)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: bound, Net: "unix"})
 	if err != nil {
 		return fail(err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orgd/orgd/mongotest"
 )
 
 // unixHTTP returns a client for a server whose base URL is http+unix://,
@@ -44,9 +46,19 @@ func TestUnixListen(t *testing.T) {
 		"ORGD_DATA_DIR": filepath.Join(dir, "data"), "ORGD_BCRYPT_COST": "4"}
 	boot := func(trusted bool) func() error {
 		t.Helper()
-		base, stop := startOn(t, env)
-		if want := "http+unix://" + strings.ReplaceAll(url.PathEscape(sock), "/", "%2F"); base != want {
+		var out mongotest.Logs
+		banner, stop := startBanner(t, env, io.MultiWriter(&out, logs))
+		base := banner["API"]
+		if want := "http+unix://" + url.PathEscape(sock); base != want {
 			t.Errorf("API: %s, want %s", base, want)
+		}
+		// "@" is escaped too: an http+unix:// client would read what is
+		// before it as a user name.
+		if want := "http+unix://" + strings.ReplaceAll(url.PathEscape(admin), "@", "%40") + "/metrics"; banner["Metrics"] != want {
+			t.Errorf("Metrics: %s, want %s", banner["Metrics"], want)
+		}
+		if !trusted && !strings.Contains(out.String(), "add unix to ORGD_TRUSTED_PROXIES") {
+			t.Errorf("no warning that the socket's peers are not trusted")
 		}
 		c, u := unixHTTP(t, base)
 		req, _ := http.NewRequest("POST", u+"/admin/login", strings.NewReader(`{"email":"nobody@acme.test","password":"correct horse"}`))
@@ -63,7 +75,7 @@ func TestUnixListen(t *testing.T) {
 		if kept := res.Header.Get("X-Request-Id") == "proxy-id-0001"; kept != trusted {
 			t.Errorf("the peer's request id kept: %v, want %v", kept, trusted)
 		}
-		ac, au := unixHTTP(t, "http+unix://"+url.PathEscape(admin))
+		ac, au := unixHTTP(t, strings.TrimSuffix(banner["Metrics"], "/metrics"))
 		res, err = ac.Get(au + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -100,7 +112,7 @@ func TestUnixListen(t *testing.T) {
 	if err := boot(true)(); err != nil {
 		t.Fatal(err)
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, ".orgd-socket-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, bindDirPrefix+"*")); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
 }
@@ -155,6 +167,7 @@ func TestUnixListenRefused(t *testing.T) {
 		{"unix:", "needs the socket's path"},
 		{"unix:@orgd", "abstract socket"},
 		{"unix:/" + strings.Repeat("d", 110), "longer than the 103"},
+		{"unix:/" + strings.Repeat("d", 90) + "/a.sock", "choose a directory whose path is at most 88 bytes"},
 	} {
 		env := map[string]string{"ORGD_ADDR": tc.addr, "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": filepath.Join(dir, "data"), "ORGD_BCRYPT_COST": "4"}
 		err := run(context.Background(), []string{"orgd"}, func(k string) string { return env[k] }, io.Discard, logs)
