@@ -77,7 +77,10 @@ type benchEnv struct {
 	orgs    []*benchOrg
 	created int // counter for unique names
 	retries atomic.Int64
-	mu      sync.Mutex
+	// renamesFailed counts the renames that failed: the server may finish
+	// them afterwards, under names the bench then learns (quiesce).
+	renamesFailed atomic.Int64
+	mu            sync.Mutex
 }
 
 // freeLoopbackPort is a loopback address whose port nothing listens on.
@@ -267,6 +270,13 @@ func runBench(ctx context.Context, bc benchConfig, progress func(string, ...any)
 				r.CacheHitRate = (h1 - h0) / (h1 + m1 - h0 - m0)
 			}
 			rep.Results = append(rep.Results, r)
+		}
+	}
+
+	if e.renamesFailed.Load() > 0 {
+		progress("waiting for the server to finish or undo the %d renames that failed", e.renamesFailed.Load())
+		if err := e.quiesce(ctx); err != nil {
+			return nil, err
 		}
 	}
 

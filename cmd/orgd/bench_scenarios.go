@@ -199,6 +199,7 @@ func (e *benchEnv) rename(rng *mrand.Rand) error {
 			o.name, o.org.Collection = next, "org_"+strings.ToLower(next)
 			o.mu.Unlock()
 		} else {
+			e.renamesFailed.Add(1)
 			e.resync(o)
 		}
 		return err
@@ -233,6 +234,34 @@ func (e *benchEnv) resync(o *benchOrg) {
 			return
 		}
 	}
+}
+
+// quiesce waits until no operation is in progress on any organization (the
+// server's journal has been empty twice, 5 s apart: a command the server
+// gave up on may still land), then reads every name again: a rename whose
+// request failed may have been finished since.
+func (e *benchEnv) quiesce(ctx context.Context) error {
+	for empty, deadline := 0, time.Now().Add(5*time.Minute); ; {
+		n, err := e.master.Collection("operations").CountDocuments(ctx, bson.D{})
+		if err != nil {
+			return err
+		}
+		if empty++; n > 0 {
+			empty = 0
+		}
+		if empty == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d operations on organizations still in progress after 5 minutes", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return e.refreshNames(ctx)
 }
 
 // refreshNames takes every organization's name from the database: a rename
