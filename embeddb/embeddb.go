@@ -89,12 +89,17 @@ func SocketPath(dir string) (string, error) {
 // ErrPathTooLong reports a data directory too deep for the socket.
 var ErrPathTooLong = errors.New("data directory path too long")
 
-// SocketURI is the mongodb:// address of the socket at path. Every byte but
-// letters, digits and "-._~" is escaped: the driver would read an "@" as a
-// user name's end and a "+" as a space.
+// SocketURI is the mongodb:// address of the socket at path, escaped as
+// SocketHost does.
 func SocketURI(path string) string {
+	return "mongodb://" + SocketHost(path) + "/"
+}
+
+// SocketHost is the socket at path written as a URL's host: every byte but
+// letters, digits and "-._~" escaped. A client would read an "@" as a user
+// name's end and a "+" as a space.
+func SocketHost(path string) string {
 	var b strings.Builder
-	b.WriteString("mongodb://")
 	for _, c := range []byte(path) {
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
 			b.WriteByte(c)
@@ -102,7 +107,6 @@ func SocketURI(path string) string {
 			fmt.Fprintf(&b, "%%%02X", c)
 		}
 	}
-	b.WriteString("/")
 	return b.String()
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/orgd/orgd/embeddb"
 )
 
 // unixPrefix marks a listen address that is a Unix socket's path: a proxy
@@ -166,17 +168,7 @@ func (l *unixListener) Close() error {
 
 // unixBase is the URL of a server on the socket at path, written the way
 // clients that speak HTTP over a Unix socket read it (httpie's
-// http+unix://, the path as the host with every byte but letters, digits
-// and "-._~" escaped).
+// http+unix://, the path escaped as the host).
 func unixBase(path string) string {
-	var b strings.Builder
-	b.WriteString("http+unix://")
-	for _, c := range []byte(path) {
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
+	return "http+unix://" + embeddb.SocketHost(path)
 }
