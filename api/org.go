@@ -164,12 +164,12 @@ func (s *Server) handleUpdateOrg(ctx context.Context, in *updateOrgInput) (*orgO
 	}
 	// The change is made: nothing that could still fail comes before its
 	// audit (a read of the admin did, and the change went unrecorded).
-	after := *before
+	email := before.Email
 	if b.Email != nil {
-		after.Email = *b.Email // as the update stored it
+		email = *b.Email // as the update stored it
 	}
-	s.auditUpdate(ctx, p.Org, org, before, &after, b.Password != nil)
-	return &orgOutput{Body: orgView(org, after.Email)}, nil
+	s.auditUpdate(ctx, p.Org, org, before.Email, email, b.Password != nil)
+	return &orgOutput{Body: orgView(org, email)}, nil
 }
 
 func (s *Server) handleDeleteOrg(ctx context.Context, in *deleteOrgInput) (*struct{}, error) {
@@ -197,14 +197,14 @@ func (s *Server) handleDeleteOrg(ctx context.Context, in *deleteOrgInput) (*stru
 
 // auditUpdate records what an update changed: the name, the admin's email,
 // the password (which revoked the admin's earlier logins).
-func (s *Server) auditUpdate(ctx context.Context, old, org *orgd.Organization, before, after *orgd.Admin, password bool) {
+func (s *Server) auditUpdate(ctx context.Context, old, org *orgd.Organization, fromEmail, toEmail string, password bool) {
 	if old.Name != org.Name {
 		s.record(ctx, orgd.Event{Type: orgd.EventOrgRenamed, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,
 			Details: map[string]string{"from": old.Name, "to": org.Name}})
 	}
-	if before.Email != after.Email {
+	if fromEmail != toEmail {
 		s.record(ctx, orgd.Event{Type: orgd.EventEmailChanged, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,
-			Details: map[string]string{"from": before.Email, "to": after.Email}})
+			Details: map[string]string{"from": fromEmail, "to": toEmail}})
 	}
 	if password {
 		s.record(ctx, orgd.Event{Type: orgd.EventPasswordChanged, OrgID: org.ID, Outcome: orgd.OutcomeSuccess,

@@ -295,15 +295,17 @@ func (s *Store) SyncCache(ctx context.Context) error {
 			delete(s.cache.seen, id) // no sync reads it again
 		}
 	}
-	s.cache.mu.Unlock()
+	// A change an earlier sync handled is left: forgetting its keys again
+	// would only cost their next reads.
+	fresh := chs[:0]
 	for _, ch := range chs {
-		s.cache.mu.Lock()
-		_, done := s.cache.seen[ch.ID]
-		s.cache.seen[ch.ID] = ch.At
-		s.cache.mu.Unlock()
-		if done { // forgetting its keys again would only cost their next reads
-			continue
+		if _, done := s.cache.seen[ch.ID]; !done {
+			fresh = append(fresh, ch)
 		}
+		s.cache.seen[ch.ID] = ch.At
+	}
+	s.cache.mu.Unlock()
+	for _, ch := range fresh {
 		for _, k := range ch.Keys {
 			if k.Coll == collRevoked {
 				s.markRevoked(k.Key, started)

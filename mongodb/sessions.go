@@ -38,7 +38,7 @@ type sessionDoc struct {
 }
 
 type refreshDoc struct {
-	ID        string    `bson:"_id"` // hash, or usedPrefix+hash
+	ID        string    `bson:"_id"` // the token's hash (legacyUsedPrefix+hash: an old version's mark of a spent one)
 	SessionID string    `bson:"session_id"`
 	OrgID     string    `bson:"org_id"`
 	AdminID   string    `bson:"admin_id"`

@@ -89,12 +89,12 @@ func (s *Store) PlacementStats(ctx context.Context) ([]orgd.DeploymentStats, err
 	var out []orgd.DeploymentStats
 	for _, name := range s.deps.names {
 		st := orgd.DeploymentStats{Name: name, Home: name == s.deps.home, Draining: drain[name], Tenants: counts[name]}
-		if err := s.storageStats(ctx, name, &st); err != nil && unavailable(err) {
-			st.Error = "unreachable: " + orgd.ErrorMessage(translate(err))
+		if err := s.storageStats(ctx, name, &st); err != nil {
 			s.log.Warn("placement stats", "deployment", name, "err", err)
-		} else if err != nil {
 			st.Error = "its statistics could not be read (see the log)"
-			s.log.Warn("placement stats", "deployment", name, "err", err)
+			if unavailable(err) {
+				st.Error = "unreachable: " + orgd.ErrorMessage(translate(err))
+			}
 		}
 		out = append(out, st)
 	}

@@ -162,7 +162,7 @@ func runFor(ctx context.Context, conc int, d time.Duration, fn func(*mrand.Rand)
 				mine = append(mine, time.Since(t0))
 			}
 			mu.Lock()
-			s.lat, s.errs, s.firstErr = append(s.lat, mine...), s.errs+bad, cmp.Or(s.firstErr, first)
+			s.add(loadSample{lat: mine, errs: bad, firstErr: first})
 			mu.Unlock()
 		})
 	}

@@ -45,10 +45,11 @@ func listen(setting, addr string, h http.Handler, logger *slog.Logger) (*httpSer
 // base is the URL that reaches the server: one a browser opens, or on a
 // Unix socket an http+unix:// one.
 func (s *httpServer) base() string {
-	if a := s.ln.Addr(); a.Network() == "unix" {
+	a := s.ln.Addr()
+	if a.Network() == "unix" {
 		return unixBase(a.String())
 	}
-	return "http://" + displayAddr(s.ln.Addr())
+	return "http://" + displayAddr(a)
 }
 
 // serve serves every server until ctx ends, then lets in-flight requests
