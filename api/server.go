@@ -24,7 +24,6 @@ type Store interface {
 	AdminByID(ctx context.Context, id string) (*orgd.Admin, error)
 	AdminFromDB(ctx context.Context, id string) (*orgd.Admin, error)
 	AdminByEmail(ctx context.Context, email string) (*orgd.Admin, error)
-	RehashPassword(ctx context.Context, adminID, oldHash, newHash string) error
 	Ping(ctx context.Context) error
 }
 
@@ -40,7 +39,6 @@ type Tokens interface {
 type Passwords interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Check(ctx context.Context, hash, password string) (bool, error)
-	Outdated(hash string) bool
 }
 
 // HashGate learns when requests that need no password hash end: while

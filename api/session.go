@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -132,15 +131,8 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 	// hash has revoked the admin's sessions, this one included if it already
 	// existed; if it did not, the hash read again now has changed. Read from
 	// the database: the hash compared may have come from a cache that has not
-	// seen another instance's change yet. A hash that changed is compared
-	// too: another login may have stored the same password at a new cost
-	// (see rehash), and the password in force now is the one that counts.
-	again, err := s.Store.AdminFromDB(ctx, admin.ID)
-	current := err == nil && again.PasswordHash == admin.PasswordHash
-	if err == nil && !current {
-		current, err = s.Passwords.Check(ctx, again.PasswordHash, b.Password)
-	}
-	if !current {
+	// seen another instance's change yet.
+	if again, err := s.Store.AdminFromDB(ctx, admin.ID); err != nil || again.PasswordHash != admin.PasswordHash {
 		if rerr := s.Sessions.RevokeSession(ctx, sess.ID, orgd.RevokePasswordChanged); rerr != nil {
 			s.Logger.ErrorContext(ctx, "revoke a login that raced a password change", "err", rerr)
 		}
@@ -149,27 +141,9 @@ func (s *Server) handleLogin(ctx context.Context, in *loginInput) (*tokenOutput,
 		}
 		return nil, s.problem(ctx, wrongLogin())
 	}
-	s.rehash(ctx, again, b.Password)
 	s.record(ctx, orgd.Event{Type: orgd.EventLogin, OrgID: admin.OrgID, Actor: admin.ID, Outcome: orgd.OutcomeSuccess,
 		Details: map[string]string{"session_id": sess.ID}})
 	return out, nil
-}
-
-// rehash stores the password that admin just proved at the configured bcrypt
-// cost when its hash was made at another, so that a change of
-// ORGD_BCRYPT_COST reaches each admin at their next login. The login stands
-// whatever happens here; a rehash that fails is tried again at the next one.
-func (s *Server) rehash(ctx context.Context, admin *orgd.Admin, password string) {
-	if !s.Passwords.Outdated(admin.PasswordHash) {
-		return
-	}
-	h, err := s.Passwords.Hash(ctx, password)
-	if err == nil {
-		err = s.Store.RehashPassword(ctx, admin.ID, admin.PasswordHash, h)
-	}
-	if err != nil && !errors.Is(err, auth.ErrBusy) && ctx.Err() == nil {
-		s.Logger.ErrorContext(ctx, "store a password hashed at the configured cost", "admin_id", admin.ID, "err", err)
-	}
 }
 
 // throttleAddr is the key a client address is throttled under: an IPv6

@@ -9,8 +9,6 @@ import (
 
 	"github.com/orgd/orgd"
 	"github.com/orgd/orgd/api"
-	"github.com/orgd/orgd/auth"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // tokens is what a login or a refresh answers.
@@ -222,103 +220,6 @@ func TestOldPasswordOnAStaleInstance(t *testing.T) {
 	if !b.works(b.loginTokens(acme.email, "a new password").access) {
 		t.Error("the new password does not log in on the other instance")
 	}
-}
-
-// TestLoginRehashesAnOutdatedHash raises the bcrypt cost: the next login
-// stores the password at the new cost, a login that compared the old hash
-// meanwhile still succeeds, and the admin's earlier logins stay, since the
-// password did not change.
-func TestLoginRehashesAnOutdatedHash(t *testing.T) {
-	old := newEnv(t) // cost 4
-	p, err := auth.NewPasswords(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := &holdFirstCheck{Passwords: recordHashes{p}, entered: make(chan struct{}), release: make(chan struct{})}
-	raised := newEnvOn(t, old.db, old.db.Client, time.Minute, func(d *api.Deps) { d.Passwords = held })
-	old.create(acme).mustStatus(t, 201)
-	before := old.loginTokens(acme.email, acme.password)
-	stored := func() string {
-		a, err := raised.store.AdminByEmail(context.Background(), acme.email)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a.PasswordHash
-	}
-	first := stored()
-
-	// One login compares the cost-4 hash and waits; another replaces it.
-	slow := make(chan int, 1)
-	go func() {
-		body := `{"email":"` + acme.email + `","password":"` + acme.password + `"}`
-		res, err := raised.srv.Client().Post(raised.srv.URL+"/admin/login", "application/json", strings.NewReader(body))
-		if err != nil {
-			slow <- 0
-			return
-		}
-		res.Body.Close()
-		slow <- res.StatusCode
-	}()
-	<-held.entered
-	raised.loginTokens(acme.email, acme.password)
-	rehashed := stored()
-	close(held.release)
-	if st := <-slow; st != 200 {
-		t.Errorf("a login that compared the hash replaced meanwhile: %d, want 200", st)
-	}
-
-	if cost, err := bcrypt.Cost([]byte(rehashed)); err != nil || cost != 5 {
-		t.Fatalf("stored hash cost %d (%v), want 5", cost, err)
-	}
-	if rehashed == first {
-		t.Fatal("the hash was not replaced")
-	}
-	raised.loginTokens(acme.email, acme.password)
-	if stored() != rehashed {
-		t.Error("a login at the current cost replaced the hash again")
-	}
-	if !old.works(before.access) {
-		t.Error("storing the hash anew revoked an earlier login")
-	}
-	for _, e := range []*env{old, raised} {
-		e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": "wrong horse"}).isProblem(t, 401)
-	}
-}
-
-// holdFirstCheck holds the first password comparison, once it is done,
-// until release is closed.
-type holdFirstCheck struct {
-	api.Passwords
-	held             atomic.Bool
-	entered, release chan struct{}
-}
-
-func (h *holdFirstCheck) Check(ctx context.Context, hash, pw string) (bool, error) {
-	ok, err := h.Passwords.Check(ctx, hash, pw)
-	if h.held.CompareAndSwap(false, true) {
-		close(h.entered)
-		<-h.release
-	}
-	return ok, err
-}
-
-// TestRehashYieldsToAPasswordChange replaces a hash that a password change
-// replaced first: the new password's hash stays.
-func TestRehashYieldsToAPasswordChange(t *testing.T) {
-	e := newEnv(t)
-	e.create(acme).mustStatus(t, 201)
-	ctx := context.Background()
-	a, err := e.store.AdminByEmail(ctx, acme.email)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner := e.loginTokens(acme.email, acme.password)
-	e.call("PUT", "/org/update", owner.access, map[string]string{"password": "a new password"}).mustStatus(t, 200)
-	if err := e.store.RehashPassword(ctx, a.ID, a.PasswordHash, "$2a$05$stale.rehash.of.the.old.password.never.stored"); err != nil {
-		t.Fatal(err)
-	}
-	e.call("POST", "/admin/login", "", map[string]string{"email": acme.email, "password": acme.password}).isProblem(t, 401)
-	e.loginTokens(acme.email, "a new password")
 }
 
 // TestAccessTokenEndsWithItsLogin checks that an access token never outlives

@@ -75,13 +75,6 @@ func (p *Passwords) Check(ctx context.Context, hash, password string) (bool, err
 	return true, nil
 }
 
-// Outdated reports whether hash was made at another cost than the configured
-// one, so that a login that proved its password should store it hashed anew.
-func (p *Passwords) Outdated(hash string) bool {
-	c, err := bcrypt.Cost([]byte(hash))
-	return err == nil && c != p.cost
-}
-
 // enter takes a turn at the gate, if there is one.
 func (p *Passwords) enter(ctx context.Context) (func(), error) {
 	if err := ctx.Err(); err != nil {

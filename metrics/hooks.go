@@ -72,7 +72,6 @@ func (m *Metrics) AuditDeferred(waiting func() int) {
 type Passwords interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Check(ctx context.Context, hash, password string) (bool, error)
-	Outdated(hash string) bool
 }
 
 // Passwords returns p measured: orgd_bcrypt_in_flight and
@@ -93,8 +92,6 @@ func (w *passwords) Check(ctx context.Context, hash, password string) (bool, err
 	defer w.m.bcrypt("check")()
 	return w.p.Check(ctx, hash, password)
 }
-
-func (w *passwords) Outdated(hash string) bool { return w.p.Outdated(hash) }
 
 func (m *Metrics) bcrypt(op string) (done func()) {
 	start := m.now()

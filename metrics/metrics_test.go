@@ -75,7 +75,6 @@ type fakePasswords struct{}
 
 func (fakePasswords) Hash(context.Context, string) (string, error)        { return "h", nil }
 func (fakePasswords) Check(context.Context, string, string) (bool, error) { return true, nil }
-func (fakePasswords) Outdated(string) bool                                { return false }
 
 // TestMetrics drives every hook and checks the samples and their labels.
 func TestMetrics(t *testing.T) {

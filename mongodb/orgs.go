@@ -240,22 +240,6 @@ func (s *Store) AdminFromDB(ctx context.Context, id string) (*orgd.Admin, error)
 	return d.domain(), nil
 }
 
-// RehashPassword replaces the admin's password hash oldHash with newHash, a
-// hash of the same password at another cost. It is not a password change:
-// the admin's logins stay. If the hash is no longer oldHash, a password
-// change came first and is kept. The filter is not on _id alone, so FerretDB
-// reads every admin for it; it runs once per admin after the cost changes.
-func (s *Store) RehashPassword(ctx context.Context, adminID, oldHash, newHash string) error {
-	defer s.forget(s.admins(), adminID)
-	if _, err := updateOne(ctx, s.admins(), bson.D{{Key: "_id", Value: adminID}, {Key: "password_hash", Value: oldHash}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "password_hash", Value: newHash}}}}); err != nil {
-		return err
-	}
-	// Other instances would still log in with the hash they cached, paying
-	// for a second comparison (see handleLogin) until they reload it.
-	return s.publish(ctx, []changeKey{{collAdmins, adminID}})
-}
-
 // AdminByEmail returns the admin whose email is email (case-insensitively), or ENOTFOUND.
 func (s *Store) AdminByEmail(ctx context.Context, email string) (*orgd.Admin, error) {
 	var k keyDoc

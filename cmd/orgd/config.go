@@ -144,7 +144,7 @@ func baseSettings() []setting {
 			c.TokenTTL = d
 			return nil
 		}},
-		{"ORGD_BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost (4-31) of new hashes; an older hash is replaced at its admin's next login", func(v string, c *config) error {
+		{"ORGD_BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost (4-31)", func(v string, c *config) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 4 || n > 31 {
 				return errors.New("must be an integer from 4 to 31")
