@@ -389,16 +389,19 @@ func (s *Store) deleteID(ctx context.Context, c *mongo.Collection, id string) er
 
 // insert inserts doc into c; a duplicate _id is returned as the driver's error.
 func (s *Store) insert(ctx context.Context, c *mongo.Collection, doc any) error {
-	switch d := doc.(type) {
-	case orgDoc:
-		defer s.forget(c, d.ID)
-	case adminDoc:
-		defer s.forget(c, d.ID)
-	case keyDoc:
-		defer s.forget(c, d.ID)
+	if d, ok := doc.(cachedDoc); ok { // a document or a pointer to one
+		defer s.forget(c, d.cacheID())
 	}
 	return retry(ctx, func() error { _, err := c.InsertOne(ctx, doc); return err })
 }
+
+// cachedDoc is a master document the cache may hold, even as "no such
+// document": inserting one must forget it.
+type cachedDoc interface{ cacheID() string }
+
+func (d orgDoc) cacheID() string   { return d.ID }
+func (d adminDoc) cacheID() string { return d.ID }
+func (d keyDoc) cacheID() string   { return d.ID }
 
 // CacheLen is the number of entries in the cache.
 func (s *Store) CacheLen() int {
