@@ -155,7 +155,7 @@ func baseSettings() []setting {
 		{"ORGD_DB_TIMEOUT", "db-timeout", "10s", "longest wait for any one database operation", duration(func(c *config) *time.Duration { return &c.DBTimeout }, 100*time.Millisecond, 5*time.Minute)},
 		{"ORGD_OP_LEASE", "op-lease", "30s", "lease of a running create/rename/delete; another instance may take it over once it has expired for ORGD_DB_TIMEOUT", duration(func(c *config) *time.Duration { return &c.OpLease }, 100*time.Millisecond, time.Hour)},
 		{"ORGD_RECONCILE_INTERVAL", "reconcile-interval", "30s", "how often interrupted operations are looked for and repaired", duration(func(c *config) *time.Duration { return &c.Reconcile }, 100*time.Millisecond, 24*time.Hour)},
-		{"ORGD_CACHE_SYNC", "cache-sync", "1s", "how often the cache learns other instances' changes: the longest they go unseen here; 0 disables the cache", func(v string, c *config) error {
+		{"ORGD_CACHE_SYNC", "cache-sync", "1s", "how often the cache learns other instances' changes: about the longest they go unseen here (three intervals at most, when syncs fail); 0 disables the cache", func(v string, c *config) error {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 || d > time.Minute {
 				return errors.New("must be a duration from 0 to 1m, e.g. 1s")
