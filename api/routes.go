@@ -71,8 +71,9 @@ func (s *Server) opsRoutes(mux *http.ServeMux) {
 }
 
 // maxBody bounds a request's JSON body, a record's or any other (an import
-// streams its own).
-const maxBody = orgd.RecordMaxBytes
+// streams its own). A record is at most RecordMaxBytes without its id, and a
+// record read back, id included, must be writable as it is.
+const maxBody = orgd.RecordMaxBytes + 64
 
 // public describes an operation anyone may call.
 func (s *Server) public(method, path string, status int, summary string, mw ...func(huma.Context, func(huma.Context))) huma.Operation {
