@@ -120,3 +120,40 @@ func TestCreateStoppedOnceInUse(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateActivationUnanswered loses the answer to the write that marks a
+// new organization active, after the write landed: the create reports the
+// failure but does not undo itself, since its admin may be using the
+// organization already; the reconciler, reading the record, finishes it.
+func TestCreateActivationUnanswered(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.store("")
+	s.SetHooks(mongodb.Hooks{AfterWrite: func(kind, step string) error {
+		if kind == "create" && step == "activate" {
+			return errors.New("connection reset")
+		}
+		return nil
+	}})
+	if _, err := s.CreateOrganization(ctx, "NewCo", "new@co.test", "h"); err == nil {
+		t.Fatal("the create succeeded without the answer to its activation")
+	}
+	o, err := f.store("").OrganizationByName(ctx, "newco")
+	if err != nil || o.Status != "active" {
+		t.Fatalf("the organization after its create failed: %+v, %v; want it active", o, err)
+	}
+	if _, _, err := f.store("").CreateRecord(ctx, o, []byte(`{"n":1}`)); err != nil {
+		t.Fatalf("a record written meanwhile: %v", err)
+	}
+	f.restartLater()
+	if _, err := f.store("").Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store("").OrganizationByName(ctx, "newco"); err != nil {
+		t.Errorf("after the reconciler: %v", err)
+	}
+	if n, _ := f.docs(o.Database, o.Collection); n != 1 {
+		t.Errorf("%s.%s holds %d records after the reconciler, want the 1 written", o.Database, o.Collection, n)
+	}
+	f.mustHold(f.store(""))
+}

@@ -49,12 +49,17 @@ type run struct {
 	s     *Store
 	d     orgDoc // the record, as this run knows it
 	op    *opDoc
-	ended bool // the journal entry is deleted: the operation is over
+	ended bool   // the journal entry is deleted: the operation is over
+	at    string // the step the run is at
+	// activating: a create sent the write that marks its organization
+	// active, which may have landed whatever its answer.
+	activating bool
 }
 
 // step runs the test hook, checks that the operation is still this run's and
 // keeps its lease: when half of it has passed it is renewed.
 func (r *run) step(ctx context.Context, name string) error {
+	r.at = name
 	if h := r.s.hooks.BeforeStep; h != nil {
 		if err := h(r.op.Kind, name); err != nil {
 			return err
@@ -154,7 +159,13 @@ func epochAtMost(e int) bson.E {
 
 func (r *run) writeOrg(ctx context.Context, filter, set bson.D) error {
 	defer r.s.forget(r.s.orgs(), r.d.ID)
-	return ownWrite(updateOne(ctx, r.s.orgs(), filter, bson.D{{Key: "$set", Value: set}}))
+	if err := ownWrite(updateOne(ctx, r.s.orgs(), filter, bson.D{{Key: "$set", Value: set}})); err != nil {
+		return err
+	}
+	if h := r.s.hooks.AfterWrite; h != nil {
+		return h(r.op.Kind, r.at)
+	}
+	return nil
 }
 
 // end deletes the journal entry, and the takeover markers of its epochs.

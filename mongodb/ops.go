@@ -51,6 +51,12 @@ func (s *Store) CreateOrganizationAt(ctx context.Context, name, email, passwordH
 		// reconciler does instead. (With the operation taken over, the
 		// run that took it decides, and the client is told to retry.)
 		s.log.Warn("create: the organization is active; its journal entry is left for the reconciler", "org_id", d.ID, "err", err)
+	} else if err != nil && r.activating && !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) {
+		// Its activation may have landed without its answer, and the
+		// organization be in use: undoing it here could delete what its
+		// admin wrote since. The reconciler decides from the record.
+		s.log.Warn("create: whether the organization became active is unknown; its journal entry is left for the reconciler", "org_id", d.ID, "err", err)
+		return nil, err
 	} else if err != nil {
 		s.addCount(dep, -1)
 		if orgd.ErrorCode(err) == orgd.EUNAVAILABLE && !errors.Is(err, ErrAbort) && !errors.Is(err, errLostLease) &&
@@ -104,6 +110,7 @@ func (r *run) create(ctx context.Context, passwordHash string) error {
 	if err := r.step(ctx, "activate"); err != nil {
 		return err
 	}
+	r.activating = true
 	if err := r.setOrg(ctx, bson.D{{Key: "status", Value: stActive}}); err != nil {
 		return err
 	}

@@ -146,6 +146,10 @@ type Hooks struct {
 	// operation there. For a revocation (op "revoke", step "publish") it
 	// stands for the publication's failure.
 	BeforeStep func(op, step string) error
+	// AfterWrite, when set, runs after each write of an operation's record
+	// that landed, with the step the operation is at; an error stands for
+	// an answer the database sent but the client never got.
+	AfterWrite func(op, step string) error
 }
 
 // NewStore returns a Store over client.
