@@ -105,9 +105,14 @@ func rawErrorAnswer(p []byte) (status int, detail string, ok bool) {
 
 // expectationFailed reports whether p is net/http's answer to an Expect
 // header other than "100-continue" (sendExpectationFailed in its server.go):
-// a head alone, of these lines. orgd's handlers never answer 417.
+// a head alone, of these lines, in the request's HTTP version. orgd's
+// handlers never answer 417.
 func expectationFailed(p []byte) bool {
-	rest, ok := bytes.CutPrefix(p, []byte("HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: "))
+	p, ok := bytes.CutPrefix(p, []byte("HTTP/1."))
+	if !ok || len(p) == 0 || p[0] != '0' && p[0] != '1' {
+		return false
+	}
+	rest, ok := bytes.CutPrefix(p[1:], []byte(" 417 Expectation Failed\r\nConnection: close\r\nDate: "))
 	date, ok2 := bytes.CutSuffix(rest, []byte("\r\nContent-Length: 0\r\n\r\n"))
 	return ok && ok2 && len(date) == len(http.TimeFormat) && !bytes.Contains(date, []byte("\r"))
 }

@@ -19,6 +19,8 @@ func TestRawErrorAnswer(t *testing.T) {
 		{"the rest of a body", "Bad Request" + rawErrorHeaders, false},
 		{"a short write", "HTTP/1.1 4", false},
 		{"net/http's 417", "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: Sun, 29 Nov 2026 15:16:43 GMT\r\nContent-Length: 0\r\n\r\n", true},
+		{"net/http's 417 to HTTP/1.0", "HTTP/1.0 417 Expectation Failed\r\nConnection: close\r\nDate: Sun, 29 Nov 2026 15:16:43 GMT\r\nContent-Length: 0\r\n\r\n", true},
+		{"a 417 in another version", "HTTP/1.2 417 Expectation Failed\r\nConnection: close\r\nDate: Sun, 29 Nov 2026 15:16:43 GMT\r\nContent-Length: 0\r\n\r\n", false},
 		{"a 417 with a body", "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: Sun, 29 Nov 2026 15:16:43 GMT\r\nContent-Length: 0\r\n\r\n{}", false},
 		{"a 417 with other headers", "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: Sun, 29 Nov 2026 15:16:43 GMT\r\nX: y\r\nContent-Length: 0\r\n\r\n", false},
 	} {

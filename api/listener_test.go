@@ -28,6 +28,7 @@ func TestRequestsNetHTTPRefuses(t *testing.T) {
 		{"unknown transfer coding", "POST /org/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "Transfer-Encoding is not supported"},
 		{"HTTP version", "GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n", 400, "HTTP version is not supported"},
 		{"Expect", "POST /admin/login HTTP/1.1\r\nHost: x\r\nExpect: something\r\nContent-Length: 2\r\n\r\n{}", 417, "Expect header is not supported"},
+		{"Expect over HTTP/1.0", "POST /admin/login HTTP/1.0\r\nExpect: something\r\nContent-Length: 2\r\n\r\n{}", 417, "Expect header is not supported"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res, body := rawResponse(t, addr, tt.req)
