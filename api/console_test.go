@@ -58,5 +58,15 @@ func TestConsoleServed(t *testing.T) {
 		if r := e.do(req).mustStatus(t, 206); len(r.Raw) != 10 {
 			t.Errorf("%s, bytes 0-9: %q", path, r.Raw)
 		}
+		// So is a condition that fails.
+		req, _ = http.NewRequest("GET", e.srv.URL+path, nil)
+		req.Header.Set("If-Match", `"x"`)
+		e.do(req).isProblem(t, 412)
+	}
+	// A route is named as sent: an encoded slash is not a slash.
+	r := e.call("GET", "/org%2Fget", "", nil)
+	r.isProblem(t, 404)
+	if !strings.Contains(r.Raw, "/org%2Fget") {
+		t.Errorf("GET /org%%2Fget: %s", r.Raw)
 	}
 }

@@ -258,8 +258,26 @@ func TestDocsOffline(t *testing.T) {
 	if !strings.Contains(page.Raw, "/openapi.json") {
 		t.Error("docs page does not load /openapi.json")
 	}
+	refused := 0
 	for _, asset := range scriptsAndStyles(page.Raw) {
 		e.call("GET", asset, "", nil).mustStatus(t, 200)
+		// A condition that fails, where the file server checks it, is a
+		// problem, without the file's length or encoding.
+		for _, enc := range []string{"identity", "gzip"} {
+			req, _ := http.NewRequest("GET", e.srv.URL+asset, nil)
+			req.Header.Set("If-Match", `"x"`)
+			req.Header.Set("Accept-Encoding", enc)
+			if r := e.do(req); r.Status != 200 {
+				refused++
+				r.isProblem(t, 412)
+				if r.Header.Get("Content-Encoding") != "" {
+					t.Errorf("%s, Accept-Encoding %s: a 412 problem with Content-Encoding %q", asset, enc, r.Header.Get("Content-Encoding"))
+				}
+			}
+		}
+	}
+	if refused == 0 {
+		t.Error("no docs file refused a failed If-Match: the 412 path went untested")
 	}
 	e.call("GET", "/docs", "", nil) // redirects to /docs/
 }

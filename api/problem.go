@@ -168,8 +168,9 @@ func problemNotFound(h http.Handler) http.Handler {
 	})
 }
 
-// statusOnly keeps the status and headers (Allow) the mux sets for a request
-// that matched no route, and replaces its plain-text 404, 405 and 416 bodies.
+// statusOnly keeps the status and headers (Allow, Content-Range) the mux or
+// a file server sets for a request it refuses, and replaces its plain-text or
+// empty 404, 405, 412 and 416 bodies.
 type statusOnly struct {
 	http.ResponseWriter
 	r        *http.Request
@@ -177,19 +178,31 @@ type statusOnly struct {
 }
 
 func (w *statusOnly) WriteHeader(status int) {
+	path := w.r.URL.EscapedPath() // as sent: /org%2Fget is not /org/get
 	switch status {
 	case http.StatusNotFound:
-		w.replaced = true
-		writeProblem(w.ResponseWriter, w.r, status, fmt.Sprintf("No route for %s %s.", w.r.Method, w.r.URL.Path))
+		w.replace(status, fmt.Sprintf("No route for %s %s.", w.r.Method, path))
 	case http.StatusMethodNotAllowed:
-		w.replaced = true
-		writeProblem(w.ResponseWriter, w.r, status, fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
+		w.replace(status, fmt.Sprintf("Method %s is not allowed on %s; allowed: %s.", w.r.Method, path, w.Header().Get("Allow")))
+	case http.StatusPreconditionFailed:
+		w.replace(status, fmt.Sprintf("The condition in If-Match or If-Unmodified-Since does not hold for %s.", path))
 	case http.StatusRequestedRangeNotSatisfiable: // Content-Range gives the size
-		w.replaced = true
-		writeProblem(w.ResponseWriter, w.r, status, fmt.Sprintf("The Range %q is not within %s; its size is in Content-Range.", w.r.Header.Get("Range"), w.r.URL.Path))
+		w.replace(status, fmt.Sprintf("The Range %q is not within %s; its size is in Content-Range.", w.r.Header.Get("Range"), path))
 	default:
 		w.ResponseWriter.WriteHeader(status)
 	}
+}
+
+// replace answers a problem instead, without the headers a file server set
+// for the file (its length and encoding, which the problem does not have).
+func (w *statusOnly) replace(status int, detail string) {
+	w.replaced = true
+	h := w.Header()
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified"} {
+		h.Del(k)
+	}
+	h.Set("Cache-Control", "no-store")
+	writeProblem(w.ResponseWriter, w.r, status, detail)
 }
 
 func (w *statusOnly) Write(b []byte) (int, error) {
