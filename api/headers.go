@@ -182,10 +182,11 @@ func bodyCharset(ct string) string {
 }
 
 // normalizeMediaTypes writes the request's media types as huma matches
-// them: Content-Type in lower case (media types are case-insensitive), and
-// Accept rewritten by acceptable.
+// them: Content-Type in lower case (media types are case-insensitive) and
+// without space before its parameters (huma cuts it at the ";"), and Accept
+// rewritten by acceptable.
 func normalizeMediaTypes(r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && ct != strings.ToLower(ct) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && (ct != strings.ToLower(ct) || strings.Contains(ct, ";")) {
 		if mt, params, err := mime.ParseMediaType(ct); err == nil {
 			r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
 		}

@@ -14,6 +14,10 @@ func TestHTTPEdges(t *testing.T) {
 	req, _ := http.NewRequest("POST", e.srv.URL+"/org/create", strings.NewReader(`{"organization_name":"casey","email":"a@casey.test","password":"correct horse"}`))
 	req.Header.Set("Content-Type", "Application/JSON; Charset=UTF-8")
 	e.do(req).mustStatus(t, 201)
+	// So is space before the parameters (RFC 9110 5.6.6).
+	req, _ = http.NewRequest("POST", e.srv.URL+"/org/create", strings.NewReader(`{"organization_name":"spacey","email":"a@spacey.test","password":"correct horse"}`))
+	req.Header.Set("Content-Type", "application/json ; charset=utf-8")
+	e.do(req).mustStatus(t, 201)
 	for _, path := range []string{"/org/get?organization_name=nope", "/org/get"} {
 		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
 		req.Header.Set("Accept", "json")
