@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -90,8 +91,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.SetOutput(stderr)
 	var bc benchConfig
 	conc := fs.String("concurrency", "1,32", "comma-separated concurrencies to drive each scenario at")
+	orgs := fs.String("orgs", "100", `organizations to seed; several ("100,10000") run one after the other and compare their latencies`)
 	only := fs.String("only", "", `comma-separated parts of measurement names: run just those (the scenarios, "login flood", "rename times" and "soak")`)
-	fs.IntVar(&bc.orgs, "orgs", 100, "organizations to seed")
 	fs.IntVar(&bc.records, "records", 10, "records per organization")
 	fs.DurationVar(&bc.duration, "duration", 5*time.Second, "how long each scenario runs at each concurrency")
 	fs.IntVar(&bc.bcryptCost, "bcrypt-cost", 12, "bcrypt cost the server uses")
@@ -100,7 +101,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.BoolVar(&bc.jsonOut, "json", false, "print the result as JSON")
 	fs.StringVar(&bc.client, "client", "conn", `HTTP client: "conn" (a kept connection per request in flight, written and read by the caller, as the driver does) or "net/http" (the standard library's)`)
 	fs.StringVar(&bc.transport, "transport", "", `how the server's API is reached: "unix" (a Unix socket, as the baseline reaches the embedded database by default) or "tcp" (loopback TCP, and the embedded database too); default: unix on the embedded database, tcp with MONGODB_URI`)
-	fs.StringVar(&bc.dataDir, "data", "", "keep the embedded database in this directory; a later run at the same sizes reuses its organizations instead of seeding")
+	fs.StringVar(&bc.dataDir, "data", "", "keep the embedded database in this directory (with several -orgs, one per size in it); a later run at the same sizes reuses its organizations instead of seeding")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -122,8 +123,16 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	if bc.soak < 0 || bc.soak > 0 && bc.soak <= time.Minute {
 		return fmt.Errorf("-soak compares RSS after its first minute with its end: give it more than a minute (e.g. 10m)")
 	}
-	if bc.orgs < 1 || bc.records < 1 || bc.bcryptCost < bcrypt.MinCost || bc.bcryptCost > bcrypt.MaxCost {
-		return fmt.Errorf("-orgs and -records must be positive, -bcrypt-cost from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
+	var sizes []int
+	for _, o := range strings.Split(*orgs, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(o))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-orgs: %q is not a positive number", o)
+		}
+		sizes = append(sizes, n)
+	}
+	if bc.records < 1 || bc.bcryptCost < bcrypt.MinCost || bc.bcryptCost > bcrypt.MaxCost {
+		return fmt.Errorf("-records must be positive, -bcrypt-cost from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
 	}
 	if bc.client != "conn" && bc.client != "net/http" {
 		return fmt.Errorf(`-client: %q is neither "conn" nor "net/http"`, bc.client)
@@ -141,16 +150,43 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("-data keeps the embedded database: it cannot be used with MONGODB_URI")
 	}
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
-	rep, err := runBench(ctx, bc, progress)
-	if err != nil {
-		return err
+	var reps []*benchReport
+	for i, n := range sizes {
+		run := bc
+		run.orgs = n
+		if len(sizes) > 1 {
+			progress("%d organizations (size %d of %d)", n, i+1, len(sizes))
+			if bc.dataDir != "" {
+				run.dataDir = filepath.Join(bc.dataDir, strconv.Itoa(n))
+			}
+			if i < len(sizes)-1 {
+				run.soak = 0 // the memory target is at the largest size
+			}
+		}
+		rep, err := runBench(ctx, run, progress)
+		if err != nil {
+			return err
+		}
+		reps = append(reps, rep)
 	}
 	if bc.jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		if len(reps) == 1 {
+			return enc.Encode(reps[0])
+		}
+		return enc.Encode(benchSizes{Runs: reps, Flat: compareSizes(reps[0], reps[len(reps)-1])})
 	}
-	printBench(stdout, rep)
+	for i, rep := range reps {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printBench(stdout, rep)
+	}
+	if len(reps) > 1 {
+		fmt.Fprintln(stdout)
+		printSizes(stdout, reps[0], reps[len(reps)-1])
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,6 +82,41 @@ func TestBench(t *testing.T) {
 	if len(rep.Results) != 0 || rep.IdleP99ms <= 0 || rep.FloodP99ms <= 0 {
 		t.Errorf("-only 'login flood': %d scenarios, p99 %v idle, %v during the flood; want none, and both", len(rep.Results), rep.IdleP99ms, rep.FloodP99ms)
 	}
+}
+
+// TestBenchSizes runs `orgd bench` at two sizes in one go: each gets its own
+// report and data directory, and the median latencies of the two are
+// compared scenario by scenario.
+func TestBenchSizes(t *testing.T) {
+	bin := buildOrgd(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "bench", "-orgs", "2,3", "-records", "1", "-duration", "200ms", "-concurrency", "1",
+		"-bcrypt-cost", "4", "-data", dir, "-only", "GET /org/get", "-json")
+	var stderr bytes.Buffer
+	cmd.Stderr = io.MultiWriter(&stderr, logs)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.Bytes())
+	}
+	var rep benchSizes
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Runs) != 2 || rep.Runs[0].Orgs != 2 || rep.Runs[1].Orgs != 3 {
+		t.Fatalf("runs: %+v", rep.Runs)
+	}
+	compared := map[string]bool{}
+	for _, f := range rep.Flat {
+		compared[f.Scenario] = true
+		if f.SmallOrgs != 2 || f.LargeOrgs != 3 || f.SmallP50ms <= 0 || f.Ratio <= 0 || f.Concurrency != 1 {
+			t.Errorf("comparison %+v", f)
+		}
+	}
+	if !compared["GET /org/get"] || !compared["GET /org/get (token)"] || len(compared) != 2 {
+		t.Errorf("compared %v, want the two GET /org/get scenarios", compared)
+	}
+	checkBenchData(t, filepath.Join(dir, "2"), 2, 1)
+	checkBenchData(t, filepath.Join(dir, "3"), 3, 1)
 }
 
 // checkBenchData checks that the bench's data directory holds its seeded
