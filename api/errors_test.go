@@ -63,7 +63,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 			if tt.field != "" && !hasErrorAt(r, tt.field) {
 				t.Errorf("errors do not name %s: %s", tt.field, r.Raw)
 			}
-			if tt.status == 413 && r.JSON["detail"] != "The request body is over 1 MiB." {
+			if tt.status == 413 && r.JSON["detail"] != "The request body is over 1048640 bytes (1 MiB, and room for a record's id)." {
 				t.Errorf("detail %q, want it to state the limit", r.JSON["detail"])
 			}
 			if strings.Contains(r.Raw, "correct horse") || strings.Contains(r.Raw, "éé") {

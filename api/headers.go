@@ -187,8 +187,13 @@ func bodyCharset(ct string) string {
 // rewritten by acceptable.
 func normalizeMediaTypes(r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && (ct != strings.ToLower(ct) || strings.Contains(ct, ";")) {
+		// FormatMediaType gives "" for what it cannot write back (a
+		// parameter named "*0", which ParseMediaType reads as a continuation
+		// of no name): the header then stays as sent, and is refused.
 		if mt, params, err := mime.ParseMediaType(ct); err == nil {
-			r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
+			if f := mime.FormatMediaType(mt, params); f != "" {
+				r.Header.Set("Content-Type", f)
+			}
 		}
 	}
 	if a, ok := r.Header["Accept"]; ok {

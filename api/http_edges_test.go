@@ -18,6 +18,12 @@ func TestHTTPEdges(t *testing.T) {
 	req, _ = http.NewRequest("POST", e.srv.URL+"/org/create", strings.NewReader(`{"organization_name":"spacey","email":"a@spacey.test","password":"correct horse"}`))
 	req.Header.Set("Content-Type", "application/json ; charset=utf-8")
 	e.do(req).mustStatus(t, 201)
+	// Another type stays refused, whatever its parameters.
+	for _, ct := range []string{"text/plain; *0=x", "Text/Plain; *0=x", "text/plain ; charset=utf-8", "application/x-www-form-urlencoded; *=utf-8''x"} {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/org/create", strings.NewReader(`{"organization_name":"plain","email":"a@plain.test","password":"correct horse"}`))
+		req.Header.Set("Content-Type", ct)
+		e.do(req).isProblem(t, 415)
+	}
 	for _, path := range []string{"/org/get?organization_name=nope", "/org/get"} {
 		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
 		req.Header.Set("Accept", "json")

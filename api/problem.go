@@ -119,7 +119,7 @@ func scrubErrors(ctx huma.Context, _ string, v any) (any, error) {
 		detail = w
 	} else if em.Status == http.StatusRequestEntityTooLarge && strings.HasPrefix(detail, "request body is too large") {
 		// huma names its limit, one byte over orgd's (see public).
-		detail = fmt.Sprintf("The request body is over %d MiB.", maxBody>>20)
+		detail = fmt.Sprintf("The request body is over %d bytes (1 MiB, and room for a record's id).", maxBody)
 	}
 	return &problemBody{Type: em.Type, Title: em.Title, Status: em.Status, Detail: detail, Instance: em.Instance,
 		Errors: em.Errors, RequestID: requestID(ctx.Context())}, nil

@@ -116,7 +116,8 @@ func TestRecordRules(t *testing.T) {
 		{"integer past 64 bits", `{"a":18446744073709551615}`, 422, "body.a"},
 		{"integer just past 64 bits", `{"a":-9223372036854775809}`, 422, "body.a"},
 		{"record over 1 MiB", `{"a":"` + strings.Repeat("x", 1<<20) + `"}`, 422, "body"},
-		{"body over 1 MiB", `{"a":"` + strings.Repeat("x", 1<<20+100) + `"}`, 413, ""},
+		{"body at the limit", `{"a":"` + strings.Repeat("x", 1<<20+64-8) + `"}`, 422, "body"},
+		{"body a byte over the limit", `{"a":"` + strings.Repeat("x", 1<<20+64-7) + `"}`, 413, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
