@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orgd/orgd/mongodb"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -218,4 +220,36 @@ func (e *env) auditDocs(orgID string) []string {
 		out[i] = stringify(d)
 	}
 	return out
+}
+
+// TestRevocationAuditedWhenItFailsLate fails a logout, and a reuse's
+// revocation, after the revocation is recorded (at publishing it): the
+// client gets the error, but the login has ended, and the log says so.
+func TestRevocationAuditedWhenItFailsLate(t *testing.T) {
+	e := newEnv(t)
+	e.create(acme).mustStatus(t, 201)
+	reader := e.loginTokens(acme.email, acme.password)
+	out := e.loginTokens(acme.email, acme.password)
+	reused := e.loginTokens(acme.email, acme.password)
+	e.refresh(reused.refresh).mustStatus(t, 200)
+	e.store.SetHooks(mongodb.Hooks{BeforeStep: func(op, step string) error {
+		if op == "revoke" && step == "publish" {
+			return errors.New("the database went away")
+		}
+		return nil
+	}})
+	if r := e.call("POST", "/admin/logout", out.access, nil); r.Status < 500 {
+		t.Fatalf("logout with its publication failing: %d %s", r.Status, r.Raw)
+	}
+	if r := e.refresh(reused.refresh); r.Status < 500 {
+		t.Fatalf("reuse with its revocation's publication failing: %d %s", r.Status, r.Raw)
+	}
+	e.store.SetHooks(mongodb.Hooks{})
+	if e.works(out.access) {
+		t.Error("the logged-out token still works")
+	}
+	events := e.events(reader.access, "")
+	if count(events, "auth.logout", "success") != 1 || count(events, "auth.token_reuse", "revoked") != 1 {
+		t.Errorf("events %v: want the logout and the reuse", events)
+	}
 }

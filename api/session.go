@@ -263,11 +263,14 @@ func (s *Server) handleRefresh(ctx context.Context, in *refreshInput) (*tokenOut
 			return nil, s.problem(ctx, err)
 		}
 		s.Logger.WarnContext(ctx, "refresh token reused: revoking its login", "org_id", rt.OrgID, "session_id", rt.SessionID)
-		if err := s.Sessions.RevokeSession(ctx, rt.SessionID, orgd.RevokeReuse); err != nil {
+		err := s.Sessions.RevokeSession(ctx, rt.SessionID, orgd.RevokeReuse)
+		if err == nil || s.revokedAnyway(ctx, rt.SessionID) {
+			s.record(ctx, orgd.Event{Type: orgd.EventTokenReuse, OrgID: rt.OrgID, Actor: orgd.ActorAnonymous, Outcome: orgd.OutcomeRevoked,
+				Details: map[string]string{"session_id": rt.SessionID, "admin_id": rt.AdminID}})
+		}
+		if err != nil {
 			return nil, s.problem(ctx, err)
 		}
-		s.record(ctx, orgd.Event{Type: orgd.EventTokenReuse, OrgID: rt.OrgID, Actor: orgd.ActorAnonymous, Outcome: orgd.OutcomeRevoked,
-			Details: map[string]string{"session_id": rt.SessionID, "admin_id": rt.AdminID}})
 		return nil, s.problem(ctx, badRefresh())
 	}
 	// The session is checked only now that the token is spent, so that a
@@ -316,12 +319,23 @@ type logoutOutput struct {
 // handleLogout revokes the caller's login: its access and refresh tokens.
 func (s *Server) handleLogout(ctx context.Context, _ *struct{}) (*logoutOutput, error) {
 	p := caller(ctx)
-	if err := s.Sessions.RevokeSession(ctx, p.Claims.SessionID, orgd.RevokeLogout); err != nil {
+	err := s.Sessions.RevokeSession(ctx, p.Claims.SessionID, orgd.RevokeLogout)
+	if err == nil || s.revokedAnyway(ctx, p.Claims.SessionID) {
+		s.record(ctx, orgd.Event{Type: orgd.EventLogout, OrgID: p.Org.ID, Outcome: orgd.OutcomeSuccess,
+			Details: map[string]string{"session_id": p.Claims.SessionID}})
+	}
+	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	s.record(ctx, orgd.Event{Type: orgd.EventLogout, OrgID: p.Org.ID, Outcome: orgd.OutcomeSuccess,
-		Details: map[string]string{"session_id": p.Claims.SessionID}})
 	return &logoutOutput{CacheControl: "no-store"}, nil
+}
+
+// revokedAnyway reports whether a revocation that failed took effect all
+// the same: it failed after recording the revocation, which this instance
+// then enforces (and publishes later), so it is audited as done.
+func (s *Server) revokedAnyway(ctx context.Context, sessionID string) bool {
+	revoked, err := s.Sessions.SessionRevoked(ctx, sessionID)
+	return err == nil && revoked
 }
 
 type jwksOutput struct {

@@ -1,6 +1,7 @@
 package mongodb
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -261,12 +262,19 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 		return translate(err)
 	}
 	s.markRevoked(id, now)
-	until, err := s.tokensUntil(ctx, id, now.Add(s.revocationTTL))
+	// From here this instance refuses the login's tokens, and the client,
+	// whose token it refuses, cannot ask again: whatever fails below, the
+	// other instances are still told and the login still ended.
+	var err error
+	if h := s.hooks.BeforeStep; h != nil {
+		err = h("revoke", "tokens")
+	}
+	until := now.Add(s.revocationTTL)
+	if err == nil {
+		until, err = s.tokensUntil(ctx, id, until)
+	}
 	if err == nil && until.After(now.Add(s.revocationTTL)) {
 		err = s.keepRevocation(ctx, id, until)
-	}
-	if err != nil {
-		return err
 	}
 	keys := []changeKey{{collRevoked, id}}
 	var perr error
@@ -282,10 +290,10 @@ func (s *Store) RevokeSession(ctx context.Context, id, reason string) error {
 		// token this instance now refuses, cannot ask again.
 		s.publishLater(keys, until)
 	}
-	if err := s.endSession(ctx, id); err != nil {
-		return err
+	if eerr := s.endSession(ctx, id); eerr != nil {
+		return eerr
 	}
-	return perr
+	return cmp.Or(err, perr)
 }
 
 // tokensUntil is when the last access token of session id stops passing,
