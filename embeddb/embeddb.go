@@ -277,6 +277,12 @@ func ownerOnly(dir string, log *slog.Logger) error {
 	if fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
+	if fi.Mode()&os.ModeSticky != 0 || fi.Mode().Perm()&0o002 != 0 {
+		// A directory everyone writes to (/tmp): restricting it would take
+		// it from everyone else, and others' files could sit among orgd's.
+		return fmt.Errorf("data directory %s is shared by all users (mode %s): use a directory of orgd's own, "+
+			"such as a new subdirectory, which orgd creates at mode 0700", dir, fi.Mode().Perm()|fi.Mode()&os.ModeSticky)
+	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("data directory %s can be read by other users (mode %04o) and cannot be restricted to its owner "+
 			"(use a directory of orgd's own user, such as a new subdirectory, which orgd creates at mode 0700): %w",

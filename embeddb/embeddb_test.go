@@ -156,6 +156,33 @@ func TestDataDirOwnerOnly(t *testing.T) {
 	}
 }
 
+// TestSharedDataDirRefused checks that a directory everyone writes to (as
+// /tmp is) is refused as a data directory rather than restricted to orgd's
+// user, which would take it from everyone else.
+func TestSharedDataDirRefused(t *testing.T) {
+	for _, mode := range []os.FileMode{0o777 | os.ModeSticky, 0o777} {
+		dir := filepath.Join(t.TempDir(), "shared")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := embeddb.Start(embeddb.Config{Dir: dir}); err == nil || !strings.Contains(err.Error(), "shared by all users") {
+			if err == nil {
+				_ = s.Stop(context.Background())
+			}
+			t.Errorf("mode %v: %v, want it refused as shared", mode, err)
+		}
+		if fi, err := os.Stat(dir); err != nil || fi.Mode()&(os.ModePerm|os.ModeSticky) != mode {
+			t.Errorf("mode %v: now %v, %v; want it left as it was", mode, fi.Mode(), err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("mode %v: left %d entries in it", mode, len(entries))
+		}
+	}
+}
+
 // TestDirNames checks that a data directory's path reaches the driver
 // whole whatever its characters, and that one it cannot name is refused
 // with an error that says why.
