@@ -193,6 +193,7 @@ func TestStartupErrors(t *testing.T) {
 		{"admin on the api's address", map[string]string{"ORGD_ADDR": "unix:" + filepath.Join(dir, "a.sock"), "ORGD_ADMIN_ADDR": "unix:" + dir + "//./a.sock"}, nil, "ORGD_ADMIN_ADDR is ORGD_ADDR's socket"},
 		{"short secret", map[string]string{"ORGD_JWT_SECRET": "short"}, nil, "ORGD_JWT_SECRET"},
 		{"missing secret file", map[string]string{"ORGD_JWT_SECRET_FILE": filepath.Join(dir, "nope")}, nil, "ORGD_JWT_SECRET_FILE"},
+		{"secret in place of its file", map[string]string{"ORGD_JWT_SECRET_FILE": "short-secret-short-secret-short-secret"}, nil, "not the secret itself"},
 		{"external without secret", map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1"}, nil, "ORGD_JWT_SECRET"},
 		{"bad flag value", nil, []string{"-token-ttl", "x"}, "ORGD_TOKEN_TTL (-token-ttl)"},
 		{"empty data dir flag", nil, []string{"-data-dir="}, "ORGD_DATA_DIR (-data-dir)"},
@@ -212,7 +213,7 @@ func TestStartupErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("run error %v, want one naming %s", err, tt.want)
 			}
-			if strings.Contains(err.Error(), "short") && tt.name == "short secret" {
+			if strings.Contains(err.Error(), "short") && (tt.name == "short secret" || tt.name == "secret in place of its file") {
 				t.Errorf("the error shows the secret: %v", err)
 			}
 		})

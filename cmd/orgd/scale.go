@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -90,9 +89,9 @@ func (sc *scaleConfig) validate(c *config) error {
 func deploymentURIs(cfg config) (map[string]string, error) {
 	text, source := cfg.Clusters, "ORGD_CLUSTERS"
 	if cfg.ClustersFile != "" {
-		b, err := os.ReadFile(cfg.ClustersFile)
+		b, err := readSecretFile(cfg.ClustersFile, "ORGD_CLUSTERS_FILE")
 		if err != nil {
-			return nil, fmt.Errorf("ORGD_CLUSTERS_FILE: %w", err)
+			return nil, err
 		}
 		text, source = string(b), "ORGD_CLUSTERS_FILE"
 	}
@@ -133,9 +132,9 @@ func operatorToken(cfg config) (string, error) {
 	// no Authorization header can carry.
 	tok, source := strings.TrimSpace(cfg.OperatorToken), "ORGD_OPERATOR_TOKEN"
 	if cfg.OperatorTokenFile != "" {
-		b, err := os.ReadFile(cfg.OperatorTokenFile)
+		b, err := readSecretFile(cfg.OperatorTokenFile, "ORGD_OPERATOR_TOKEN_FILE")
 		if err != nil {
-			return "", fmt.Errorf("ORGD_OPERATOR_TOKEN_FILE: %w", err)
+			return "", err
 		}
 		tok, source = strings.TrimSpace(string(b)), "ORGD_OPERATOR_TOKEN_FILE"
 		// A file that is set must hold a credential: an empty one would

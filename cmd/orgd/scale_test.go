@@ -55,6 +55,8 @@ func TestScaleConfigErrors(t *testing.T) {
 		{"cluster named as home", map[string]string{"ORGD_CLUSTERS": "main=" + secretURI}, "ORGD_DEPLOYMENT"},
 		{"bad cluster option", map[string]string{"ORGD_CLUSTERS": "east=mongodb://user:hunter2hunter2@x/?w=bogus&timeoutMS=-5"}, "east"},
 		{"missing clusters file", map[string]string{"ORGD_CLUSTERS_FILE": filepath.Join(dir, "nope")}, "ORGD_CLUSTERS_FILE"},
+		{"clusters in place of their file", map[string]string{"ORGD_CLUSTERS_FILE": "east=" + secretURI}, "not the secret itself"},
+		{"token in place of its file", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": "hunter2hunter2hunter2hunter2hunter2"}, "not the secret itself"},
 		{"token and file", map[string]string{"ORGD_OPERATOR_TOKEN": strings.Repeat("t", 40), "ORGD_OPERATOR_TOKEN_FILE": "x"}, "ORGD_OPERATOR_TOKEN_FILE"},
 		{"short token", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": short}, "ORGD_OPERATOR_TOKEN_FILE"},
 		{"empty token file", map[string]string{"ORGD_OPERATOR_TOKEN_FILE": empty}, "ORGD_OPERATOR_TOKEN_FILE"},

@@ -31,9 +31,9 @@ func jwtSecrets(cfg config, logger *slog.Logger, generate bool) ([][]byte, error
 		b, err := checkSecret([]byte(cfg.JWTSecret), "ORGD_JWT_SECRET")
 		return [][]byte{b}, err
 	case cfg.JWTSecretFile != "":
-		b, err := os.ReadFile(cfg.JWTSecretFile)
+		b, err := readSecretFile(cfg.JWTSecretFile, "ORGD_JWT_SECRET_FILE")
 		if err != nil {
-			return nil, fmt.Errorf("ORGD_JWT_SECRET_FILE: %w", err)
+			return nil, err
 		}
 		return secretLines(b, "ORGD_JWT_SECRET_FILE")
 	case cfg.MongoURI != "" && generate:
@@ -125,6 +125,21 @@ func checkSecret(b []byte, source string) ([]byte, error) {
 	}
 	if len(b) < auth.MinSecretLen {
 		return nil, fmt.Errorf("%s: the JWT secret must be at least %d bytes", source, auth.MinSecretLen)
+	}
+	return b, nil
+}
+
+// readSecretFile reads the file that the setting names. Its error does not
+// quote the setting's value: given the secret itself by mistake, in place of
+// a file's path, it would print the secret.
+func readSecretFile(path, setting string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("%s: the file it names cannot be read (%v); it takes a file's path, not the secret itself", setting, err)
 	}
 	return b, nil
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -145,9 +144,9 @@ func nonEmpty(dst func(*config) *string) func(string, *config) error {
 func newTokens(cfg config, logger *slog.Logger) (*auth.Tokens, error) {
 	var eds []auth.Key
 	for _, path := range cfg.JWTKeys {
-		b, err := os.ReadFile(path)
+		b, err := readSecretFile(path, "ORGD_JWT_KEYS")
 		if err != nil {
-			return nil, fmt.Errorf("ORGD_JWT_KEYS: %w", err)
+			return nil, err
 		}
 		k, err := auth.ParseKeyPEM(b)
 		if err != nil {
