@@ -137,6 +137,11 @@ func maskURI(uri string) string {
 	if optionsBefore && !hasQuery { // that '@' was in an option: what follows it are options too
 		hosts, query, hasQuery = "", rest, true
 	}
+	// Another '@' before the hosts' end: the password held an unescaped
+	// '@', which the driver refuses; what precedes it is the password's rest.
+	if auth, _, _ := strings.Cut(hosts, "/"); strings.Contains(auth, "@") {
+		hosts = hosts[strings.LastIndex(auth, "@")+1:]
+	}
 	hosts = user + hosts
 	if !hasQuery {
 		return scheme + "://" + hosts

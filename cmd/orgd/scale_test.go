@@ -376,6 +376,8 @@ func TestBannerHidesPasswords(t *testing.T) {
 		"mongodb://admin:2024#hunter2!@127.0.0.1:27017/",
 		"mongodb://admin:12?hunter2@127.0.0.1:27017/",
 		"mongodb://admin:hunter2@127.0.0.1:27017/?authSource=admin",
+		"mongodb://admin:pa@hunter2@127.0.0.1:27017/", // an unescaped '@', which the driver refuses
+		"mongodb://admin:pa@hun@ter2@127.0.0.1:27017/",
 	} {
 		if got := maskURI(uri); strings.Contains(got, "hunter2") || !strings.Contains(got, "127.0.0.1:27017") {
 			t.Errorf("the banner shows %q as %q", uri, got)
