@@ -144,10 +144,12 @@ func baseSettings() []setting {
 			c.TokenTTL = d
 			return nil
 		}},
-		{"ORGD_BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost (4-31)", func(v string, c *config) error {
+		{"ORGD_BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost (4-16)", func(v string, c *config) error {
+			// Each step doubles a hash's time: at 16 a login takes seconds
+			// of CPU (12 takes about 0.2 s), and startup hashes once.
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 4 || n > 31 {
-				return errors.New("must be an integer from 4 to 31")
+			if err != nil || n < 4 || n > 16 {
+				return errors.New("must be an integer from 4 to 16 (each step doubles a login's CPU time; 12, the default, takes about 0.2 s)")
 			}
 			c.BcryptCost = n
 			return nil
@@ -157,8 +159,8 @@ func baseSettings() []setting {
 		{"ORGD_RECONCILE_INTERVAL", "reconcile-interval", "30s", "how often interrupted operations are looked for and repaired", duration(func(c *config) *time.Duration { return &c.Reconcile }, 100*time.Millisecond, 24*time.Hour)},
 		{"ORGD_CACHE_SYNC", "cache-sync", "1s", "how often the cache learns other instances' changes: about the longest they go unseen here (three intervals at most, when syncs fail); 0 disables the cache", func(v string, c *config) error {
 			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 || d > time.Minute {
-				return errors.New("must be a duration from 0 to 1m, e.g. 1s")
+			if err != nil || d < 0 || d > time.Minute || d > 0 && d < 100*time.Millisecond {
+				return errors.New("must be 0 (no cache) or a duration from 100ms to 1m, e.g. 1s")
 			}
 			c.CacheSync = d
 			return nil

@@ -178,6 +178,8 @@ func TestStartupErrors(t *testing.T) {
 	}{
 		{"bad ttl", map[string]string{"ORGD_TOKEN_TTL": "soon"}, nil, "ORGD_TOKEN_TTL"},
 		{"bad cost", map[string]string{"ORGD_BCRYPT_COST": "99"}, nil, "ORGD_BCRYPT_COST"},
+		{"cost that takes minutes", map[string]string{"ORGD_BCRYPT_COST": "20"}, nil, "ORGD_BCRYPT_COST"},
+		{"cache sync in a hot loop", map[string]string{"ORGD_CACHE_SYNC": "1ms"}, nil, "ORGD_CACHE_SYNC"},
 		{"bad level", map[string]string{"ORGD_LOG_LEVEL": "loud"}, nil, "ORGD_LOG_LEVEL"},
 		{"bad addr", map[string]string{"ORGD_ADDR": "8080"}, nil, "ORGD_ADDR"},
 		{"bad db name", map[string]string{"ORGD_MASTER_DB": "a.b"}, nil, "ORGD_MASTER_DB"},
