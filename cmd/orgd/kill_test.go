@@ -90,21 +90,24 @@ func (p *proc) kill(t *testing.T) {
 	<-p.done
 }
 
-// TestSIGTERMExitsZero checks a graceful shutdown of the real process.
+// TestSIGTERMExitsZero checks a graceful shutdown of the real process, on
+// SIGTERM and on SIGHUP (a closed terminal).
 func TestSIGTERMExitsZero(t *testing.T) {
 	bin := buildOrgd(t)
-	p := startProc(t, bin, map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": t.TempDir()})
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("orgd exited with %v after SIGTERM, want 0", err)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP} {
+		p := startProc(t, bin, map[string]string{"ORGD_ADDR": "127.0.0.1:0", "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": t.TempDir()})
+		if err := p.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Fatal("orgd did not exit within 30 s of SIGTERM")
+		select {
+		case err := <-p.done:
+			if err != nil {
+				t.Fatalf("orgd exited with %v after %v, want 0", err, sig)
+			}
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			t.Fatalf("orgd did not exit within 30 s of %v", sig)
+		}
 	}
 }
 
