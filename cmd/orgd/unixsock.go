@@ -45,11 +45,17 @@ func socketPath(addr string) (string, bool) {
 // example is a host:port to suggest.
 func checkListenAddr(addr, example string) error {
 	if p, ok := socketPath(addr); ok {
+		abs := p
+		if p != "" && !filepath.IsAbs(p) { // clients, and the banner, name it from the root
+			if a, err := filepath.Abs(p); err == nil {
+				abs = a
+			}
+		}
 		switch {
 		case p == "":
 			return errors.New("unix: needs the socket's path, e.g. unix:/run/orgd/orgd.sock")
-		case len(p) > maxUnixPath:
-			return fmt.Errorf("the socket's path is %d bytes, longer than the %d a Unix socket's may be", len(p), maxUnixPath)
+		case len(abs) > maxUnixPath:
+			return fmt.Errorf("the socket's path is %d bytes from the root, longer than the %d a Unix socket's may be", len(abs), maxUnixPath)
 		case strings.ContainsRune(p, 0):
 			return errors.New("the socket's path contains a NUL byte")
 		case strings.HasPrefix(p, "@"):

@@ -167,6 +167,7 @@ func TestUnixListenRefused(t *testing.T) {
 		{"unix:", "needs the socket's path"},
 		{"unix:@orgd", "abstract socket"},
 		{"unix:/" + strings.Repeat("d", 110), "longer than the 103"},
+		{"unix:" + strings.Repeat("r", 100), "bytes from the root"}, // short as written, not from the working directory
 		{"unix:/" + strings.Repeat("d", 90) + "/a.sock", "choose a directory whose path is at most 88 bytes"},
 	} {
 		env := map[string]string{"ORGD_ADDR": tc.addr, "ORGD_EMBEDDED_ADDR": "127.0.0.1:0", "ORGD_DATA_DIR": filepath.Join(dir, "data"), "ORGD_BCRYPT_COST": "4"}
