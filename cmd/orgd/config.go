@@ -173,7 +173,7 @@ func baseSettings() []setting {
 			c.CacheSize = n
 			return nil
 		}},
-		{"ORGD_HEAP_FLOOR_MIB", "heap-floor-mib", "64", "heap size in MiB below which the garbage collector does not run (a small heap is otherwise collected many times a second); 0, or any GOGC variable, leaves Go's own pacing", integer(func(c *config) *int { return &c.HeapFloorMiB }, 0, 1<<20)},
+		{"ORGD_HEAP_FLOOR_MIB", "heap-floor-mib", "64", "heap size in MiB below which the garbage collector does not run (a small heap is otherwise collected many times a second); 0, or any GOGC variable, leaves Go's own pacing", integer(func(c *config) *int { return &c.HeapFloorMiB }, 0, 4096)},
 		{"ORGD_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(v string, c *config) error {
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 				return errors.New("must be debug, info, warn or error")

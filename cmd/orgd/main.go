@@ -231,6 +231,9 @@ func startEmbedded(cfg config, logger *slog.Logger) (*embeddb.Server, error) {
 	if errors.Is(err, embeddb.ErrPathTooLong) {
 		return nil, fmt.Errorf("ORGD_DATA_DIR (-data-dir): %w; choose a shorter path, or set ORGD_EMBEDDED_ADDR to listen on a loopback port instead", err)
 	}
+	if errors.Is(err, embeddb.ErrDirName) {
+		return nil, fmt.Errorf("ORGD_DATA_DIR (-data-dir): %w", err)
+	}
 	if errors.Is(err, embeddb.ErrAddrUnusable) {
 		return nil, fmt.Errorf("ORGD_EMBEDDED_ADDR (-embedded-addr) %s: %w", cfg.EmbeddedAddr, err)
 	}

@@ -185,6 +185,8 @@ func TestStartupErrors(t *testing.T) {
 		{"bad db name", map[string]string{"ORGD_MASTER_DB": "a.b"}, nil, "ORGD_MASTER_DB"},
 		{"too many tenant dbs", map[string]string{"ORGD_TENANT_DBS": "1001"}, nil, "ORGD_TENANT_DBS"},
 		{"negative heap floor", map[string]string{"ORGD_HEAP_FLOOR_MIB": "-1"}, nil, "ORGD_HEAP_FLOOR_MIB"},
+		{"heap floor meant in KiB", map[string]string{"ORGD_HEAP_FLOOR_MIB": "65536"}, nil, "ORGD_HEAP_FLOOR_MIB"},
+		{"data dir the database cannot name", map[string]string{"ORGD_DATA_DIR": filepath.Join(dir, "a%b")}, nil, "ORGD_DATA_DIR (-data-dir)"},
 		{"tiny embedded cache", map[string]string{"ORGD_EMBEDDED_CACHE_KIB": "8"}, nil, "ORGD_EMBEDDED_CACHE_KIB"},
 		{"tenant db too long for its suffix", map[string]string{"ORGD_TENANT_DB": strings.Repeat("t", 60)}, nil, "at most 59 characters"},
 		{"bad uri", map[string]string{"MONGODB_URI": "http://x"}, nil, "MONGODB_URI"},
