@@ -131,8 +131,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		sizes = append(sizes, n)
 	}
-	if bc.records < 1 || bc.bcryptCost < bcrypt.MinCost || bc.bcryptCost > 16 {
-		return fmt.Errorf("-records must be positive, -bcrypt-cost from %d to 16 (as ORGD_BCRYPT_COST)", bcrypt.MinCost)
+	if bc.records < 1 || bc.bcryptCost < bcrypt.MinCost || bc.bcryptCost > maxBcryptCost {
+		return fmt.Errorf("-records must be positive, -bcrypt-cost from %d to %d (as ORGD_BCRYPT_COST)", bcrypt.MinCost, maxBcryptCost)
 	}
 	if bc.client != "conn" && bc.client != "net/http" {
 		return fmt.Errorf(`-client: %q is neither "conn" nor "net/http"`, bc.client)

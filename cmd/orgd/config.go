@@ -69,6 +69,10 @@ func settings() []setting {
 	return append(baseSettings(), scaleSettings()...)
 }
 
+// maxBcryptCost is the highest bcrypt cost orgd takes. Each step doubles a
+// hash's time: at 16 a login takes seconds of CPU, and startup hashes once.
+const maxBcryptCost = 16
+
 func baseSettings() []setting {
 	str := func(dst func(*config) *string) func(string, *config) error {
 		return func(v string, c *config) error { *dst(c) = v; return nil }
@@ -144,12 +148,10 @@ func baseSettings() []setting {
 			c.TokenTTL = d
 			return nil
 		}},
-		{"ORGD_BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost (4-16)", func(v string, c *config) error {
-			// Each step doubles a hash's time: at 16 a login takes seconds
-			// of CPU (12 takes about 0.2 s), and startup hashes once.
+		{"ORGD_BCRYPT_COST", "bcrypt-cost", "12", fmt.Sprintf("bcrypt cost (4-%d)", maxBcryptCost), func(v string, c *config) error {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 4 || n > 16 {
-				return errors.New("must be an integer from 4 to 16 (each step doubles a login's CPU time; 12, the default, takes about 0.2 s)")
+			if err != nil || n < 4 || n > maxBcryptCost {
+				return fmt.Errorf("must be an integer from 4 to %d (each step doubles a login's CPU time; 12, the default, takes about 0.2 s)", maxBcryptCost)
 			}
 			c.BcryptCost = n
 			return nil
