@@ -58,6 +58,13 @@ func (o *benchOrg) mint(tokens *auth.Tokens) (err error) {
 	return err
 }
 
+// renamed records the organization's name and collection now.
+func (o *benchOrg) renamed(name, collection string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.name, o.org.Collection = name, collection
+}
+
 func (o *benchOrg) currentName() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -195,9 +195,7 @@ func (e *benchEnv) rename(rng *mrand.Rand) error {
 		}
 		err := e.do("PUT", "/org/update", o.token, fmt.Sprintf(`{"organization_name":%q}`, next), 200)
 		if err == nil {
-			o.mu.Lock()
-			o.name, o.org.Collection = next, "org_"+strings.ToLower(next)
-			o.mu.Unlock()
+			o.renamed(next, "org_"+strings.ToLower(next))
 		} else {
 			e.renamesFailed.Add(1)
 			e.resync(o)
@@ -228,9 +226,7 @@ func (e *benchEnv) resync(o *benchOrg) {
 		err = json.NewDecoder(res.Body).Decode(&body)
 		res.Body.Close()
 		if res.StatusCode == http.StatusOK && err == nil {
-			o.mu.Lock()
-			o.name, o.org.Collection = body.Name, body.Collection
-			o.mu.Unlock()
+			o.renamed(body.Name, body.Collection)
 			return
 		}
 	}
@@ -274,9 +270,7 @@ func (e *benchEnv) refreshNames(ctx context.Context) error {
 	}
 	for _, o := range e.orgs {
 		if c, ok := current[o.org.ID]; ok {
-			o.mu.Lock()
-			o.name, o.org.Collection = c.Name, c.Collection
-			o.mu.Unlock()
+			o.renamed(c.Name, c.Collection)
 		}
 	}
 	return nil
